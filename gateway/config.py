@@ -1,0 +1,32 @@
+"""The gateway's configuration, built by the CLI's loader and passed in explicitly."""
+
+from __future__ import annotations
+
+import msgspec
+
+__all__ = ["GatewayConfig"]
+
+
+class GatewayConfig(msgspec.Struct, frozen=True, kw_only=True):
+    """Everything one gateway process needs. ``token`` is a secret: never logged or shown."""
+
+    url: str
+    token: str
+    channel_id: str
+    thread_id: str
+    allowed_users: tuple[str, ...]
+    state_dir: str
+    gateway_id: str
+    worker_endpoint: str
+    endpoint: str
+    heartbeat_endpoint: str | None = None
+    log_level: str = "INFO"
+    log_format: str | None = None
+    # Seconds without a word from the worker before prompts and hellos are re-sent.
+    resend_interval: float = 1.0
+
+    def __repr__(self) -> str:
+        return (
+            f"GatewayConfig(url={self.url!r}, token=[REDACTED], channel_id={self.channel_id!r}, "
+            f"thread_id={self.thread_id!r}, gateway_id={self.gateway_id!r})"
+        )

@@ -1,0 +1,115 @@
+"""Thin asyncio helpers over pyzmq PUSH/PULL: receivers bind, senders connect, linger 0.
+
+Reliability does not live here: ZeroMQ may drop what it accepted when a peer dies, so every
+message that matters is re-sent by the application until it is acknowledged (design.md).
+A send therefore never blocks: when the peer's pipe is full the frame is dropped and the
+caller's re-send timer covers it.
+"""
+
+from __future__ import annotations
+
+from types import TracebackType
+
+import zmq
+import zmq.asyncio
+
+from protocol.endpoints import check_endpoint
+
+__all__ = ["Receiver", "Sender", "context"]
+
+_context: zmq.asyncio.Context | None = None
+
+# Frames bigger than this are refused by libzmq on receive (an answer can be megabytes;
+# 64 MiB leaves room and still bounds memory for a garbage peer).
+MAX_FRAME = 64 * 1024 * 1024
+
+
+def context() -> zmq.asyncio.Context:
+    """This process's one ZeroMQ context, created on first use (after any fork/spawn)."""
+    global _context
+    if _context is None:
+        _context = zmq.asyncio.Context()
+        _context.linger = 0
+    return _context
+
+
+class Receiver:
+    """A bound PULL socket."""
+
+    def __init__(self, endpoint: str) -> None:
+        self.endpoint = check_endpoint(endpoint)
+        self._socket = context().socket(zmq.PULL)
+        self._socket.linger = 0
+        self._socket.setsockopt(zmq.MAXMSGSIZE, MAX_FRAME)
+        self._socket.rcvhwm = 100_000
+        self._socket.bind(self.endpoint)
+
+    async def recv(self) -> bytes:
+        """The next frame (a multipart message is joined: nobody of ours sends one)."""
+        parts = await self._socket.recv_multipart(copy=True)
+        return parts[0] if len(parts) == 1 else b"".join(parts)
+
+    def recv_nowait(self) -> bytes | None:
+        """A frame if one is waiting, else None."""
+        try:
+            parts = self._socket.recv_multipart(zmq.NOBLOCK, copy=True)
+        except zmq.Again:
+            return None
+        if isinstance(parts, list):
+            return parts[0] if len(parts) == 1 else b"".join(parts)
+        return None  # pragma: no cover - asyncio socket returned a future (not in NOBLOCK)
+
+    def close(self) -> None:
+        self._socket.close(linger=0)
+
+    def __enter__(self) -> Receiver:
+        return self
+
+    def __exit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
+        self.close()
+
+    def __repr__(self) -> str:
+        return f"<Receiver PULL bound {self.endpoint}>"
+
+
+class Sender:
+    """A connected PUSH socket whose sends never block."""
+
+    def __init__(self, endpoint: str, *, hwm: int = 10_000) -> None:
+        self.endpoint = check_endpoint(endpoint)
+        self._socket = context().socket(zmq.PUSH)
+        self._socket.linger = 0
+        self._socket.sndhwm = hwm
+        self._socket.connect(self.endpoint)
+        self.dropped = 0
+
+    def send(self, frame: bytes) -> bool:
+        """Queue ``frame``; False (and counted) when the pipe is full or the socket closed."""
+        try:
+            self._socket.send(frame, zmq.NOBLOCK, copy=len(frame) < 65536)
+        except (zmq.Again, zmq.ZMQError):
+            self.dropped += 1
+            return False
+        return True
+
+    def close(self) -> None:
+        self._socket.close(linger=0)
+
+    def __enter__(self) -> Sender:
+        return self
+
+    def __exit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
+        self.close()
+
+    def __repr__(self) -> str:
+        return f"<Sender PUSH connected {self.endpoint} dropped={self.dropped}>"

@@ -1,0 +1,34 @@
+"""The session worker's configuration, built by the CLI's loader and passed in explicitly."""
+
+from __future__ import annotations
+
+import msgspec
+
+__all__ = ["WorkerConfig"]
+
+
+class WorkerConfig(msgspec.Struct, frozen=True, kw_only=True):
+    """Everything the worker needs. It holds no Mattermost secret: the claude child must
+    never see one, so the worker is not given any."""
+
+    state_dir: str
+    claude_path: str
+    claude_args: tuple[str, ...]
+    claude_workdir: str
+    endpoint: str
+    heartbeat_endpoint: str | None = None
+    log_level: str = "INFO"
+    log_format: str | None = None
+    # No stdout event from claude for this long during a turn → interrupt (seconds).
+    idle_limit: float = 600.0
+    # After an interrupt, how long to wait for the turn's result before killing claude.
+    interrupt_grace: float = 5.0
+    # How many times one prompt is sent to claude before it is answered with the failure.
+    max_tries: int = 3
+    # Re-send an undelivered answer this often (seconds).
+    redeliver_interval: float = 2.0
+    # Secrets to redact from log lines (the token, if the environment had one).
+    redact: tuple[str, ...] = ()
+
+    def __repr__(self) -> str:
+        return f"WorkerConfig(state_dir={self.state_dir!r}, claude_path={self.claude_path!r})"

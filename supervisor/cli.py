@@ -1,0 +1,124 @@
+"""The ``mmclaude`` command line: one subcommand per entry of contract.md."""
+
+from __future__ import annotations
+
+import argparse
+import os
+import sys
+from collections.abc import Sequence
+from importlib.metadata import PackageNotFoundError, version
+
+from supervisor.errors import ConfigError
+
+__all__ = ["main"]
+
+
+def _version() -> str:
+    try:
+        return version("mmclaude")
+    except PackageNotFoundError:  # pragma: no cover - running from a bare checkout
+        return "0+unknown"
+
+
+def _parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="mmclaude",
+        description=(
+            "A Mattermost bot that serves one thread with one persistent Claude Code session."
+        ),
+    )
+    parser.add_argument("--version", action="version", version=f"mmclaude {_version()}")
+    sub = parser.add_subparsers(dest="command", metavar="COMMAND")
+
+    def with_config(p: argparse.ArgumentParser) -> argparse.ArgumentParser:
+        p.add_argument("--config", metavar="FILE", help="TOML file (the environment wins)")
+        return p
+
+    run = with_config(sub.add_parser("run", help="the supervisor: gateway + worker, restarted"))
+    run.add_argument("--gateways", type=int, metavar="N", help="number of gateways (default 1)")
+    with_config(sub.add_parser("gateway", help="one gateway in the foreground"))
+    with_config(sub.add_parser("worker", help="one session worker in the foreground"))
+    with_config(sub.add_parser("config", help="print the effective configuration"))
+    status = sub.add_parser("status", help="what the running supervisor reports")
+    status.add_argument("--json", action="store_true", help="one JSON object on stdout")
+    with_config(status)
+    demo = sub.add_parser("demo", help="the whole tree against the built-in Mattermost emulator")
+    demo.add_argument("--once", action="store_true", help="play the script, then exit")
+    chaos = sub.add_parser("chaos", help="kill processes at random while posting; report")
+    chaos.add_argument("--duration", type=float, default=60.0, metavar="S")
+    chaos.add_argument("--seed", type=int, default=1, metavar="N")
+    chaos.add_argument("--rate", type=float, default=2.0, metavar="R", help="posts per second")
+    chaos.add_argument("--real-claude", action="store_true", help="the pinned real CLI")
+    return parser
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    """Run the CLI; returns the exit status (2 for a configuration error)."""
+    args = _parser().parse_args(argv)
+    try:
+        return _dispatch(args)
+    except ConfigError as exc:
+        print(f"mmclaude: configuration error: {exc}", file=sys.stderr)
+        return 2
+    except KeyboardInterrupt:
+        return 130
+
+
+def _dispatch(args: argparse.Namespace) -> int:
+    from supervisor.config import ensure_state_dir, load_settings
+
+    command = args.command
+    if command is None:
+        _parser().print_help()
+        return 2
+    if command == "config":
+        import json
+
+        settings = load_settings(config_file=args.config, need="config")
+        print(json.dumps(settings.describe(), indent=2))
+        return 0
+    if command == "status":
+        from supervisor.status import status_command
+
+        settings = load_settings(config_file=args.config, need="worker")
+        return status_command(settings, as_json=args.json)
+    if command == "worker":
+        from session_worker import run_worker
+
+        settings = load_settings(config_file=args.config, need="worker")
+        ensure_state_dir(settings)
+        _forget_secrets()
+        return run_worker(settings.worker_config())
+    if command == "gateway":
+        from gateway import run_gateway
+
+        settings = load_settings(config_file=args.config, need="gateway")
+        ensure_state_dir(settings)
+        return run_gateway(settings.gateway_config())
+    if command == "run":
+        from supervisor.supervisor import run_supervisor
+
+        settings = load_settings(config_file=args.config, need="run")
+        ensure_state_dir(settings)
+        return run_supervisor(settings, gateways=args.gateways)
+    if command == "demo":
+        from supervisor.demo import run_demo
+
+        return run_demo(once=args.once)
+    if command == "chaos":
+        from supervisor.chaos import run_chaos
+
+        return run_chaos(
+            duration=args.duration, seed=args.seed, rate=args.rate, real_claude=args.real_claude
+        )
+    raise AssertionError(command)  # pragma: no cover - argparse refuses unknown commands
+
+
+def _forget_secrets() -> None:
+    """The worker needs no Mattermost secret, and its claude child must never see one."""
+    for name in [n for n in os.environ if n.startswith("MATTERMOST_")]:
+        del os.environ[name]
+
+
+if __name__ == "__main__":  # pragma: no cover
+    sys.exit(main())

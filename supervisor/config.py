@@ -1,0 +1,398 @@
+"""Configuration: a TOML file (``--config``) and the environment (the environment wins).
+
+Every setting has one name, its environment variable (``MATTERMOST_URL``), and a place in the
+TOML file (``[mattermost] url``). A missing or malformed value raises :class:`ConfigError`
+whose text names the setting; the CLI prints that one line and exits 2.
+"""
+
+from __future__ import annotations
+
+import os
+import shlex
+import tomllib
+import uuid
+from collections.abc import Mapping
+from pathlib import Path
+from typing import Any, Literal
+
+import msgspec
+
+from gateway.config import GatewayConfig
+from protocol import LOG_FORMATS, LOG_LEVELS, EndpointError, Redactor, check_endpoint
+from protocol.endpoints import IPC_PATH_MAX, gateway_endpoint, supervisor_endpoint, worker_endpoint
+from session_worker.config import WorkerConfig
+from supervisor.errors import ConfigError
+
+__all__ = ["SETTINGS", "Settings", "load_settings"]
+
+Need = Literal["run", "gateway", "worker", "config"]
+
+# env var → (TOML section, TOML key). MATTERMOST_TOKEN has no TOML place: secrets come from
+# the environment or a file, never from a config file that may be shared.
+SETTINGS: dict[str, tuple[str, str] | None] = {
+    "MATTERMOST_URL": ("mattermost", "url"),
+    "MATTERMOST_TOKEN": None,
+    "MATTERMOST_TOKEN_FILE": ("mattermost", "token-file"),
+    "MATTERMOST_CHANNEL_ID": ("mattermost", "channel-id"),
+    "MATTERMOST_THREAD_ID": ("mattermost", "thread-id"),
+    "MATTERMOST_ALLOWED_USERS": ("mattermost", "allowed-users"),
+    "CLAUDE_PATH": ("claude", "path"),
+    "CLAUDE_ARGS": ("claude", "args"),
+    "CLAUDE_WORKDIR": ("claude", "workdir"),
+    "CLAUDE_IDLE_LIMIT": ("claude", "idle-limit"),
+    "MMCLAUDE_STATE_DIR": ("mmclaude", "state-dir"),
+    "MMCLAUDE_LOG_LEVEL": ("mmclaude", "log-level"),
+    "MMCLAUDE_LOG_FORMAT": ("mmclaude", "log-format"),
+    "MMCLAUDE_WORKER_ENDPOINT": ("mmclaude", "worker-endpoint"),
+    "MMCLAUDE_GATEWAYS": ("supervisor", "gateways"),
+    "MMCLAUDE_HEARTBEAT_LIMIT": ("supervisor", "heartbeat-limit"),
+    "MMCLAUDE_MAX_RESTARTS": ("supervisor", "max-restarts"),
+    "MMCLAUDE_RESTART_PERIOD": ("supervisor", "restart-period"),
+}
+
+_ID_CHARS = set("abcdefghijklmnopqrstuvwxyz0123456789")
+
+
+class Settings(msgspec.Struct, frozen=True, kw_only=True):
+    """The effective configuration of the whole bot."""
+
+    url: str
+    token: str
+    token_source: str
+    channel_id: str
+    thread_id: str
+    allowed_users: tuple[str, ...]
+    claude_path: str
+    claude_args: tuple[str, ...]
+    claude_workdir: str
+    idle_limit: float
+    state_dir: str
+    log_level: str
+    log_format: str | None
+    worker_endpoint: str
+    gateways: int
+    heartbeat_limit: float
+    max_restarts: int
+    restart_period: float
+
+    def __repr__(self) -> str:
+        return f"Settings(url={self.url!r}, token=[REDACTED], state_dir={self.state_dir!r})"
+
+    @property
+    def redactor(self) -> Redactor:
+        return Redactor([self.token])
+
+    def worker_config(self) -> WorkerConfig:
+        return WorkerConfig(
+            state_dir=self.state_dir,
+            claude_path=self.claude_path,
+            claude_args=self.claude_args,
+            claude_workdir=self.claude_workdir,
+            endpoint=self.worker_endpoint,
+            heartbeat_endpoint=None,
+            log_level=self.log_level,
+            log_format=self.log_format,
+            idle_limit=self.idle_limit,
+            redact=(self.token,) if self.token else (),
+        )
+
+    def gateway_config(self, gateway_id: str | None = None) -> GatewayConfig:
+        gid = gateway_id or uuid.uuid4().hex[:12]
+        return GatewayConfig(
+            url=self.url,
+            token=self.token,
+            channel_id=self.channel_id,
+            thread_id=self.thread_id,
+            allowed_users=self.allowed_users,
+            state_dir=self.state_dir,
+            gateway_id=gid,
+            worker_endpoint=self.worker_endpoint,
+            endpoint=gateway_endpoint(Path(self.state_dir), gid),
+            heartbeat_endpoint=None,
+            log_level=self.log_level,
+            log_format=self.log_format,
+        )
+
+    def supervisor_endpoint(self) -> str:
+        return supervisor_endpoint(Path(self.state_dir))
+
+    def describe(self) -> dict[str, Any]:
+        """The effective configuration as the ``config`` command prints it (no secret)."""
+        return {
+            "MATTERMOST_URL": self.url,
+            "MATTERMOST_TOKEN": f"[REDACTED] (from {self.token_source})" if self.token else "",
+            "MATTERMOST_CHANNEL_ID": self.channel_id,
+            "MATTERMOST_THREAD_ID": self.thread_id,
+            "MATTERMOST_ALLOWED_USERS": ",".join(self.allowed_users),
+            "CLAUDE_PATH": self.claude_path,
+            "CLAUDE_ARGS": shlex.join(self.claude_args),
+            "CLAUDE_WORKDIR": self.claude_workdir,
+            "CLAUDE_IDLE_LIMIT": self.idle_limit,
+            "MMCLAUDE_STATE_DIR": self.state_dir,
+            "MMCLAUDE_LOG_LEVEL": self.log_level,
+            "MMCLAUDE_LOG_FORMAT": self.log_format or "auto (text on a terminal, else json)",
+            "MMCLAUDE_WORKER_ENDPOINT": self.worker_endpoint,
+            "MMCLAUDE_GATEWAYS": self.gateways,
+            "MMCLAUDE_HEARTBEAT_LIMIT": self.heartbeat_limit,
+            "MMCLAUDE_MAX_RESTARTS": self.max_restarts,
+            "MMCLAUDE_RESTART_PERIOD": self.restart_period,
+        }
+
+
+def _read_file(path: Path) -> dict[str, dict[str, Any]]:
+    try:
+        data = tomllib.loads(path.read_text(encoding="utf-8"))
+    except OSError as exc:
+        raise ConfigError(f"--config: cannot read {path}: {exc.strerror}") from None
+    except (tomllib.TOMLDecodeError, UnicodeDecodeError) as exc:
+        raise ConfigError(f"--config: {path} is not valid TOML: {exc}") from None
+    known: dict[str, set[str]] = {}
+    for place in SETTINGS.values():
+        if place is not None:
+            known.setdefault(place[0], set()).add(place[1])
+    for section, body in data.items():
+        if section not in known:
+            raise ConfigError(f"--config: {path}: unknown section [{section}]")
+        if not isinstance(body, dict):
+            raise ConfigError(f"--config: {path}: [{section}] must be a table")
+        for key in body:
+            if key not in known[section]:
+                hint = " (the token comes only from MATTERMOST_TOKEN)" if key == "token" else ""
+                raise ConfigError(f"--config: {path}: unknown setting {section}.{key}{hint}")
+    return data
+
+
+class _Source:
+    """Looks a setting up in the environment, then the file; says where it came from."""
+
+    def __init__(self, env: Mapping[str, str], data: dict[str, dict[str, Any]], path: str):
+        self._env = env
+        self._data = data
+        self._path = path
+
+    def get(self, name: str) -> tuple[object, str] | None:
+        if name in self._env:
+            return self._env[name], name
+        place = SETTINGS[name]
+        if place is not None and place[1] in self._data.get(place[0], {}):
+            return self._data[place[0]][place[1]], f"{name} ({place[0]}.{place[1]} in {self._path})"
+        return None
+
+
+def _text(value: object, label: str) -> str:
+    if not isinstance(value, str):
+        raise ConfigError(f"{label}: must be a string, got {value!r}")
+    return value.strip()
+
+
+def _number(value: object, label: str, *, integer: bool = False, minimum: float = 0) -> float:
+    if isinstance(value, bool):
+        raise ConfigError(f"{label}: must be a number, got {value!r}")
+    try:
+        number = float(value) if not integer else int(str(value).strip())  # type: ignore[arg-type]
+    except (TypeError, ValueError):
+        kind = "a whole number" if integer else "a number"
+        raise ConfigError(f"{label}: must be {kind}, got {value!r}") from None
+    if number != number or number <= minimum - (1 if integer else 0) or number == float("inf"):
+        raise ConfigError(f"{label}: must be greater than {minimum}, got {value!r}")
+    return number
+
+
+def _check_id(value: str, label: str) -> str:
+    if value and (len(value) != 26 or not set(value) <= _ID_CHARS):
+        raise ConfigError(f"{label}: must be a 26-character Mattermost id, got {value!r}")
+    return value
+
+
+def _url(value: str, label: str) -> str:
+    from urllib.parse import urlsplit
+
+    parts = urlsplit(value)
+    if parts.scheme not in ("http", "https") or not parts.hostname:
+        raise ConfigError(f"{label}: must be an http:// or https:// URL, got {value!r}")
+    try:
+        parts.port  # noqa: B018 - raises on a bad port
+    except ValueError:
+        raise ConfigError(f"{label}: has an invalid port: {value!r}") from None
+    return value.rstrip("/")
+
+
+def _default_state_dir(env: Mapping[str, str]) -> str:
+    base = env.get("XDG_STATE_HOME") or str(
+        Path(env.get("HOME", "~")).expanduser() / ".local/state"
+    )
+    return str(Path(base) / "mmclaude")
+
+
+def load_settings(
+    env: Mapping[str, str] | None = None,
+    config_file: str | Path | None = None,
+    *,
+    need: Need = "run",
+) -> Settings:
+    """Build the effective :class:`Settings`, or raise :class:`ConfigError` naming a setting.
+
+    ``need`` says which command runs: ``worker`` needs nothing of Mattermost.
+    """
+    env = os.environ if env is None else env
+    data = _read_file(Path(config_file)) if config_file else {}
+    src = _Source(env, data, str(config_file))
+    mattermost_needed = need in ("run", "gateway", "config")
+
+    def text(name: str, default: str = "") -> tuple[str, str]:
+        found = src.get(name)
+        if found is None:
+            return default, name
+        return _text(found[0], found[1]), found[1]
+
+    # Mattermost
+    url, label = text("MATTERMOST_URL")
+    if url:
+        url = _url(url, label)
+    elif mattermost_needed:
+        raise ConfigError(
+            "MATTERMOST_URL: required (the server base URL, e.g. http://127.0.0.1:8065)"
+        )
+
+    token, token_source = text("MATTERMOST_TOKEN")
+    token_file, tf_label = text("MATTERMOST_TOKEN_FILE")
+    if token and token_file:
+        raise ConfigError(
+            "MATTERMOST_TOKEN_FILE: set only one of MATTERMOST_TOKEN and MATTERMOST_TOKEN_FILE"
+        )
+    if token_file:
+        try:
+            token = Path(token_file).expanduser().read_text(encoding="utf-8").strip()
+        except (OSError, UnicodeDecodeError) as exc:
+            reason = getattr(exc, "strerror", None) or "not readable text"
+            raise ConfigError(
+                f"{tf_label}: cannot read the token file {token_file!r}: {reason}"
+            ) from None
+        if not token:
+            raise ConfigError(f"{tf_label}: the token file {token_file!r} is empty")
+        token_source = tf_label
+    if not token and mattermost_needed:
+        raise ConfigError(
+            "MATTERMOST_TOKEN: required (or MATTERMOST_TOKEN_FILE naming a file that holds it)"
+        )
+    if token and any(c.isspace() for c in token):
+        raise ConfigError(f"{token_source}: the token must not contain white space")
+
+    channel_id, label = text("MATTERMOST_CHANNEL_ID")
+    channel_id = _check_id(channel_id, label)
+    thread_id, label = text("MATTERMOST_THREAD_ID")
+    thread_id = _check_id(thread_id, label)
+    if mattermost_needed and not channel_id and not thread_id:
+        raise ConfigError(
+            "MATTERMOST_CHANNEL_ID: required unless MATTERMOST_THREAD_ID names an existing thread"
+        )
+
+    found = src.get("MATTERMOST_ALLOWED_USERS")
+    if found is None:
+        if mattermost_needed:
+            raise ConfigError(
+                "MATTERMOST_ALLOWED_USERS: required (comma-separated usernames or user ids, "
+                "or * for every member; empty refuses everyone)"
+            )
+        allowed: tuple[str, ...] = ()
+    else:
+        raw, label = found
+        items = raw.split(",") if isinstance(raw, str) else raw
+        if not isinstance(items, list) or not all(isinstance(i, str) for i in items):
+            raise ConfigError(f"{label}: must be a comma-separated string or a list of strings")
+        allowed = tuple(dict.fromkeys(i.strip().lstrip("@") for i in items if i.strip()))
+        bad = [u for u in allowed if u != "*" and not all(c.isalnum() or c in "._-" for c in u)]
+        if bad:
+            raise ConfigError(f"{label}: {bad[0]!r} is not a username or user id")
+
+    # Claude
+    claude_path, _ = text("CLAUDE_PATH", "claude")
+    if not claude_path:
+        raise ConfigError("CLAUDE_PATH: must not be empty")
+    found = src.get("CLAUDE_ARGS")
+    claude_args: tuple[str, ...] = ()
+    if found is not None:
+        raw, label = found
+        if isinstance(raw, list) and all(isinstance(a, str) for a in raw):
+            claude_args = tuple(raw)
+        elif isinstance(raw, str):
+            try:
+                claude_args = tuple(shlex.split(raw))
+            except ValueError as exc:
+                raise ConfigError(f"{label}: cannot be split into words: {exc}") from None
+        else:
+            raise ConfigError(f"{label}: must be a string or a list of strings")
+    workdir, label = text("CLAUDE_WORKDIR", os.getcwd())
+    workdir = str(Path(workdir).expanduser().resolve())
+    if need in ("run", "worker") and not Path(workdir).is_dir():
+        raise ConfigError(f"{label}: {workdir!r} is not a directory")
+    found = src.get("CLAUDE_IDLE_LIMIT")
+    idle_limit = _number(found[0], found[1]) if found else 600.0
+
+    # Runtime
+    state_dir, label = text("MMCLAUDE_STATE_DIR", _default_state_dir(env))
+    state_path = Path(state_dir).expanduser().absolute()
+    if state_path.exists() and not state_path.is_dir():
+        raise ConfigError(f"{label}: {str(state_path)!r} exists and is not a directory")
+    longest = len(f"{state_path}/run/gw-{'x' * 12}".encode())
+    if longest > IPC_PATH_MAX:
+        raise ConfigError(
+            f"{label}: {str(state_path)!r} is too long for ipc socket paths "
+            f"({longest} > {IPC_PATH_MAX} bytes); choose a shorter directory"
+        )
+    log_level, label = text("MMCLAUDE_LOG_LEVEL", "INFO")
+    log_level = log_level.upper()
+    if log_level not in LOG_LEVELS:
+        raise ConfigError(f"{label}: must be one of {', '.join(LOG_LEVELS)}, got {log_level!r}")
+    log_format: str | None
+    log_format, label = text("MMCLAUDE_LOG_FORMAT")
+    log_format = log_format.lower() or None
+    if log_format is not None and log_format not in LOG_FORMATS:
+        raise ConfigError(f"{label}: must be text or json, got {log_format!r}")
+    endpoint, label = text("MMCLAUDE_WORKER_ENDPOINT")
+    if endpoint:
+        try:
+            check_endpoint(endpoint)
+        except EndpointError as exc:
+            raise ConfigError(f"{label}: {exc}") from None
+    else:
+        endpoint = f"ipc://{state_path}/run/inbox"
+
+    found = src.get("MMCLAUDE_GATEWAYS")
+    gateways = int(_number(found[0], found[1], integer=True, minimum=1)) if found else 1
+    found = src.get("MMCLAUDE_HEARTBEAT_LIMIT")
+    heartbeat_limit = _number(found[0], found[1]) if found else 10.0
+    found = src.get("MMCLAUDE_MAX_RESTARTS")
+    max_restarts = int(_number(found[0], found[1], integer=True, minimum=1)) if found else 5
+    found = src.get("MMCLAUDE_RESTART_PERIOD")
+    restart_period = _number(found[0], found[1]) if found else 60.0
+
+    return Settings(
+        url=url,
+        token=token,
+        token_source=token_source if token else "",
+        channel_id=channel_id,
+        thread_id=thread_id,
+        allowed_users=allowed,
+        claude_path=claude_path,
+        claude_args=claude_args,
+        claude_workdir=workdir,
+        idle_limit=idle_limit,
+        state_dir=str(state_path),
+        log_level=log_level,
+        log_format=log_format,
+        worker_endpoint=endpoint,
+        gateways=gateways,
+        heartbeat_limit=heartbeat_limit,
+        max_restarts=max_restarts,
+        restart_period=restart_period,
+    )
+
+
+def ensure_state_dir(settings: Settings) -> None:
+    """Create the state dir (0700) and its run dir, or raise :class:`ConfigError`."""
+    try:
+        Path(settings.state_dir).mkdir(parents=True, exist_ok=True, mode=0o700)
+        worker_endpoint(Path(settings.state_dir))
+    except (OSError, EndpointError) as exc:
+        raise ConfigError(f"MMCLAUDE_STATE_DIR: cannot use {settings.state_dir!r}: {exc}") from None
