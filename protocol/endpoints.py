@@ -10,9 +10,12 @@ from __future__ import annotations
 import os
 import re
 import stat
-from pathlib import Path
+from typing import TYPE_CHECKING
 
 from protocol.errors import EndpointError
+
+if TYPE_CHECKING:
+    from pathlib import Path
 
 __all__ = [
     "IPC_PATH_MAX",

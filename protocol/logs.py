@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import os
 import sys
-from collections.abc import Iterable
 from datetime import UTC
 from typing import TYPE_CHECKING, Literal, TextIO
 
@@ -18,6 +17,8 @@ import msgspec
 from loguru import logger
 
 if TYPE_CHECKING:
+    from collections.abc import Iterable
+
     from loguru import Message, Record
 
 __all__ = ["LOG_FORMATS", "LOG_LEVELS", "REDACTED", "Redactor", "setup_logging"]

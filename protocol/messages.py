@@ -48,7 +48,7 @@ class _Message(msgspec.Struct, frozen=True, kw_only=True, tag=True, tag_field="t
 # --- gateway → worker ----------------------------------------------------------------------
 
 
-class GatewayHello(_Message):
+class GatewayHello(_Message, frozen=True):
     """A gateway announces itself and the endpoint it listens on.
 
     Sent at start and then every second as a keepalive: the worker answers a hello from a
@@ -62,13 +62,13 @@ class GatewayHello(_Message):
     protocol_version: int = PROTOCOL_VERSION
 
 
-class GatewayBye(_Message):
+class GatewayBye(_Message, frozen=True):
     """A gateway stops cleanly: the worker forgets it at once instead of timing it out."""
 
     gateway_id: str
 
 
-class BindThread(_Message):
+class BindThread(_Message, frozen=True):
     """A gateway proposes the thread to serve (configured, or a root post it just made).
 
     The worker keeps the first binding it accepts forever and answers with :class:`Welcome`
@@ -81,7 +81,7 @@ class BindThread(_Message):
     bind_token: str = ""
 
 
-class Prompt(_Message):
+class Prompt(_Message, frozen=True):
     """An accepted-by-the-filter post of the thread, re-sent until :class:`Accepted`."""
 
     gateway_id: str
@@ -92,7 +92,7 @@ class Prompt(_Message):
     username: str = ""
 
 
-class Delivered(_Message):
+class Delivered(_Message, frozen=True):
     """Every part of the answer to ``post_id`` is in the thread; ``reply_ids`` in order."""
 
     gateway_id: str
@@ -106,7 +106,7 @@ ToWorker = GatewayHello | GatewayBye | BindThread | Prompt | Delivered
 # --- worker → gateway ----------------------------------------------------------------------
 
 
-class Welcome(_Message):
+class Welcome(_Message, frozen=True):
     """The worker's answer to a hello or a binding: who it is and what thread it serves.
 
     ``thread_id`` is empty while no thread is bound; the gateway then binds one, creating the
@@ -124,14 +124,14 @@ class Welcome(_Message):
     protocol_version: int = PROTOCOL_VERSION
 
 
-class Accepted(_Message):
+class Accepted(_Message, frozen=True):
     """``post_id`` is committed to the journal. ``first`` is false for a repeat."""
 
     post_id: str
     first: bool = True
 
 
-class Answer(_Message):
+class Answer(_Message, frozen=True):
     """The answer to ``post_id``, re-sent until :class:`Delivered`.
 
     ``attempt`` counts sends: from 2 on, the gateway first looks in the thread for parts
@@ -145,7 +145,7 @@ class Answer(_Message):
     attempt: int = 1
 
 
-class Progress(_Message):
+class Progress(_Message, frozen=True):
     """A turn for ``post_id`` is running (about every few seconds): show typing."""
 
     post_id: str
@@ -158,7 +158,7 @@ ToGateway = Welcome | Accepted | Answer | Progress
 # --- any child → supervisor ----------------------------------------------------------------
 
 
-class WorkerHeartbeat(_Message):
+class WorkerHeartbeat(_Message, frozen=True):
     """The worker is alive; what the supervisor shows in ``status``."""
 
     pid: int
@@ -170,7 +170,7 @@ class WorkerHeartbeat(_Message):
     state: str = "running"
 
 
-class GatewayHeartbeat(_Message):
+class GatewayHeartbeat(_Message, frozen=True):
     """A gateway is alive."""
 
     pid: int

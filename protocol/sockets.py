@@ -8,12 +8,15 @@ caller's re-send timer covers it.
 
 from __future__ import annotations
 
-from types import TracebackType
+from typing import TYPE_CHECKING
 
 import zmq
 import zmq.asyncio
 
 from protocol.endpoints import check_endpoint
+
+if TYPE_CHECKING:
+    from types import TracebackType
 
 __all__ = ["Receiver", "Sender", "context"]
 

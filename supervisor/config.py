@@ -11,9 +11,8 @@ import os
 import shlex
 import tomllib
 import uuid
-from collections.abc import Mapping
 from pathlib import Path
-from typing import Any, Literal
+from typing import TYPE_CHECKING, Any, Literal
 
 import msgspec
 
@@ -22,6 +21,9 @@ from protocol import LOG_FORMATS, LOG_LEVELS, EndpointError, Redactor, check_end
 from protocol.endpoints import IPC_PATH_MAX, gateway_endpoint, supervisor_endpoint, worker_endpoint
 from session_worker.config import WorkerConfig
 from supervisor.errors import ConfigError
+
+if TYPE_CHECKING:
+    from collections.abc import Mapping
 
 __all__ = ["SETTINGS", "Settings", "load_settings"]
 

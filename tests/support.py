@@ -34,21 +34,21 @@ def short_tmpdir(prefix: str = "mmc-") -> Iterator[Path]:
 
 
 def wait_for(
-    predicate: Callable[[], T | None | bool], timeout: float, what: str, interval: float = 0.02
+    predicate: Callable[[], T | bool | None], timeout: float, what: str, interval: float = 0.02
 ) -> T:
     """Poll ``predicate`` until it returns something truthy; fail with ``what`` on timeout."""
     deadline = time.monotonic() + timeout
     while True:
         value = predicate()
         if value:
-            return value  # type: ignore[return-value]
+            return value  # type: ignore[return-value]  # truthy, so not None or False
         if time.monotonic() > deadline:
             raise AssertionError(f"timed out after {timeout} s waiting for {what}")
         time.sleep(interval)
 
 
 async def async_wait_for(
-    predicate: Callable[[], Awaitable[T | None | bool]] | Callable[[], T | None | bool],
+    predicate: Callable[[], Awaitable[T | bool | None]] | Callable[[], T | bool | None],
     timeout: float,
     what: str,
     interval: float = 0.02,

@@ -1,0 +1,222 @@
+"""Configuration: required settings, malformed values, env over file, the token kept secret."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+from typing import TYPE_CHECKING
+
+import pytest
+
+from supervisor.config import load_settings
+from supervisor.errors import ConfigError
+
+if TYPE_CHECKING:
+    from pathlib import Path
+
+TOKEN = "tok-abcdefghijklmnopqrstuvwxyz"
+CHANNEL = "4xp9fdt77pncbef59f4k1qe83o"
+
+
+def base_env(tmp_path: Path) -> dict[str, str]:
+    return {
+        "MATTERMOST_URL": "http://127.0.0.1:8065",
+        "MATTERMOST_TOKEN": TOKEN,
+        "MATTERMOST_CHANNEL_ID": CHANNEL,
+        "MATTERMOST_ALLOWED_USERS": "alice, bob",
+        "MMCLAUDE_STATE_DIR": str(tmp_path / "state"),
+        "CLAUDE_WORKDIR": str(tmp_path),
+        "HOME": str(tmp_path),
+    }
+
+
+def test_defaults(tmp_path: Path) -> None:
+    """A minimal environment gives the documented defaults."""
+    s = load_settings(base_env(tmp_path))
+    assert s.url == "http://127.0.0.1:8065"
+    assert s.allowed_users == ("alice", "bob")
+    assert s.claude_path == "claude"
+    assert s.claude_args == ()
+    assert s.log_level == "INFO"
+    assert s.log_format is None
+    assert s.gateways == 1
+    assert s.worker_endpoint == f"ipc://{tmp_path}/state/run/inbox"
+
+
+def test_state_dir_defaults_to_xdg(tmp_path: Path) -> None:
+    """Without MMCLAUDE_STATE_DIR the state lives in $XDG_STATE_HOME/mmclaude."""
+    env = base_env(tmp_path)
+    del env["MMCLAUDE_STATE_DIR"]
+    env["XDG_STATE_HOME"] = str(tmp_path / "xdg")
+    assert load_settings(env).state_dir == str(tmp_path / "xdg" / "mmclaude")
+
+
+@pytest.mark.parametrize(
+    "name",
+    ["MATTERMOST_URL", "MATTERMOST_TOKEN", "MATTERMOST_CHANNEL_ID", "MATTERMOST_ALLOWED_USERS"],
+)
+def test_each_required_setting_missing(tmp_path: Path, name: str) -> None:
+    """Each required setting, when missing, gives an error that names it."""
+    env = base_env(tmp_path)
+    del env[name]
+    with pytest.raises(ConfigError, match=name):
+        load_settings(env)
+
+
+def test_worker_needs_no_mattermost(tmp_path: Path) -> None:
+    """The worker alone starts without any Mattermost setting."""
+    env = {k: v for k, v in base_env(tmp_path).items() if not k.startswith("MATTERMOST_")}
+    assert load_settings(env, need="worker").token == ""
+
+
+def test_thread_replaces_channel(tmp_path: Path) -> None:
+    """A configured thread makes the channel optional."""
+    env = base_env(tmp_path)
+    del env["MATTERMOST_CHANNEL_ID"]
+    env["MATTERMOST_THREAD_ID"] = "qg5mo8pb3inyzbjpu6cs5kzc5w"
+    assert load_settings(env).thread_id == "qg5mo8pb3inyzbjpu6cs5kzc5w"
+
+
+@pytest.mark.parametrize(
+    ("name", "value", "needle"),
+    [
+        ("MATTERMOST_URL", "ftp://x", "http"),
+        ("MATTERMOST_URL", "not a url", "http"),
+        ("MATTERMOST_URL", "http://host:99999", "port"),
+        ("MMCLAUDE_LOG_LEVEL", "LOUD", "DEBUG"),
+        ("MMCLAUDE_LOG_FORMAT", "xml", "text or json"),
+        ("MATTERMOST_CHANNEL_ID", "short", "26-character"),
+        ("MATTERMOST_THREAD_ID", "UPPERCASEUPPERCASEUPPERCAS", "26-character"),
+        ("CLAUDE_ARGS", "--x 'unclosed", "split"),
+        ("CLAUDE_IDLE_LIMIT", "soon", "number"),
+        ("CLAUDE_IDLE_LIMIT", "-3", "greater"),
+        ("MMCLAUDE_GATEWAYS", "0", "greater"),
+        ("MMCLAUDE_GATEWAYS", "two", "whole number"),
+        ("MATTERMOST_ALLOWED_USERS", "alice,bad name!", "username"),
+        ("MMCLAUDE_WORKER_ENDPOINT", "udp://x:1", "endpoint"),
+        ("MMCLAUDE_STATE_DIR", "/" + "d" * 100, "too long"),
+    ],
+)
+def test_malformed_values(tmp_path: Path, name: str, value: str, needle: str) -> None:
+    """A malformed value is refused with a message naming the setting and what is wrong."""
+    env = base_env(tmp_path)
+    env[name] = value
+    with pytest.raises(ConfigError, match=name) as info:
+        load_settings(env)
+    assert needle in str(info.value)
+
+
+def test_unreadable_token_file(tmp_path: Path) -> None:
+    """A token file that cannot be read names MATTERMOST_TOKEN_FILE."""
+    env = base_env(tmp_path)
+    del env["MATTERMOST_TOKEN"]
+    env["MATTERMOST_TOKEN_FILE"] = str(tmp_path / "missing")
+    with pytest.raises(ConfigError, match="MATTERMOST_TOKEN_FILE"):
+        load_settings(env)
+
+
+def test_token_file(tmp_path: Path) -> None:
+    """The token is read from the file, trimmed."""
+    (tmp_path / "tok").write_text(TOKEN + "\n")
+    env = base_env(tmp_path)
+    del env["MATTERMOST_TOKEN"]
+    env["MATTERMOST_TOKEN_FILE"] = str(tmp_path / "tok")
+    assert load_settings(env).token == TOKEN
+
+
+def test_env_overrides_file(tmp_path: Path) -> None:
+    """The environment wins over the TOML file; the file fills what the env leaves out."""
+    config = tmp_path / "c.toml"
+    config.write_text(
+        '[mattermost]\nurl = "http://file:1"\nallowed-users = ["carol"]\n'
+        '[claude]\nargs = ["--bare", "--model", "x"]\n[mmclaude]\nlog-level = "debug"\n'
+    )
+    env = base_env(tmp_path)
+    del env["MATTERMOST_ALLOWED_USERS"]
+    s = load_settings(env, config)
+    assert s.url == "http://127.0.0.1:8065"
+    assert s.allowed_users == ("carol",)
+    assert s.claude_args == ("--bare", "--model", "x")
+    assert s.log_level == "DEBUG"
+
+
+def test_file_value_errors_say_where(tmp_path: Path) -> None:
+    """A bad value from the file names the variable and its place in the file."""
+    config = tmp_path / "c.toml"
+    config.write_text('[mmclaude]\nlog-level = "LOUD"\n')
+    with pytest.raises(ConfigError, match=r"MMCLAUDE_LOG_LEVEL \(mmclaude.log-level in"):
+        load_settings(base_env(tmp_path), config)
+
+
+@pytest.mark.parametrize(
+    ("body", "needle"),
+    [
+        ("[mattermost]\ntoken = 'x'\n", "only from MATTERMOST_TOKEN"),
+        ("[nope]\na = 1\n", "unknown section"),
+        ("[claude]\nmodel = 'x'\n", "unknown setting claude.model"),
+        ("not toml at all [", "not valid TOML"),
+    ],
+)
+def test_bad_files(tmp_path: Path, body: str, needle: str) -> None:
+    """Unknown settings, a token in the file and broken TOML are refused."""
+    config = tmp_path / "c.toml"
+    config.write_text(body)
+    with pytest.raises(ConfigError, match=needle):
+        load_settings(base_env(tmp_path), config)
+
+
+def test_missing_file(tmp_path: Path) -> None:
+    """A --config that does not exist is an error naming --config."""
+    with pytest.raises(ConfigError, match="--config"):
+        load_settings(base_env(tmp_path), tmp_path / "nope.toml")
+
+
+def test_token_never_in_repr_or_description(tmp_path: Path) -> None:
+    """Neither the repr nor the printed configuration shows the token."""
+    s = load_settings(base_env(tmp_path))
+    assert TOKEN not in repr(s)
+    assert TOKEN not in json.dumps(s.describe())
+    assert TOKEN not in repr(s.gateway_config("g1"))
+    assert TOKEN not in repr(s.worker_config())
+
+
+def run_cli(args: list[str], env: dict[str, str]) -> subprocess.CompletedProcess[str]:
+    return subprocess.run(
+        [sys.executable, "-m", "supervisor.cli", *args],
+        env={"PATH": "/usr/bin:/bin", **env},
+        capture_output=True,
+        text=True,
+        timeout=30,
+        check=False,
+    )
+
+
+def test_cli_config_prints_redacted(tmp_path: Path) -> None:
+    """`mmclaude config` prints the effective configuration without the token, exit 0."""
+    result = run_cli(["config"], base_env(tmp_path))
+    assert result.returncode == 0, result.stderr
+    assert TOKEN not in result.stdout + result.stderr
+    shown = json.loads(result.stdout)
+    assert shown["MATTERMOST_URL"] == "http://127.0.0.1:8065"
+    assert shown["MATTERMOST_TOKEN"].startswith("[REDACTED]")
+
+
+def test_cli_config_error_is_one_line_exit_2(tmp_path: Path) -> None:
+    """A bad setting gives exit 2 and one stderr line naming it, no traceback."""
+    env = base_env(tmp_path)
+    env["MATTERMOST_URL"] = "nope"
+    result = run_cli(["config"], env)
+    assert result.returncode == 2
+    lines = result.stderr.strip().splitlines()
+    assert len(lines) == 1
+    assert "MATTERMOST_URL" in lines[0]
+    assert "Traceback" not in result.stderr
+    assert TOKEN not in result.stderr
+
+
+def test_cli_version() -> None:
+    """`mmclaude --version` prints the version."""
+    result = run_cli(["--version"], {})
+    assert result.returncode == 0
+    assert result.stdout.startswith("mmclaude ")
