@@ -1,0 +1,344 @@
+"""The fake claude's runtime: a stdin reader thread and a turn loop on the main thread.
+
+Threads rather than asyncio because importing asyncio costs a third of our startup budget. One
+re-entrant lock guards both stdout and the turn state, so an `interrupt` either lands before a
+turn's final events (and aborts it) or after its `result` (and is a no-op), never in between.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import re
+import subprocess
+import sys
+import threading
+import time
+from typing import TYPE_CHECKING, Any, NoReturn
+
+from emulators.claude import events as ev
+
+if TYPE_CHECKING:
+    from emulators.claude.session import Session
+
+_SLOW = re.compile(r"\bSLOW(?::(\d+(?:\.\d*)?|\.\d+))?")
+_LONG = re.compile(r"\bLONG:(\d+)")
+_WORD = {
+    name: re.compile(rf"\b{name}\b")
+    for name in ("HANG", "CRASH", "CRASHONCE", "ERROR", "TOOL", "GARBAGE")
+}
+CRASH_STATUS = 3
+# Lines GARBAGE writes: not JSON, truncated JSON, and JSON that is not an object.
+GARBAGE_LINES = (
+    "this is not json",
+    '{"type":"assistant","message":{"id":"msg_trunc',
+    "[1, 2, 3",
+    "\ufffd\u0000 binary-ish noise",
+)
+
+
+def keyword(name: str, text: str) -> bool:
+    return bool(_WORD[name].search(text))
+
+
+def slow_seconds(text: str) -> float:
+    """Seconds asked for by SLOW:s (bare SLOW means 1 s); 0 without the keyword."""
+    match = _SLOW.search(text)
+    if match is None:
+        return 0.0
+    return float(match.group(1)) if match.group(1) else 1.0
+
+
+def long_answer(prefix: str, size: int) -> str:
+    """Exactly `size` characters: `prefix`, then deterministic filler, a newline every 80."""
+    parts = [prefix]
+    length = len(prefix)
+    line = 0
+    while length < size:
+        chunk = f" line {line:07d} " + "abcdefghijklmnopqrstuvwxyz" * 3
+        chunk = chunk[:79] + "\n"
+        parts.append(chunk)
+        length += len(chunk)
+        line += 1
+    return "".join(parts)[:size]
+
+
+def content_text(content: Any) -> str:
+    """The text of a user message's content: a string, or the text blocks joined by newlines."""
+    if isinstance(content, str):
+        return content
+    if isinstance(content, list):
+        texts = [
+            b.get("text", "") for b in content if isinstance(b, dict) and b.get("type") == "text"
+        ]
+        return "\n".join(str(t) for t in texts)
+    return ""
+
+
+class Options:
+    """What the command line asked for."""
+
+    def __init__(self, model: str, permission_mode: str, delay_s: float, max_retries: int) -> None:
+        self.model = model
+        self.permission_mode = permission_mode
+        self.delay_s = delay_s
+        self.max_retries = max_retries
+        self.api_key_source = "ANTHROPIC_API_KEY" if os.environ.get("ANTHROPIC_API_KEY") else "none"
+
+
+class FakeClaude:
+    """One process's state: the session, queued prompts, and the running turn."""
+
+    def __init__(self, options: Options, session: Session) -> None:
+        self.options = options
+        self.session = session
+        self.cond = threading.Condition(threading.RLock())
+        self.queue: list[str] = []
+        self.eof = False
+        self.running = False
+        self.interrupted = threading.Event()
+        self.last_is_error = False
+        self.tools: list[
+            subprocess.Popen[bytes]
+        ] = []  # kept so they are never reaped or warned about
+        self.tool_pid = 0
+
+    def __repr__(self) -> str:
+        state = f"running={self.running} queued={len(self.queue)}"
+        return f"<FakeClaude {self.session.session_id} {state}>"
+
+    # -- output ---------------------------------------------------------------------------
+
+    def emit(self, event: dict[str, Any]) -> None:
+        self.emit_raw(json.dumps(event, ensure_ascii=False, separators=(",", ":")))
+
+    def emit_raw(self, line: str) -> None:
+        with self.cond:
+            try:
+                sys.stdout.buffer.write(line.encode("utf-8", "surrogatepass") + b"\n")
+                sys.stdout.buffer.flush()
+            except BrokenPipeError:
+                os._exit(1)  # our reader is gone: nobody to answer
+
+    # -- stdin ----------------------------------------------------------------------------
+
+    def read_stdin(self) -> None:
+        """Reader thread: queue user messages, answer control requests, die on malformed input."""
+        stdin = sys.stdin.buffer
+        while True:
+            raw = stdin.readline()
+            if not raw:
+                break
+            text = raw.decode("utf-8", "replace").strip()
+            if text:
+                self.handle_line(text)
+        with self.cond:
+            self.eof = True
+            self.cond.notify_all()
+
+    def handle_line(self, text: str) -> None:
+        try:
+            obj = json.loads(text)
+        except ValueError as exc:
+            fatal(f"Error parsing streaming input line: {text[:200]}: SyntaxError: {exc}")
+        if not isinstance(obj, dict):
+            return  # the real CLI ignores arrays and scalars
+        kind = obj.get("type")
+        if kind == "user":
+            message = obj.get("message")
+            role = message.get("role") if isinstance(message, dict) else None
+            if role != "user":
+                fatal(f"Error: Expected message role 'user', got '{role or 'undefined'}'")
+            with self.cond:
+                self.queue.append(content_text(message.get("content")))  # type: ignore[union-attr]
+                self.cond.notify_all()
+        elif kind == "control_request":
+            request = obj.get("request")
+            if not isinstance(request, dict):
+                fatal("Error: Missing request on control_request")
+            self.control(str(obj.get("request_id", "")), request)
+        # keep_alive, control_response, control_cancel_request and unknown types: ignored
+
+    def control(self, request_id: str, request: dict[str, Any]) -> None:
+        subtype = request.get("subtype")
+        if subtype == "initialize":
+            opts = self.options
+            self.emit(
+                ev.initialize_response(request_id, opts.model, opts.api_key_source, os.getpid())
+            )
+        elif subtype == "interrupt":
+            with self.cond:
+                still_queued: list[str] = []
+                if request.get("cancel_queued"):
+                    self.queue.clear()
+                self.emit(ev.control_success(request_id, {"still_queued": still_queued}))
+                if self.running:
+                    self.interrupted.set()
+        elif subtype == "mcp_status":
+            self.emit(ev.control_success(request_id, {"mcpServers": []}))
+        else:
+            self.emit(
+                ev.control_error(request_id, f"Unsupported control request subtype: {subtype}")
+            )
+
+    # -- turns ----------------------------------------------------------------------------
+
+    def run(self) -> int:
+        """Turn loop: run queued prompts (merged) until stdin EOF; return the exit status."""
+        while True:
+            with self.cond:
+                while not self.queue and not self.eof:
+                    self.cond.wait()
+                if not self.queue:
+                    return 1 if self.last_is_error else 0
+                prompt = "\n".join(self.queue)
+                self.queue.clear()
+                self.running = True
+                self.interrupted.clear()
+            try:
+                self.turn(prompt)
+            finally:
+                with self.cond:
+                    self.running = False
+
+    def wait(self, seconds: float) -> bool:
+        """Sleep up to `seconds` (forever if negative); True if an interrupt cut it short."""
+        return self.interrupted.wait(None if seconds < 0 else seconds)
+
+    def turn(self, prompt: str) -> None:
+        started = time.monotonic()
+        sid = self.session.session_id
+        opts = self.options
+        self.emit(
+            ev.system_init(sid, os.getcwd(), opts.model, opts.permission_mode, opts.api_key_source)
+        )
+        if keyword("CRASH", prompt):
+            crash()
+        if keyword("CRASHONCE", prompt) and prompt not in self.session.crashonce_seen:
+            self.session.crashonce_seen.append(prompt)
+            self.session.save()  # so the retry after --resume answers normally
+            crash()
+        if keyword("GARBAGE", prompt):
+            for line in GARBAGE_LINES:
+                self.emit_raw(line)
+        pending = ["user"]  # roles this turn adds before the answer, for N
+        if keyword("TOOL", prompt):
+            pending += self.run_tool(sid)
+        if keyword("HANG", prompt):
+            self.wait(-1)
+            self.finish_interrupted(prompt, pending, "", started)
+            return
+        if keyword("ERROR", prompt):
+            self.finish_error(prompt, started)
+            return
+        n = self.session.request_size(pending)
+        answer = f"echo[{n}]: {prompt}"
+        size = _LONG.search(prompt)
+        if size:
+            answer = long_answer(f"echo[{n}]: ", int(size.group(1)))
+        if self.wait(opts.delay_s):
+            self.finish_interrupted(prompt, pending, "", started)
+            return
+        slow = slow_seconds(prompt)
+        slow_started = time.monotonic()
+        if slow and self.wait(slow):
+            # The answer streams evenly over `slow` seconds: keep what had "arrived" so far.
+            done = (time.monotonic() - slow_started) / slow
+            partial = answer[: max(1, int(len(answer) * done))]
+            self.finish_interrupted(prompt, pending, partial, started)
+            return
+        self.finish_success(prompt, pending, answer, started)
+
+    def run_tool(self, sid: str) -> list[str]:
+        """Start a setsid'd `sleep 300` that outlives us, like a Bash tool's background job."""
+        proc = subprocess.Popen(
+            ["sleep", "300"],
+            stdin=subprocess.DEVNULL,
+            stdout=subprocess.DEVNULL,
+            stderr=subprocess.DEVNULL,
+            start_new_session=True,
+        )
+        self.tools.append(proc)
+        tool_id = f"toolu_{ev.new_uuid().replace('-', '')[:24]}"
+        command = {"command": "sleep 300 &", "description": "fake long tool"}
+        self.emit(
+            ev.assistant(
+                sid, [{"type": "tool_use", "id": tool_id, "name": "Bash", "input": command}]
+            )
+        )
+        self.emit(ev.user_tool_result(sid, tool_id, f"tool-pid={proc.pid}"))
+        self.tool_pid = proc.pid
+        return ["assistant", "user"]
+
+    def finish_success(self, prompt: str, pending: list[str], answer: str, started: float) -> None:
+        sid = self.session.session_id
+        if pending[1:]:
+            answer = f"{answer} tool-pid={self.tool_pid}"
+        with self.cond:
+            if self.interrupted.is_set():
+                self.finish_interrupted(prompt, pending, answer, started)
+                return
+            self.emit(ev.assistant_text(sid, answer))
+            self.record(prompt, pending[1:], answer)
+            num_turns = len(pending[1:]) // 2 + 1
+            ms = int((time.monotonic() - started) * 1000)
+            self.emit(
+                ev.result_success(
+                    sid, answer, self.options.model, ms, num_turns, len(answer) // 4 + 1
+                )
+            )
+            self.last_is_error = False
+
+    def finish_interrupted(
+        self, prompt: str, pending: list[str], partial: str, started: float
+    ) -> None:
+        """Partial assistant (if any text had arrived), the marker, then error_during_execution."""
+        sid = self.session.session_id
+        with self.cond:
+            if partial:
+                self.emit(ev.assistant_text(sid, partial))
+            self.emit(ev.user_text(sid, ev.INTERRUPT_MARKER))
+            self.record(prompt, pending[1:], partial, marker=True)
+            self.emit(ev.result_interrupted(sid, int((time.monotonic() - started) * 1000)))
+            self.last_is_error = True
+
+    def finish_error(self, prompt: str, started: float) -> None:
+        """Retries, then the synthetic API error.
+
+        Like the real CLI, the prompt stays in the conversation without an answer, so it merges
+        with the next prompt into one API message (N grows by 2 only after the next answer).
+        """
+        sid = self.session.session_id
+        text = "API Error: 500 fake"
+        with self.cond:
+            for attempt in range(1, self.options.max_retries + 1):
+                self.emit(ev.api_retry(sid, attempt, self.options.max_retries, 500))
+            self.emit(ev.assistant_api_error(sid, text))
+            self.record(prompt, [], "")
+            ms = int((time.monotonic() - started) * 1000)
+            self.emit(ev.result_api_error(sid, text, 500, ms))
+            self.last_is_error = True
+
+    def record(self, prompt: str, tool_roles: list[str], answer: str, marker: bool = False) -> None:
+        """Append the turn to the session and save it, before the caller prints `result`."""
+        self.session.add("user", prompt)
+        for role in tool_roles:
+            self.session.add(role, "[tool_use Bash]" if role == "assistant" else "[tool_result]")
+        if answer:
+            self.session.add("assistant", answer)
+        if marker:
+            self.session.add("user", ev.INTERRUPT_MARKER)
+        self.session.save()
+
+
+def fatal(message: str) -> NoReturn:
+    """Die like the real CLI on bad input: reason on stderr, nothing on stdout, exit 1."""
+    sys.stderr.write(message + "\n")
+    sys.stderr.flush()
+    os._exit(1)
+
+
+def crash() -> NoReturn:
+    sys.stderr.write("fake-claude: CRASH keyword, exiting mid-turn\n")
+    sys.stderr.flush()
+    os._exit(CRASH_STATUS)
