@@ -1,0 +1,87 @@
+"""When to restart a child that died: a pure, clock-injected decision (OTP one_for_one).
+
+Exponential backoff with jitter between restarts, reset once a child has run stably; a restart
+intensity per child (at most ``max_restarts`` in ``period`` seconds), past which the supervisor
+stops everything and exits non-zero so that systemd (``Restart=on-failure``) takes over.
+"""
+
+from __future__ import annotations
+
+import random
+from collections import deque
+from collections.abc import Iterator
+from dataclasses import dataclass, field
+
+__all__ = ["ChildHistory", "GiveUp", "Restart", "RestartPolicy", "backoff_delays"]
+
+
+def backoff_delays(base: float, factor: float, cap: float) -> Iterator[float]:
+    """``base``, ``base*factor``, … capped at ``cap`` (before jitter): 0.1, 0.2, 0.4, … 30 s."""
+    delay = base
+    while True:
+        yield min(delay, cap)
+        delay = min(delay * factor, cap)
+
+
+@dataclass(frozen=True)
+class Restart:
+    """Respawn after ``delay`` seconds; ``attempt`` counts restarts since the last stable run."""
+
+    delay: float
+    attempt: int
+
+
+@dataclass(frozen=True)
+class GiveUp:
+    """Too many restarts in the window: stop everything and exit 1."""
+
+    restarts: int
+    period: float
+
+
+@dataclass(frozen=True)
+class RestartPolicy:
+    """The knobs. Defaults: 0.1 s doubling to 30 s, ±20 % jitter, stable after 10 s, 5 in 60 s."""
+
+    base: float = 0.1
+    factor: float = 2.0
+    cap: float = 30.0
+    jitter: float = 0.2
+    stable_after: float = 10.0
+    max_restarts: int = 5
+    period: float = 60.0
+
+
+@dataclass
+class ChildHistory:
+    """What the policy remembers about one role: recent restart times and the current streak."""
+
+    restarts: deque[float] = field(default_factory=deque)
+    streak: int = 0
+    total: int = 0
+    last_exit: int | None = None
+
+    def decide(
+        self,
+        policy: RestartPolicy,
+        *,
+        now: float,
+        started_at: float,
+        exit_code: int | None,
+        rng: random.Random,
+    ) -> Restart | GiveUp:
+        """The decision for a child that started at ``started_at`` and has just exited."""
+        self.last_exit = exit_code
+        if now - started_at >= policy.stable_after:
+            self.streak = 0  # it ran long enough: this death is not part of a crash loop
+        while self.restarts and now - self.restarts[0] > policy.period:
+            self.restarts.popleft()
+        if len(self.restarts) >= policy.max_restarts:
+            return GiveUp(restarts=len(self.restarts) + 1, period=policy.period)
+        delays = backoff_delays(policy.base, policy.factor, policy.cap)
+        delay = next(d for i, d in enumerate(delays) if i >= self.streak)
+        delay *= 1 + rng.uniform(-policy.jitter, policy.jitter)
+        self.streak += 1
+        self.total += 1
+        self.restarts.append(now)
+        return Restart(delay=max(0.0, delay), attempt=self.streak)
