@@ -7,10 +7,13 @@ stops everything and exits non-zero so that systemd (``Restart=on-failure``) tak
 
 from __future__ import annotations
 
-import random
 from collections import deque
-from collections.abc import Iterator
 from dataclasses import dataclass, field
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:
+    import random
+    from collections.abc import Iterator
 
 __all__ = ["ChildHistory", "GiveUp", "Restart", "RestartPolicy", "backoff_delays"]
 

@@ -25,6 +25,8 @@ __all__ = [
     "ChildProcess",
     "child_main",
     "children_of",
+    "descendants",
+    "pid_alive",
     "set_child_subreaper",
     "set_parent_death_signal",
     "sweep_orphans",
@@ -70,6 +72,27 @@ def children_of(pid: int) -> dict[int, str]:
             continue
         if len(fields) > 1 and fields[1] == str(pid):
             found[int(entry)] = fields[0]
+    return found
+
+
+def pid_alive(pid: int) -> bool:
+    """True while ``pid`` exists and is not a zombie."""
+    try:
+        with open(f"/proc/{pid}/stat", encoding="ascii", errors="replace") as f:
+            state = f.read().rsplit(")", 1)[1].split()[0]
+    except (OSError, IndexError):
+        return False
+    return state not in ("Z", "X")
+
+
+def descendants(pid: int) -> set[int]:
+    """Every live descendant of ``pid`` (children, their children, …)."""
+    found: set[int] = set()
+    frontier = [pid]
+    while frontier:
+        children = [c for c, state in children_of(frontier.pop()).items() if state != "Z"]
+        frontier.extend(c for c in children if c not in found)
+        found.update(children)
     return found
 
 
