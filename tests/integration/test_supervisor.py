@@ -1,0 +1,201 @@
+"""The process tree end to end: emulator + fake claude + `mmclaude run` as a real subprocess."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import os
+import signal
+import subprocess
+import sys
+import time
+from collections.abc import Awaitable, Callable
+from typing import Any
+
+import pytest
+
+from supervisor.harness import Tree, answer_of, open_tree
+from supervisor.process import descendants, pid_alive
+
+pytestmark = pytest.mark.slow
+
+Scenario = Callable[[Tree, str], Awaitable[None]]
+
+
+def run_tree(scenario: Scenario, **options: Any) -> None:
+    async def main() -> None:
+        async with open_tree(real_claude=False, **options) as tree:
+            thread = await tree.wait_thread(timeout=30)
+            await tree.wait_status(
+                lambda s: s["claude"]["pid"] and s["gateway"]["state"] == "running", 30
+            )
+            await scenario(tree, thread)
+
+    asyncio.run(main())
+
+
+async def ask(tree: Tree, thread: str, text: str, timeout: float = 30.0) -> str:
+    post = await tree.mm.post_as("alice", text, root_id=thread)
+    return await answer_of(tree.mm, post["id"], timeout)
+
+
+def status_cli(tree: Tree, *args: str) -> subprocess.CompletedProcess[str]:
+    return subprocess.run(
+        [sys.executable, "-m", "supervisor.cli", "status", *args],
+        env={**os.environ, "MMCLAUDE_STATE_DIR": str(tree.state_dir)},
+        capture_output=True,
+        text=True,
+        timeout=20,
+        check=False,
+    )
+
+
+@pytest.mark.parametrize("role", ["gateway", "worker", "claude"])
+def test_sigkill_of_each_role_heals(role: str) -> None:
+    """After SIGKILL of the gateway, the worker or claude, the next post is answered and
+    `status --json` shows a new pid and the restart count."""
+
+    async def scenario(tree: Tree, thread: str) -> None:
+        assert "echo[1]: first" in await ask(tree, thread, "first")
+        before = json.loads(status_cli(tree, "--json").stdout)
+        old_pid = before[role]["pid"]
+        os.kill(old_pid, signal.SIGKILL)
+        after = await tree.wait_status(
+            lambda s: s[role]["pid"] not in (None, old_pid) and s[role]["restarts"] >= 1, 30
+        )
+        answer = await ask(tree, thread, "second")
+        assert "echo[3]: second" in answer  # the conversation went on, context kept
+        shown = json.loads(status_cli(tree, "--json").stdout)
+        assert shown[role]["pid"] == after[role]["pid"] != old_pid
+        assert shown[role]["restarts"] >= 1
+        for key in ("supervisor", "gateway", "worker", "claude", "thread_id"):
+            assert key in shown
+        assert shown["thread_id"] == thread
+        assert shown["claude"]["session_id"]
+
+    run_tree(scenario)
+
+
+def test_stopped_child_is_replaced_after_heartbeat_limit() -> None:
+    """A SIGSTOPped gateway sends no heartbeat; it is killed and replaced after the limit."""
+
+    async def scenario(tree: Tree, thread: str) -> None:
+        status = tree.status()
+        assert status is not None
+        old = status["gateway"]["pid"]
+        os.kill(old, signal.SIGSTOP)
+        started = time.monotonic()
+        await tree.wait_status(lambda s: s["gateway"]["pid"] not in (None, old), 20)
+        assert time.monotonic() - started >= 1.5  # not before the limit
+        assert not pid_alive(old)
+        assert "hung" in tree.log_path.read_text()
+        assert "echo[1]: after" in await ask(tree, thread, "after")
+
+    run_tree(scenario, extra_env={"MMCLAUDE_HEARTBEAT_LIMIT": "2"})
+
+
+def test_crash_loop_gives_up_with_exit_1() -> None:
+    """A gateway that dies at every start (bad token) makes the supervisor stop all, exit 1."""
+
+    async def main() -> None:
+        async with open_tree(
+            real_claude=False,
+            extra_env={
+                "MATTERMOST_TOKEN": "not-the-right-token-zzzzzzzz",
+                "MMCLAUDE_MAX_RESTARTS": "2",
+                "MMCLAUDE_RESTART_PERIOD": "60",
+            },
+        ) as tree:
+            tree_pids: set[int] = set()
+            deadline = time.monotonic() + 40
+            while tree.process.poll() is None and time.monotonic() < deadline:
+                tree_pids |= descendants(tree.process.pid)
+                await asyncio.sleep(0.05)
+            assert tree.process.returncode == 1
+            log = tree.log_path.read_text()
+            assert "kept dying" in log
+            assert "gateway-0" in log
+            assert "not-the-right-token" not in log
+            await asyncio.sleep(0.5)
+            assert not [p for p in tree_pids if pid_alive(p)]
+
+    asyncio.run(main())
+
+
+def test_sigterm_stops_everything_without_orphans() -> None:
+    """SIGTERM exits 0 within 10 s, and no process of the tree is left, tool processes
+    of claude included."""
+
+    async def scenario(tree: Tree, thread: str) -> None:
+        answer = await ask(tree, thread, "TOOL please")
+        tool_pid = int(answer.split("tool-pid=")[1].split()[0].strip("`.,)"))
+        assert pid_alive(tool_pid)
+        tree_pids = descendants(tree.process.pid) | {tool_pid}
+        started = time.monotonic()
+        os.kill(tree.process.pid, signal.SIGTERM)
+        code = await asyncio.to_thread(tree.process.wait, 15)
+        assert code == 0
+        assert time.monotonic() - started < 10
+        await asyncio.sleep(0.3)
+        assert not [p for p in tree_pids if pid_alive(p)]
+        assert status_cli(tree, "--json").returncode == 1
+
+    run_tree(scenario)
+
+
+def test_supervisor_sigkill_takes_the_children() -> None:
+    """When the supervisor is SIGKILLed its children (and claude) are gone within 5 s."""
+
+    async def scenario(tree: Tree, thread: str) -> None:
+        assert "echo[1]" in await ask(tree, thread, "hello")
+        tree_pids = descendants(tree.process.pid)
+        assert len(tree_pids) >= 3
+        os.kill(tree.process.pid, signal.SIGKILL)
+        deadline = time.monotonic() + 5
+        while [p for p in tree_pids if pid_alive(p)] and time.monotonic() < deadline:
+            await asyncio.sleep(0.05)
+        assert not [p for p in tree_pids if pid_alive(p)]
+        assert status_cli(tree, "--json").returncode == 1
+
+    run_tree(scenario)
+
+
+def test_status_table_and_gateways_option() -> None:
+    """`status` prints a readable table; MMCLAUDE_GATEWAYS=2 runs two gateways, and every
+    post is still answered exactly once."""
+
+    async def scenario(tree: Tree, thread: str) -> None:
+        await tree.wait_status(
+            lambda s: len(s["gateways"]) == 2 and all(g["pid"] for g in s["gateways"]), 20
+        )
+        table = status_cli(tree).stdout
+        for word in ("supervisor", "gateway-0", "gateway-1", "worker", "claude", thread):
+            assert word in table
+        posts = [await tree.mm.post_as("alice", f"m{i}", root_id=thread) for i in range(5)]
+        for post in posts:
+            await answer_of(tree.mm, post["id"], 30)
+        await asyncio.sleep(1.0)
+        answers = [
+            p
+            for p in tree.mm.posts(root_id=thread)
+            if (p.get("props") or {}).get("mmclaude_reply_to")
+        ]
+        assert sorted(p["props"]["mmclaude_reply_to"] for p in answers) == sorted(
+            p["id"] for p in posts
+        )
+
+    run_tree(scenario, gateways=2)
+
+
+def test_status_without_supervisor(short_tmp: Any) -> None:
+    """`mmclaude status` exits 1 with a clear line when no supervisor runs."""
+    result = subprocess.run(
+        [sys.executable, "-m", "supervisor.cli", "status", "--json"],
+        env={**os.environ, "MMCLAUDE_STATE_DIR": str(short_tmp)},
+        capture_output=True,
+        text=True,
+        timeout=20,
+        check=False,
+    )
+    assert result.returncode == 1
+    assert "no supervisor is running" in result.stderr
