@@ -1,0 +1,148 @@
+"""The gateways the worker knows, and the answers it still has to get delivered.
+
+:class:`Gateways` keeps one PUSH sender per live gateway (a hello every second keeps it
+alive; silence for :data:`EXPIRE_AFTER` or a bye forgets it). :class:`Outbox` is the pure
+bookkeeping of undelivered answers: their order, their attempt numbers and when each is due
+again. Which gateway gets what is decided by the worker.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING, Protocol
+
+from protocol import Answer, GatewayHello
+
+if TYPE_CHECKING:
+    from collections.abc import Callable
+
+    from session_worker.states import PromptRow
+
+__all__ = ["EXPIRE_AFTER", "Gateway", "Gateways", "Outbox", "PendingAnswer", "SenderLike"]
+
+EXPIRE_AFTER = 5.0  # seconds without a hello: the gateway is gone (hellos come every ~1 s)
+
+
+class SenderLike(Protocol):
+    def send(self, frame: bytes) -> bool: ...
+    def close(self) -> None: ...
+
+
+@dataclass
+class Gateway:
+    gateway_id: str
+    endpoint: str
+    pid: int
+    sender: SenderLike
+    last_seen: float
+
+    def send(self, frame: bytes) -> bool:
+        return self.sender.send(frame)
+
+
+class Gateways:
+    """Live gateways by id, most recently seen last."""
+
+    def __init__(self, connect: Callable[[str], SenderLike]) -> None:
+        self._connect = connect
+        self._by_id: dict[str, Gateway] = {}
+
+    def hello(self, hello: GatewayHello, now: float) -> Gateway | None:
+        """Record a hello; the gateway if it is new (or restarted) and must be welcomed."""
+        known = self._by_id.get(hello.gateway_id)
+        if known is not None and (known.endpoint, known.pid) == (hello.endpoint, hello.pid):
+            known.last_seen = now
+            return None
+        if known is not None:
+            known.sender.close()
+        gateway = Gateway(
+            hello.gateway_id, hello.endpoint, hello.pid, self._connect(hello.endpoint), now
+        )
+        self._by_id[hello.gateway_id] = gateway
+        return gateway
+
+    def forget(self, gateway_id: str) -> bool:
+        gateway = self._by_id.pop(gateway_id, None)
+        if gateway is not None:
+            gateway.sender.close()
+        return gateway is not None
+
+    def expire(self, now: float, after: float = EXPIRE_AFTER) -> list[str]:
+        """Forget every gateway silent for ``after`` seconds; their ids."""
+        gone = [g.gateway_id for g in self._by_id.values() if now - g.last_seen > after]
+        for gateway_id in gone:
+            self.forget(gateway_id)
+        return gone
+
+    def get(self, gateway_id: str | None) -> Gateway | None:
+        return None if gateway_id is None else self._by_id.get(gateway_id)
+
+    def live(self) -> list[Gateway]:
+        return sorted(self._by_id.values(), key=lambda g: g.last_seen, reverse=True)
+
+    def close(self) -> None:
+        for gateway_id in list(self._by_id):
+            self.forget(gateway_id)
+
+    def __len__(self) -> int:
+        return len(self._by_id)
+
+
+@dataclass
+class PendingAnswer:
+    """An answered, undelivered prompt; ``attempt`` is the number of its next send."""
+
+    post_id: str
+    create_at: int
+    text: str
+    is_error: bool
+    gateway_id: str
+    attempt: int = 1
+    last_sent: float | None = None
+
+    def message(self) -> Answer:
+        return Answer(
+            post_id=self.post_id,
+            create_at=self.create_at,
+            text=self.text,
+            is_error=self.is_error,
+            attempt=self.attempt,
+        )
+
+
+@dataclass
+class Outbox:
+    """Undelivered answers in journal order (create_at, post_id)."""
+
+    _items: dict[str, PendingAnswer] = field(default_factory=dict)
+
+    def add(self, row: PromptRow, attempt: int = 1) -> PendingAnswer:
+        assert row.answer is not None, "only answered rows go to the outbox"
+        item = PendingAnswer(
+            row.post_id, row.create_at, row.answer, row.is_error, row.gateway_id, attempt
+        )
+        self._items[row.post_id] = item
+        return item
+
+    def remove(self, post_id: str) -> bool:
+        return self._items.pop(post_id, None) is not None
+
+    def ordered(self) -> list[PendingAnswer]:
+        return sorted(self._items.values(), key=lambda p: (p.create_at, p.post_id))
+
+    def due(self, now: float, interval: float) -> list[PendingAnswer]:
+        """Never sent, or sent ``interval`` seconds ago without a Delivered: in order."""
+        return [p for p in self.ordered() if p.last_sent is None or now - p.last_sent >= interval]
+
+    def sent(self, item: PendingAnswer, now: float) -> Answer:
+        """The message for this send; the next one will be attempt + 1."""
+        message = item.message()
+        item.attempt += 1
+        item.last_sent = now
+        return message
+
+    def __len__(self) -> int:
+        return len(self._items)
+
+    def __contains__(self, post_id: object) -> bool:
+        return post_id in self._items

@@ -1,0 +1,259 @@
+"""The worker's only durable store: ``<state dir>/worker.sqlite`` (WAL).
+
+Every accepted prompt is one row keyed by its post id; its state changes go through
+:func:`session_worker.states.transition`, and every method commits before it returns, so
+the caller may acknowledge right after. ``meta`` holds the bound thread, the bind token, the
+claude session id and whether the next answer must say that the earlier context was lost.
+"""
+
+from __future__ import annotations
+
+import secrets
+import sqlite3
+import time
+from pathlib import Path
+from typing import TYPE_CHECKING
+
+import msgspec
+
+from session_worker.errors import JournalError
+from session_worker.states import PromptEvent, PromptRow, Recover, State, transition
+
+if TYPE_CHECKING:
+    from types import TracebackType
+
+__all__ = ["Binding", "Journal"]
+
+_SCHEMA = """
+CREATE TABLE IF NOT EXISTS prompts (
+    post_id    TEXT PRIMARY KEY,
+    create_at  INTEGER NOT NULL,
+    user_id    TEXT NOT NULL,
+    username   TEXT NOT NULL,
+    text       TEXT NOT NULL,
+    gateway_id TEXT NOT NULL,
+    state      TEXT NOT NULL,
+    tries      INTEGER NOT NULL DEFAULT 0,
+    answer     TEXT,
+    is_error   INTEGER NOT NULL DEFAULT 0,
+    reply_ids  TEXT NOT NULL DEFAULT '[]',
+    accepted_at REAL NOT NULL,
+    updated_at  REAL NOT NULL
+);
+CREATE INDEX IF NOT EXISTS prompts_by_state ON prompts (state, create_at, post_id);
+CREATE TABLE IF NOT EXISTS meta (key TEXT PRIMARY KEY, value TEXT NOT NULL);
+"""
+
+_COLUMNS = (
+    "post_id, create_at, user_id, username, text, gateway_id, state, tries, answer, "
+    "is_error, reply_ids"
+)
+
+_ids = msgspec.json.Decoder(tuple[str, ...])
+_json = msgspec.json.Encoder()
+
+
+class Binding(msgspec.Struct, frozen=True):
+    """The thread this worker serves ("" while none is bound) and the token kept forever."""
+
+    thread_id: str
+    channel_id: str
+    bind_token: str
+
+
+def _row(values: tuple[object, ...]) -> PromptRow:
+    (post_id, create_at, user_id, username, text, gateway_id, state, tries, answer, is_error,
+     reply_ids) = values  # fmt: skip
+    return PromptRow(
+        post_id=str(post_id),
+        create_at=int(str(create_at)),
+        user_id=str(user_id),
+        username=str(username),
+        text=str(text),
+        gateway_id=str(gateway_id),
+        state=State(str(state)),
+        tries=int(str(tries)),
+        answer=None if answer is None else str(answer),
+        is_error=bool(is_error),
+        reply_ids=_ids.decode(str(reply_ids)),
+    )
+
+
+class Journal:
+    """SQLite access; one connection, used from the event loop thread only."""
+
+    def __init__(self, state_dir: Path | str) -> None:
+        path = Path(state_dir) / "worker.sqlite"
+        path.parent.mkdir(parents=True, exist_ok=True)
+        self.path = path
+        # isolation_level=None: we issue BEGIN/COMMIT ourselves, so "committed" is explicit.
+        self._db = sqlite3.connect(path, isolation_level=None, timeout=10.0)
+        self._db.execute("PRAGMA journal_mode=WAL")
+        # NORMAL in WAL mode survives a process crash (SIGKILL) with every commit kept; only a
+        # power loss may drop the last transactions.
+        self._db.execute("PRAGMA synchronous=NORMAL")
+        self._db.executescript(_SCHEMA)
+        if self.meta("bind_token") is None:
+            self.set_meta("bind_token", secrets.token_hex(16))
+
+    # --- meta ---------------------------------------------------------------------------
+
+    def meta(self, key: str) -> str | None:
+        row = self._db.execute("SELECT value FROM meta WHERE key = ?", (key,)).fetchone()
+        return None if row is None else str(row[0])
+
+    def set_meta(self, key: str, value: str | None) -> None:
+        if value is None:
+            self._db.execute("DELETE FROM meta WHERE key = ?", (key,))
+        else:
+            self._db.execute(
+                "INSERT INTO meta (key, value) VALUES (?, ?) "
+                "ON CONFLICT (key) DO UPDATE SET value = excluded.value",
+                (key, value),
+            )
+
+    @property
+    def session_id(self) -> str | None:
+        return self.meta("session_id")
+
+    @session_id.setter
+    def session_id(self, value: str | None) -> None:
+        self.set_meta("session_id", value)
+
+    def binding(self) -> Binding:
+        return Binding(
+            thread_id=self.meta("thread_id") or "",
+            channel_id=self.meta("channel_id") or "",
+            bind_token=self.meta("bind_token") or "",
+        )
+
+    def bind(self, thread_id: str, channel_id: str) -> Binding:
+        """Keep the first binding forever; return the binding actually in force."""
+        current = self.binding()
+        if current.thread_id:
+            return current
+        with self._transaction():
+            self.set_meta("thread_id", thread_id)
+            self.set_meta("channel_id", channel_id)
+            self.set_meta("bound_at", str(time.time()))
+        return self.binding()
+
+    # --- prompts ------------------------------------------------------------------------
+
+    def insert(self, row: PromptRow) -> bool:
+        """Store a new prompt as queued; False (and nothing changed) if the post id is known."""
+        now = time.time()
+        cursor = self._db.execute(
+            f"INSERT OR IGNORE INTO prompts ({_COLUMNS}, accepted_at, updated_at) "
+            "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+            (
+                row.post_id, row.create_at, row.user_id, row.username, row.text,
+                row.gateway_id, State.QUEUED.value, 0, None, 0, "[]", now, now,
+            ),
+        )  # fmt: skip
+        return cursor.rowcount == 1
+
+    def get(self, post_id: str) -> PromptRow | None:
+        values = self._db.execute(
+            f"SELECT {_COLUMNS} FROM prompts WHERE post_id = ?", (post_id,)
+        ).fetchone()
+        return None if values is None else _row(values)
+
+    def apply(self, post_id: str, event: PromptEvent) -> PromptRow:
+        """Apply one transition and commit it; raises TransitionError/JournalError."""
+        with self._transaction():
+            row = self.get(post_id)
+            if row is None:
+                raise JournalError(f"no prompt {post_id} in the journal")
+            new = transition(row, event)
+            if new != row:
+                self._store(new)
+        return new
+
+    def recover(self) -> list[PromptRow]:
+        """At start: rows a dead worker left running are queued again; returns those rows."""
+        recovered: list[PromptRow] = []
+        with self._transaction():
+            for row in self.rows(State.RUNNING):
+                new = transition(row, Recover())
+                self._store(new)
+                recovered.append(new)
+        return recovered
+
+    def rows(self, *states: State) -> list[PromptRow]:
+        """Rows in these states, in (create_at, post_id) order."""
+        marks = ", ".join("?" for _ in states)
+        cursor = self._db.execute(
+            f"SELECT {_COLUMNS} FROM prompts WHERE state IN ({marks}) ORDER BY create_at, post_id",
+            tuple(s.value for s in states),
+        )
+        return [_row(v) for v in cursor.fetchall()]
+
+    def next_queued(self) -> PromptRow | None:
+        """The prompt to run next: the oldest queued one."""
+        values = self._db.execute(
+            f"SELECT {_COLUMNS} FROM prompts WHERE state = ? ORDER BY create_at, post_id LIMIT 1",
+            (State.QUEUED.value,),
+        ).fetchone()
+        return None if values is None else _row(values)
+
+    def count(self, *states: State) -> int:
+        marks = ", ".join("?" for _ in states)
+        (n,) = self._db.execute(
+            f"SELECT COUNT(*) FROM prompts WHERE state IN ({marks})",
+            tuple(s.value for s in states),
+        ).fetchone()
+        return int(n)
+
+    def high_water(self) -> int:
+        """The newest create_at (ms) in the journal, 0 when empty: where catch-up starts."""
+        (value,) = self._db.execute("SELECT MAX(create_at) FROM prompts").fetchone()
+        return int(value or 0)
+
+    def _store(self, row: PromptRow) -> None:
+        self._db.execute(
+            "UPDATE prompts SET state = ?, tries = ?, answer = ?, is_error = ?, reply_ids = ?, "
+            "updated_at = ? WHERE post_id = ?",
+            (
+                row.state.value, row.tries, row.answer, int(row.is_error),
+                _json.encode(row.reply_ids).decode(), time.time(), row.post_id,
+            ),
+        )  # fmt: skip
+
+    def _transaction(self) -> _Transaction:
+        return _Transaction(self._db)
+
+    def close(self) -> None:
+        self._db.close()
+
+    def __enter__(self) -> Journal:
+        return self
+
+    def __exit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
+        self.close()
+
+    def __repr__(self) -> str:
+        return f"<Journal {self.path}>"
+
+
+class _Transaction:
+    """BEGIN IMMEDIATE … COMMIT, rolled back on any error."""
+
+    def __init__(self, db: sqlite3.Connection) -> None:
+        self._db = db
+
+    def __enter__(self) -> None:
+        self._db.execute("BEGIN IMMEDIATE")
+
+    def __exit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
+        self._db.execute("COMMIT" if exc_type is None else "ROLLBACK")

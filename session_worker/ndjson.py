@@ -1,0 +1,357 @@
+"""The stream-json dialect of the ``claude`` CLI, as pure code: framing, the lines we write,
+and the interpretation of the events of one turn.
+
+Nothing here does I/O. :class:`LineSplitter` frames stdout chunks of any size into lines,
+:func:`decode_line` turns one line into an event (or raises :class:`ChildProtocolError`),
+:func:`route` says where an event goes (a reply to one of our control requests, a request of
+the CLI that must be answered at once, or an event of the running turn), and
+:class:`TurnInterpreter` collects one turn's answer. Facts about the protocol are in
+``shared/docs/claude-stream-json.md``.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from typing import Any, Literal
+
+import msgspec
+
+from session_worker.errors import ChildProtocolError
+
+__all__ = [
+    "NO_CONVERSATION",
+    "ControlReply",
+    "ControlRequestFromCli",
+    "LineSplitter",
+    "TurnEvent",
+    "TurnInterpreter",
+    "TurnOutcome",
+    "decode_line",
+    "encode_control_request",
+    "encode_refusal",
+    "encode_user",
+    "route",
+]
+
+Event = Mapping[str, Any]
+
+# What the CLI prints (result.errors and stderr) when ``--resume`` names an unknown session.
+NO_CONVERSATION = "No conversation found with session ID"
+
+# Every top-level type the CLI is known to print (claude-stream-json.md §3.1). A type not in
+# here is still ignored, but logged once so that protocol drift is visible.
+KNOWN_TYPES = frozenset(
+    {
+        "system",
+        "assistant",
+        "user",
+        "result",
+        "stream_event",
+        "control_request",
+        "control_response",
+        "control_cancel_request",
+        "keep_alive",
+        "tool_progress",
+        "command_lifecycle",
+        "rate_limit_event",
+        "auth_status",
+        "tool_use_summary",
+        "prompt_suggestion",
+        "conversation_reset",
+        "transcript_mirror",
+    }
+)
+
+
+# --- framing ---------------------------------------------------------------------------------
+
+
+class LineSplitter:
+    """Frames a byte stream into lines of any length (a line may be megabytes).
+
+    asyncio's ``readline`` refuses lines over its 64 KiB limit; this keeps the partial
+    line itself, so the only bound is memory.
+    """
+
+    def __init__(self) -> None:
+        self._parts: list[bytes] = []
+
+    def feed(self, chunk: bytes) -> list[bytes]:
+        """The complete lines ``chunk`` finishes, without their ``\\n``; blank lines dropped."""
+        lines: list[bytes] = []
+        start = 0
+        while True:
+            end = chunk.find(b"\n", start)
+            if end < 0:
+                break
+            piece = chunk[start:end]
+            if self._parts:
+                self._parts.append(piece)
+                piece = b"".join(self._parts)
+                self._parts.clear()
+            if piece.strip():
+                lines.append(piece)
+            start = end + 1
+        if start < len(chunk):
+            self._parts.append(chunk[start:])
+        return lines
+
+    def pending(self) -> int:
+        """Bytes of an unfinished line (at EOF: a truncated last line)."""
+        return sum(len(p) for p in self._parts)
+
+
+_decoder = msgspec.json.Decoder()
+
+
+def decode_line(line: bytes) -> dict[str, Any]:
+    """One stdout line as an event object; :class:`ChildProtocolError` if it is not one."""
+    try:
+        value = _decoder.decode(line)
+    except msgspec.DecodeError as exc:
+        raise ChildProtocolError(
+            f"claude wrote a non-JSON line ({len(line)} bytes): {exc}"
+        ) from exc
+    if not isinstance(value, dict) or not isinstance(value.get("type"), str):
+        raise ChildProtocolError(
+            f"claude wrote a JSON line that is not an event object ({len(line)} bytes)"
+        )
+    return value
+
+
+# --- what we write on stdin --------------------------------------------------------------------
+# Every line is a msgspec-encoded Struct: one malformed stdin line kills the CLI (§5.1).
+
+
+class _UserContent(msgspec.Struct, frozen=True):
+    content: str
+    role: Literal["user"] = "user"
+
+
+class _UserLine(msgspec.Struct, frozen=True, tag="user", tag_field="type"):
+    message: _UserContent
+    parent_tool_use_id: None = None
+
+
+class _Request(msgspec.Struct, frozen=True, tag_field="subtype"):
+    pass
+
+
+class _Initialize(_Request, frozen=True, tag="initialize"):
+    hooks: None = None
+
+
+class _Interrupt(_Request, frozen=True, tag="interrupt"):
+    pass
+
+
+class _ControlRequestLine(msgspec.Struct, frozen=True, tag="control_request", tag_field="type"):
+    request_id: str
+    request: _Initialize | _Interrupt
+
+
+class _ErrorResponse(msgspec.Struct, frozen=True, tag="error", tag_field="subtype"):
+    request_id: str
+    error: str
+
+
+class _Deny(msgspec.Struct, frozen=True):
+    message: str
+    behavior: Literal["deny"] = "deny"
+
+
+class _DenyResponse(msgspec.Struct, frozen=True, tag="success", tag_field="subtype"):
+    request_id: str
+    response: _Deny
+
+
+class _ControlResponseLine(msgspec.Struct, frozen=True, tag="control_response", tag_field="type"):
+    response: _ErrorResponse | _DenyResponse
+
+
+_encoder = msgspec.json.Encoder()
+
+
+def encode_user(text: str) -> bytes:
+    """The stdin line carrying one user message (the post text as is)."""
+    return _encoder.encode(_UserLine(message=_UserContent(content=text))) + b"\n"
+
+
+def encode_control_request(request_id: str, subtype: Literal["initialize", "interrupt"]) -> bytes:
+    """The stdin line of one of our control requests."""
+    request: _Initialize | _Interrupt = _Initialize() if subtype == "initialize" else _Interrupt()
+    line = _ControlRequestLine(request_id=request_id, request=request)
+    return _encoder.encode(line) + b"\n"
+
+
+REFUSAL = "mmclaude answers no interactive requests; configure permissions with CLAUDE_ARGS"
+
+
+def encode_refusal(request_id: str, subtype: str) -> bytes:
+    """The answer to a control request of the CLI: deny a tool, refuse anything else.
+
+    The CLI waits for an answer, so every request gets one at once (§2.3).
+    """
+    response: _ErrorResponse | _DenyResponse
+    if subtype == "can_use_tool":
+        response = _DenyResponse(request_id=request_id, response=_Deny(message=REFUSAL))
+    else:
+        response = _ErrorResponse(request_id=request_id, error=REFUSAL)
+    return _encoder.encode(_ControlResponseLine(response=response)) + b"\n"
+
+
+# --- routing -----------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class ControlReply:
+    """The CLI answered our control request ``request_id``."""
+
+    request_id: str
+    ok: bool
+    body: Mapping[str, Any]
+    error: str = ""
+
+
+@dataclass(frozen=True)
+class ControlRequestFromCli:
+    """The CLI asks us something (``can_use_tool``…): send ``reply`` right away."""
+
+    request_id: str
+    subtype: str
+    reply: bytes
+
+
+@dataclass(frozen=True)
+class TurnEvent:
+    """Anything else: an event for the turn interpreter (or ignorable noise while idle)."""
+
+    event: Event
+
+
+def route(event: Event) -> ControlReply | ControlRequestFromCli | TurnEvent | None:
+    """Where one decoded event goes; ``None`` for control noise (cancel requests, keep-alives)."""
+    kind = event.get("type")
+    if kind == "control_response":
+        response = event.get("response")
+        if not isinstance(response, Mapping):
+            return None
+        body = response.get("response")
+        return ControlReply(
+            request_id=str(response.get("request_id", "")),
+            ok=response.get("subtype") == "success",
+            body=body if isinstance(body, Mapping) else {},
+            error=str(response.get("error", "")),
+        )
+    if kind == "control_request":
+        request = event.get("request")
+        subtype = str(request.get("subtype", "")) if isinstance(request, Mapping) else ""
+        request_id = str(event.get("request_id", ""))
+        return ControlRequestFromCli(request_id, subtype, encode_refusal(request_id, subtype))
+    if kind in ("control_cancel_request", "keep_alive"):
+        return None
+    return TurnEvent(event)
+
+
+# --- one turn ----------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class TurnOutcome:
+    """How a turn ended, from its ``result`` event.
+
+    ``text`` is ``result.result`` when the CLI gave one (success, and API errors, which are
+    ``success`` with ``is_error``), else what the assistant wrote during the turn.
+    ``interrupted`` marks the result of an interrupt (``error_during_execution``).
+    """
+
+    text: str
+    is_error: bool
+    subtype: str
+    session_id: str | None
+    errors: tuple[str, ...] = ()
+    terminal_reason: str | None = None
+
+    @property
+    def interrupted(self) -> bool:
+        return self.subtype == "error_during_execution"
+
+    @property
+    def no_conversation(self) -> bool:
+        """The CLI refused ``--resume``: it does not know the session."""
+        return any(NO_CONVERSATION in e for e in self.errors)
+
+
+@dataclass
+class TurnInterpreter:
+    """Feed the events of one turn in order; :meth:`feed` returns the outcome at ``result``.
+
+    It also learns the session id (``system/init``, every turn) and the event types it does
+    not know (``unknown_types``, for the caller to log once each).
+    """
+
+    session_id: str | None = None
+    unknown_types: set[str] = field(default_factory=set)
+    outcome: TurnOutcome | None = None
+    _texts: list[str] = field(default_factory=list)
+
+    def feed(self, event: Event) -> TurnOutcome | None:
+        kind = event.get("type")
+        if kind == "system":
+            if event.get("subtype") == "init":
+                self._learn_session(event)
+        elif kind == "assistant":
+            self._collect(event)
+        elif kind == "result":
+            self._learn_session(event)
+            self.outcome = self._outcome(event)
+            return self.outcome
+        elif not isinstance(kind, str) or kind not in KNOWN_TYPES:
+            self.unknown_types.add(str(kind))
+        return None
+
+    @property
+    def partial_text(self) -> str:
+        """What the assistant wrote so far in this turn (for a turn that never ends)."""
+        return "\n\n".join(self._texts)
+
+    def _learn_session(self, event: Event) -> None:
+        session_id = event.get("session_id")
+        if isinstance(session_id, str) and session_id:
+            self.session_id = session_id
+
+    def _collect(self, event: Event) -> None:
+        # Sub-agent messages (parent_tool_use_id set) are not the answer to the user.
+        if event.get("parent_tool_use_id") is not None:
+            return
+        message = event.get("message")
+        content = message.get("content") if isinstance(message, Mapping) else None
+        if isinstance(content, str):
+            blocks: list[Any] = [{"type": "text", "text": content}]
+        elif isinstance(content, list):
+            blocks = content
+        else:
+            return
+        text = "".join(
+            str(b.get("text", ""))
+            for b in blocks
+            if isinstance(b, Mapping) and b.get("type") == "text"
+        )
+        if text:
+            self._texts.append(text)
+
+    def _outcome(self, event: Event) -> TurnOutcome:
+        subtype = str(event.get("subtype", ""))
+        result = event.get("result")
+        text = result if isinstance(result, str) else self.partial_text
+        errors = event.get("errors")
+        reason = event.get("terminal_reason")
+        return TurnOutcome(
+            text=text,
+            is_error=bool(event.get("is_error")) or subtype != "success",
+            subtype=subtype,
+            session_id=self.session_id,
+            errors=tuple(str(e) for e in errors) if isinstance(errors, list) else (),
+            terminal_reason=reason if isinstance(reason, str) else None,
+        )

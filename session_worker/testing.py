@@ -1,0 +1,209 @@
+"""Test helpers: play a gateway against a running worker over its real ZeroMQ sockets.
+
+:class:`FakeGateway` binds its own endpoint, says hello (and keeps saying it while a test
+waits, as a real gateway does every second), sends prompts and ``Delivered``, and records
+every message the worker pushes to it. :func:`write_config` writes the JSON config read by
+``python -m session_worker``.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import time
+from collections.abc import Callable
+from pathlib import Path
+from typing import TypeVar
+
+import msgspec
+
+import protocol
+from protocol import (
+    Accepted,
+    Answer,
+    Delivered,
+    GatewayBye,
+    GatewayHello,
+    Progress,
+    Prompt,
+    Receiver,
+    Sender,
+    ToGateway,
+    Welcome,
+)
+from session_worker.config import WorkerConfig
+
+__all__ = ["FakeGateway", "write_config"]
+
+M = TypeVar("M")
+
+HELLO_EVERY = 1.0
+
+
+def write_config(config: WorkerConfig, path: Path) -> Path:
+    """Store ``config`` as the JSON file ``python -m session_worker`` reads."""
+    path.write_bytes(msgspec.json.encode(config))
+    return path
+
+
+class FakeGateway:
+    """A scripted gateway. With ``auto_deliver`` every Answer is acknowledged at once."""
+
+    def __init__(
+        self,
+        state_dir: Path,
+        worker_endpoint: str,
+        gateway_id: str = "gw1",
+        *,
+        auto_deliver: bool = True,
+    ) -> None:
+        self.gateway_id = gateway_id
+        self.endpoint = protocol.gateway_endpoint(state_dir, gateway_id)
+        self.receiver = Receiver(self.endpoint)
+        self.sender = Sender(worker_endpoint)
+        self.auto_deliver = auto_deliver
+        self.received: list[ToGateway] = []
+        self.delivered: set[str] = set()
+        self._last_hello = 0.0
+        self._next_create_at = 1_700_000_000_000
+
+    # --- sending ------------------------------------------------------------------------
+
+    def hello(self) -> None:
+        self._last_hello = time.monotonic()
+        self.sender.send(
+            protocol.encode(
+                GatewayHello(gateway_id=self.gateway_id, endpoint=self.endpoint, pid=os.getpid())
+            )
+        )
+
+    def bye(self) -> None:
+        self.sender.send(protocol.encode(GatewayBye(gateway_id=self.gateway_id)))
+
+    def prompt(self, post_id: str, text: str, create_at: int | None = None) -> Prompt:
+        if create_at is None:
+            self._next_create_at += 1000
+            create_at = self._next_create_at
+        message = Prompt(
+            gateway_id=self.gateway_id,
+            post_id=post_id,
+            create_at=create_at,
+            user_id="user-1",
+            username="alice",
+            text=text,
+        )
+        self.sender.send(protocol.encode(message))
+        return message
+
+    def deliver(self, post_id: str) -> None:
+        self.delivered.add(post_id)
+        message = Delivered(gateway_id=self.gateway_id, post_id=post_id, reply_ids=(f"r-{post_id}",))
+        self.sender.send(protocol.encode(message))
+
+    def send_raw(self, frame: bytes) -> None:
+        self.sender.send(frame)
+
+    # --- receiving ----------------------------------------------------------------------
+
+    async def pump(self, seconds: float) -> None:
+        """Receive for ``seconds`` (saying hello on schedule)."""
+        deadline = time.monotonic() + seconds
+        while (left := deadline - time.monotonic()) > 0:
+            self._keepalive()
+            try:
+                frame = await asyncio.wait_for(self.receiver.recv(), min(left, 0.2))
+            except TimeoutError:
+                continue
+            self._got(protocol.gateway_codec.decode(frame))
+
+    async def wait_for(
+        self, predicate: Callable[[FakeGateway], M | None | bool], timeout: float, what: str
+    ) -> M:
+        """Pump until ``predicate(self)`` is truthy; AssertionError naming ``what`` if not."""
+        deadline = time.monotonic() + timeout
+        while True:
+            value = predicate(self)
+            if value:
+                return value  # type: ignore[return-value]
+            if time.monotonic() > deadline:
+                kinds = [type(m).__name__ for m in self.received]
+                raise AssertionError(f"timed out after {timeout} s waiting for {what}; got {kinds}")
+            await self.pump(0.05)
+
+    def _keepalive(self) -> None:
+        if time.monotonic() - self._last_hello >= HELLO_EVERY:
+            self.hello()
+
+    def _got(self, message: ToGateway) -> None:
+        self.received.append(message)
+        if self.auto_deliver and isinstance(message, Answer):
+            self.deliver(message.post_id)
+
+    # --- views --------------------------------------------------------------------------
+
+    def of(self, kind: type[M]) -> list[M]:
+        return [m for m in self.received if isinstance(m, kind)]
+
+    def answers(self, post_id: str | None = None) -> list[Answer]:
+        return [a for a in self.of(Answer) if post_id is None or a.post_id == post_id]
+
+    def first_answers(self) -> dict[str, Answer]:
+        """One answer per post id (the first one received)."""
+        found: dict[str, Answer] = {}
+        for answer in self.of(Answer):
+            found.setdefault(answer.post_id, answer)
+        return found
+
+    def accepted(self, post_id: str) -> list[Accepted]:
+        return [a for a in self.of(Accepted) if a.post_id == post_id]
+
+    def welcomes(self) -> list[Welcome]:
+        return self.of(Welcome)
+
+    def progress(self, post_id: str) -> list[Progress]:
+        return [p for p in self.of(Progress) if p.post_id == post_id]
+
+    def close(self) -> None:
+        self.receiver.close()
+        self.sender.close()
+
+    def __enter__(self) -> FakeGateway:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+
+FAKE_CLAUDE_WRAPPER = """#!/bin/sh
+# The fake claude CLI as one executable (config.claude_path takes a single path).
+export PYTHONPATH={repo}${{PYTHONPATH:+:$PYTHONPATH}}
+exec {python} -m emulators.claude "$@"
+"""
+
+
+def fake_claude_executable(directory: Path, repo: Path, python: str) -> Path:
+    """Write a wrapper that runs ``python -m emulators.claude`` (exec: same pid)."""
+    path = directory / "fake-claude"
+    path.write_text(FAKE_CLAUDE_WRAPPER.format(repo=repo, python=python))
+    path.chmod(0o755)
+    return path
+
+
+def worker_config(state_dir: Path, claude_path: Path | str, **overrides: object) -> WorkerConfig:
+    """A config for tests: everything under ``state_dir``, short limits unless overridden."""
+    workdir = state_dir / "work"
+    workdir.mkdir(parents=True, exist_ok=True)
+    values: dict[str, object] = {
+        "state_dir": str(state_dir),
+        "claude_path": str(claude_path),
+        "claude_args": (),
+        "claude_workdir": str(workdir),
+        "endpoint": protocol.worker_endpoint(state_dir),
+        "log_level": "DEBUG",
+        "log_format": "json",
+        "idle_limit": 30.0,
+        "interrupt_grace": 2.0,
+        "redeliver_interval": 0.5,
+    }
+    values.update(overrides)
+    return msgspec.convert(values, WorkerConfig)

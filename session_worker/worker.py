@@ -1,0 +1,269 @@
+"""The session worker service: the inbox, the gateways, delivery, progress and heartbeats.
+
+Gateways push to the worker's one inbox (PULL); the worker answers each on its own endpoint
+through one PUSH per live gateway. Every prompt is committed to the journal before it is
+acknowledged; every answer is re-sent until a gateway reports it delivered. The claude side
+is :class:`session_worker.runner.Runner`.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import secrets
+import time
+from typing import TYPE_CHECKING
+
+from loguru import logger
+
+import protocol
+from protocol import (
+    Accepted,
+    BindThread,
+    Delivered,
+    GatewayBye,
+    GatewayHello,
+    Progress,
+    Prompt,
+    Receiver,
+    Sender,
+    Welcome,
+    WorkerHeartbeat,
+)
+from session_worker.errors import JournalError
+from session_worker.gateways import Gateway, Gateways, Outbox, PendingAnswer, SenderLike
+from session_worker.journal import Journal
+from session_worker.proctree import become_subreaper
+from session_worker.runner import Runner
+from session_worker.states import Deliver, PromptRow, State
+
+if TYPE_CHECKING:
+    from session_worker.config import WorkerConfig
+
+__all__ = ["Worker"]
+
+TICK = 0.1  # seconds between checks of the timers below
+PROGRESS_EVERY = 3.0
+HEARTBEAT_EVERY = 1.0
+
+
+def _connect(endpoint: str) -> SenderLike:
+    return Sender(endpoint)
+
+
+class Worker:
+    """One worker incarnation; :meth:`run` until ``stop`` is set."""
+
+    def __init__(self, config: WorkerConfig) -> None:
+        self.config = config
+        self.incarnation = secrets.token_hex(8)
+        self.journal = Journal(config.state_dir)
+        self.gateways = Gateways(_connect)
+        self.outbox = Outbox()
+        self.runner = Runner(
+            config, self.journal, on_answered=self._answered, on_turn_start=self._turn_started
+        )
+        self._target: str | None = None  # the gateway the pending answers were sent to
+        self._last_progress = 0.0
+
+    async def run(self, stop: asyncio.Event) -> None:
+        if not become_subreaper():
+            logger.warning("worker.no_subreaper")
+        for row in self.journal.recover():
+            logger.bind(post_id=row.post_id, tries=row.tries).info("prompt.requeued")
+        for row in self.journal.rows(State.ANSWERED):
+            # Sent before the restart, maybe posted in part: attempt >= 2 makes the gateway
+            # look in the thread first.
+            self.outbox.add(row, attempt=2)
+        receiver = Receiver(self.config.endpoint)
+        heartbeat = (
+            Sender(self.config.heartbeat_endpoint) if self.config.heartbeat_endpoint else None
+        )
+        logger.bind(
+            incarnation=self.incarnation,
+            queued=self.journal.count(State.QUEUED),
+            undelivered=len(self.outbox),
+            session_id=self.journal.session_id,
+        ).info("worker.started")
+        try:
+            async with asyncio.TaskGroup() as tg:
+                tasks = [
+                    tg.create_task(self._inbox(receiver), name="inbox"),
+                    tg.create_task(self.runner.run(), name="runner"),
+                    tg.create_task(self._timers(heartbeat), name="timers"),
+                ]
+                await stop.wait()
+                logger.info("worker.stopping")
+                for task in tasks:
+                    task.cancel()
+        finally:
+            receiver.close()
+            if heartbeat is not None:
+                heartbeat.close()
+            self.gateways.close()
+            self.journal.close()
+        logger.info("worker.stopped")
+
+    # --- inbox --------------------------------------------------------------------------
+
+    async def _inbox(self, receiver: Receiver) -> None:
+        while True:
+            frame = await receiver.recv()
+            try:
+                message = protocol.worker_codec.decode(frame)
+            except protocol.DecodeError as exc:
+                logger.bind(size=exc.size).warning(f"inbox.undecodable: {exc}")
+                continue
+            try:
+                self._handle(message, time.monotonic())
+            except JournalError as exc:
+                logger.bind(error=str(exc)).warning("inbox.rejected")
+
+    def _handle(self, message: protocol.ToWorker, now: float) -> None:
+        match message:
+            case GatewayHello():
+                gateway = self.gateways.hello(message, now)
+                if gateway is not None:
+                    logger.bind(gateway_id=gateway.gateway_id, gateway_pid=gateway.pid).info(
+                        "gateway.joined"
+                    )
+                    self._welcome(gateway)
+                    self._send_answers(self.outbox.ordered(), now, to=gateway)
+            case GatewayBye(gateway_id=gateway_id):
+                if self.gateways.forget(gateway_id):
+                    logger.bind(gateway_id=gateway_id).info("gateway.left")
+                    self._gateway_gone(gateway_id, now)
+            case BindThread():
+                self._bind(message)
+            case Prompt():
+                self._prompt(message)
+            case Delivered(post_id=post_id, reply_ids=reply_ids):
+                self.journal.apply(post_id, Deliver(tuple(reply_ids)))
+                if self.outbox.remove(post_id):
+                    logger.bind(post_id=post_id, parts=len(reply_ids)).info("answer.delivered")
+
+    def _welcome(self, gateway: Gateway) -> None:
+        binding = self.journal.binding()
+        gateway.send(
+            protocol.encode(
+                Welcome(
+                    worker_pid=os.getpid(),
+                    incarnation=self.incarnation,
+                    thread_id=binding.thread_id,
+                    channel_id=binding.channel_id,
+                    bind_token=binding.bind_token,
+                    catch_up_from=self.journal.high_water(),
+                )
+            )
+        )
+
+    def _bind(self, message: BindThread) -> None:
+        before = self.journal.binding().thread_id
+        binding = self.journal.bind(message.thread_id, message.channel_id)
+        if not before:
+            logger.bind(thread_id=binding.thread_id, gateway_id=message.gateway_id).info(
+                "thread.bound"
+            )
+        for gateway in self.gateways.live():
+            self._welcome(gateway)
+
+    def _prompt(self, message: Prompt) -> None:
+        gateway = self.gateways.get(message.gateway_id)
+        if gateway is None:
+            # No hello yet, so nowhere to acknowledge: the gateway re-sends until Accepted.
+            logger.bind(post_id=message.post_id, gateway_id=message.gateway_id).debug(
+                "prompt.unknown_gateway"
+            )
+            return
+        row = PromptRow(
+            post_id=message.post_id,
+            create_at=message.create_at,
+            user_id=message.user_id,
+            username=message.username,
+            text=message.text,
+            gateway_id=message.gateway_id,
+        )
+        first = self.journal.insert(row)  # committed before the acknowledgement below
+        gateway.send(protocol.encode(Accepted(post_id=message.post_id, first=first)))
+        if first:
+            logger.bind(
+                post_id=message.post_id, user_id=message.user_id, chars=len(message.text)
+            ).info("prompt.accepted")
+            self.runner.wake()
+
+    # --- answers ------------------------------------------------------------------------
+
+    def _answered(self, row: PromptRow) -> None:
+        self.outbox.add(row)
+        self._send_answers(self.outbox.due(time.monotonic(), self.config.redeliver_interval))
+
+    def _pick(self, preferred: str) -> Gateway | None:
+        """Keep earlier answers and this one on one gateway (order); else the asker's."""
+        sticky = self.gateways.get(self._target)
+        if sticky is not None and len(self.outbox) > 1:
+            return sticky
+        live = self.gateways.live()
+        gateway = self.gateways.get(preferred) or sticky or (live[0] if live else None)
+        self._target = gateway.gateway_id if gateway is not None else None
+        return gateway
+
+    def _send_answers(
+        self, items: list[PendingAnswer], now: float | None = None, to: Gateway | None = None
+    ) -> None:
+        now = time.monotonic() if now is None else now
+        for item in items:
+            gateway = to or self._pick(item.gateway_id)
+            if gateway is None:
+                return  # no gateway at all: the next hello re-sends everything
+            message = self.outbox.sent(item, now)
+            gateway.send(protocol.encode(message))
+            logger.bind(
+                post_id=item.post_id, attempt=message.attempt, gateway_id=gateway.gateway_id
+            ).debug("answer.sent")
+
+    def _gateway_gone(self, gateway_id: str, now: float) -> None:
+        if gateway_id == self._target:
+            self._target = None
+            # The undelivered answers move to another gateway now, not at the next timer.
+            self._send_answers(self.outbox.ordered(), now)
+
+    def _turn_started(self, row: PromptRow) -> None:
+        self._last_progress = time.monotonic()
+        self._progress(row, 0.0)
+
+    def _progress(self, row: PromptRow, elapsed: float) -> None:
+        gateway = self.gateways.get(row.gateway_id) or self.gateways.get(self._target)
+        if gateway is None:
+            live = self.gateways.live()
+            gateway = live[0] if live else None
+        if gateway is not None:
+            gateway.send(protocol.encode(Progress(post_id=row.post_id, elapsed_s=elapsed)))
+
+    # --- timers -------------------------------------------------------------------------
+
+    async def _timers(self, heartbeat: Sender | None) -> None:
+        next_heartbeat = 0.0
+        while True:
+            now = time.monotonic()
+            for gateway_id in self.gateways.expire(now):
+                logger.bind(gateway_id=gateway_id).info("gateway.expired")
+                self._gateway_gone(gateway_id, now)
+            self._send_answers(self.outbox.due(now, self.config.redeliver_interval), now)
+            row = self.runner.current
+            if row is not None and now - self._last_progress >= PROGRESS_EVERY:
+                self._last_progress = now
+                self._progress(row, round(now - self.runner.turn_started, 1))
+            if heartbeat is not None and now >= next_heartbeat:
+                next_heartbeat = now + HEARTBEAT_EVERY
+                heartbeat.send(protocol.encode(self._heartbeat()))
+            await asyncio.sleep(TICK)
+
+    def _heartbeat(self) -> WorkerHeartbeat:
+        return WorkerHeartbeat(
+            pid=os.getpid(),
+            claude_pid=self.runner.claude_pid,
+            session_id=self.journal.session_id,
+            queue=self.journal.count(State.QUEUED, State.RUNNING),
+            thread_id=self.journal.binding().thread_id,
+            claude_restarts=self.runner.restarts,
+        )
