@@ -1,0 +1,29 @@
+"""Token extraction in the server's order (ParseAuthTokenFromRequest) and its failure modes."""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING
+
+from .errors import AppError
+
+if TYPE_CHECKING:
+    from aiohttp import web
+
+
+def request_token(request: web.Request) -> str | None:
+    """Cookie MMAUTHTOKEN, then `Authorization: Bearer`/`Token`; None when absent.
+
+    A token in the `access_token` query parameter is only valid for OAuth sessions; every
+    token of this emulator is a bot/personal token, so that case is a 401.
+    """
+    cookie = request.cookies.get("MMAUTHTOKEN")
+    if cookie:
+        return cookie
+    header = request.headers.get("Authorization", "")
+    if len(header) > 6 and header[:6].upper() == "BEARER":
+        return header[7:]
+    if len(header) > 5 and header[:5].lower() == "token":
+        return header[6:]
+    if request.query.get("access_token"):
+        raise AppError("api.context.token_provided.app_error", 401)
+    return None
