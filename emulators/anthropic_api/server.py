@@ -36,7 +36,7 @@ ERRORS = {
     529: "overloaded_error",
 }
 _ERR = re.compile(r"\bERR(400|401|429|500|529)\b")
-_SLOW = re.compile(r"\bSLOW(?::(\d+(?:\.\d*)?|\.\d+))?")
+_SLOW = re.compile(r"\bSLOW(?::(\d+(?:\.\d*)?|\.\d+))?(?!\w)")
 _HANG = re.compile(r"\bHANG\b")
 SLOW_DELTAS = 5
 POLL_S = 0.05  # how often a hanging handler checks whether its client is gone

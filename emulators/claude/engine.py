@@ -21,7 +21,7 @@ from emulators.claude import events as ev
 if TYPE_CHECKING:
     from emulators.claude.session import Session
 
-_SLOW = re.compile(r"\bSLOW(?::(\d+(?:\.\d*)?|\.\d+))?")
+_SLOW = re.compile(r"\bSLOW(?::(\d+(?:\.\d*)?|\.\d+))?(?!\w)")
 _LONG = re.compile(r"\bLONG:(\d+)")
 _WORD = {
     name: re.compile(rf"\b{name}\b")
@@ -50,13 +50,14 @@ def slow_seconds(text: str) -> float:
 
 
 def long_answer(prefix: str, size: int) -> str:
-    """Exactly `size` characters: `prefix`, then deterministic filler, a newline every 80."""
-    parts = [prefix]
-    length = len(prefix)
+    """Exactly `size` characters: `prefix` then deterministic filler, lines of 79 + newline."""
+    filler = "abcdefghijklmnopqrstuvwxyz" * 3
+    parts = []
+    length = 0
     line = 0
     while length < size:
-        chunk = f" line {line:07d} " + "abcdefghijklmnopqrstuvwxyz" * 3
-        chunk = chunk[:79] + "\n"
+        head = prefix if line == 0 else ""
+        chunk = f"{head}line {line:07d} {filler}"[:79] + "\n"
         parts.append(chunk)
         length += len(chunk)
         line += 1
