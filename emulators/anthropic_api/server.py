@@ -9,8 +9,10 @@ Keywords in the last text block of the last user message change the answer:
   until the client goes away. The real CLI does not time such a stream out.
 * `ERR400`, `ERR401`, `ERR429`, `ERR500`, `ERR529`: that status with an Anthropic error body.
 
-`POST /v1/messages/count_tokens` returns a chars/4 estimate. Any other route is a 404 error JSON,
-recorded in `unknown` (and logged to stderr) so new calls of a CLI upgrade show up.
+`POST /v1/messages/count_tokens` returns a chars/4 estimate; `/api/hello` (the CLI's
+connectivity preflight, sent unless CLAUDE_CODE_DISABLE_NONESSENTIAL_TRAFFIC is set) answers
+200. Any other route is a 404 error JSON, recorded in `unknown` (and logged to stderr) so new
+calls of a CLI upgrade show up.
 """
 
 from __future__ import annotations
@@ -113,6 +115,8 @@ class FakeAnthropicApi:
         app = web.Application(middlewares=[self._record], client_max_size=64 * 1024 * 1024)
         app.router.add_post("/v1/messages", self.messages)
         app.router.add_post("/v1/messages/count_tokens", self.count_tokens)
+        # The CLI's connectivity preflight (HEAD) when nonessential traffic is not disabled.
+        app.router.add_route("*", "/api/hello", self.hello)
         app.router.add_route("*", "/{tail:.*}", self.not_found)
         return app
 
@@ -131,6 +135,9 @@ class FakeAnthropicApi:
             "error": {"type": "not_found_error", "message": f"Not found: {what}"},
         }
         return web.json_response(body, status=404)
+
+    async def hello(self, request: web.Request) -> web.Response:
+        return web.json_response({"message": "hello"})
 
     async def count_tokens(self, request: web.Request) -> web.Response:
         body = await request.json()
@@ -161,6 +168,7 @@ class FakeAnthropicApi:
             return await self._stream(request, model, answer, slow, hang)
         if hang:
             await self._hang(request)
+            return web.Response(status=503)  # nobody is listening any more
         await asyncio.sleep(slow)
         return web.json_response(self._message(model, answer, done=True))
 
@@ -184,7 +192,6 @@ class FakeAnthropicApi:
                 break
             with contextlib.suppress(TimeoutError):
                 await asyncio.wait_for(self.closing.wait(), POLL_S)
-        raise web.HTTPServiceUnavailable()  # never seen by the vanished client
 
     async def _stream(
         self, request: web.Request, model: str, answer: str, slow: float, hang: bool
@@ -205,6 +212,7 @@ class FakeAnthropicApi:
         )
         if hang:
             await self._hang(request)
+            return response
         block = {"type": "text", "text": ""}
         await response.write(
             sse(

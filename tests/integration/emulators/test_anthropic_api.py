@@ -135,7 +135,7 @@ def test_error_keywords(status: int, kind: str) -> None:
 
 
 def test_count_tokens_and_unknown_route() -> None:
-    """count_tokens returns input_tokens; any other route is a 404 JSON and is recorded."""
+    """count_tokens counts, /api/hello answers, any other route is a recorded 404 JSON."""
 
     async def run() -> None:
         async with open_anthropic_api() as api, aiohttp.ClientSession() as http:
@@ -143,12 +143,18 @@ def test_count_tokens_and_unknown_route() -> None:
             async with http.post(url, json=body("some words here")) as response:
                 count = await response.json()
             assert count["input_tokens"] > 0
-            async with http.get(f"{api.url}/api/hello?x=1") as response:
+            async with http.head(f"{api.url}/api/hello") as response:
+                assert response.status == 200  # the CLI's connectivity preflight
+            async with http.get(f"{api.url}/v1/nothing?x=1") as response:
                 assert response.status == 404
                 error = await response.json()
             assert error["error"]["type"] == "not_found_error"
-            assert api.unknown == ["GET /api/hello?x=1"]
-            assert api.log == ["POST /v1/messages/count_tokens", "GET /api/hello"]
+            assert api.unknown == ["GET /v1/nothing?x=1"]
+            assert api.log == [
+                "POST /v1/messages/count_tokens",
+                "HEAD /api/hello",
+                "GET /v1/nothing",
+            ]
 
     asyncio.run(run())
 
