@@ -2,12 +2,12 @@
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING
+from aiohttp import web
 
 from .errors import AppError
 
-if TYPE_CHECKING:
-    from aiohttp import web
+# Set by the middleware, so the WebSocket upgrade answer can carry the same X-Request-Id.
+REQUEST_ID = web.RequestKey("request_id", str)
 
 
 def request_token(request: web.Request) -> str | None:

@@ -11,7 +11,7 @@ from typing import TYPE_CHECKING, Any
 
 from aiohttp import web
 
-from .auth import request_token
+from .auth import REQUEST_ID, request_token
 from .core import RateLimitedError
 from .errors import AppError, bad_body_param, bad_url_param, forbidden
 from .faults import ceil_seconds
@@ -79,7 +79,7 @@ def make_middleware(core: Core, ids: IdGenerator) -> Middleware:
         if not request.path.startswith("/api/"):
             return await handler(request)
         request_id = ids.new_id()
-        request["request_id"] = request_id
+        request[REQUEST_ID] = request_id
         websocket = is_ws(request.path) is not None
         limiter = core.faults.rate_limiter
         decision = None

@@ -292,8 +292,12 @@ class Store:
             hits = hits[:SINCE_LIMIT]
             roots = [self.posts[p.root_id] for p in hits if p.root_id]
             return self._post_list(hits, roots)
-        live = [p for p in rows if p.delete_at == 0]
-        live.sort(key=lambda p: (p.create_at, p.id), reverse=True)
+        # Newest first; ties (same ms) newest-inserted first, like an index scan would.
+        live = sorted(
+            (p for p in reversed(rows) if p.delete_at == 0),
+            key=lambda p: p.create_at,
+            reverse=True,
+        )
         if query.before or query.after:
             anchor = self.posts.get(query.before or query.after)
             if anchor is None:

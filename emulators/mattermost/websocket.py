@@ -12,7 +12,7 @@ from typing import TYPE_CHECKING, Any
 import msgspec
 from aiohttp import WSMsgType, web
 
-from .auth import request_token
+from .auth import REQUEST_ID, request_token
 from .errors import AppError
 from .hub import Item, dumps, make_broadcast
 from .ids import is_valid_id
@@ -260,6 +260,9 @@ async def handle_websocket(env: WsEnv, request: web.Request) -> web.StreamRespon
     ws = web.WebSocketResponse(
         heartbeat=env.ping_interval_s, max_msg_size=MAX_FRAME_BYTES, autoping=True
     )
+    request_id = request.get(REQUEST_ID)
+    if request_id:
+        ws.headers["X-Request-Id"] = request_id
     await ws.prepare(request)
     env.counters.ws_connects += 1
     if sequence is None:
