@@ -1,5 +1,12 @@
 """The fake claude's runtime: a stdin reader thread and a turn loop on the main thread.
 
+Keywords in a prompt (whole words, case-sensitive; README.md has the details):
+SLOW:s (answer after s seconds, interruptible, partial text kept), HANG (silent until
+interrupted), CRASH (exit 3 after system/init), CRASHONCE (CRASH only the first time this prompt
+is seen in the session), LONG:k (answer of exactly k characters), ERROR (API-error result, as
+the real CLI reports a 500), TOOL (a setsid'd `sleep 300` that outlives us, pid in the answer),
+GARBAGE (non-JSON lines on stdout first). FAKE_CLAUDE_DELAY_MS adds a delay to every turn.
+
 Threads rather than asyncio because importing asyncio costs a third of our startup budget. One
 re-entrant lock guards both stdout and the turn state, so an `interrupt` either lands before a
 turn's final events (and aborts it) or after its `result` (and is a no-op), never in between.
