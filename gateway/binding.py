@@ -1,0 +1,108 @@
+"""Finding the one thread to serve: the configured one, or our root post in the channel.
+
+A restart must never create a second thread: the root post carries the worker's stable
+``bind_token`` in its props and a ``pending_post_id`` derived from it, so a retry (or a
+second gateway racing this one) finds or gets back the post already made.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from typing import TYPE_CHECKING
+
+from loguru import logger
+
+from gateway.errors import FatalError, NotFoundError
+
+if TYPE_CHECKING:
+    from gateway.config import GatewayConfig
+    from gateway.mattermost import MattermostClient
+    from gateway.models import Post
+
+__all__ = ["READY_MESSAGE", "find_bind_post", "not_member", "propose_thread"]
+
+READY_MESSAGE = (
+    "The Claude Code session is ready. Reply in this thread to talk to Claude; "
+    "every reply gets an answer here."
+)
+BIND_SEARCH_PAGES = 50  # 10 000 channel posts: the bind post is recent; this only bounds it
+PAGE_SIZE = 200
+
+
+def not_member(channel_id: str) -> str:
+    """The log text for a 403: what the operator must do."""
+    return f"the bot is not a member of channel {channel_id}: add it to that channel"
+
+
+async def propose_thread(
+    client: MattermostClient, config: GatewayConfig, bot_id: str, token: str
+) -> tuple[str, str]:
+    """``(thread_id, channel_id)`` to propose to the worker with ``BindThread``."""
+    if config.thread_id:
+        try:
+            post = await client.call(
+                "get the configured thread", lambda: client.get_post(config.thread_id)
+            )
+        except NotFoundError as exc:
+            raise FatalError(f"MATTERMOST_THREAD_ID {config.thread_id} was not found") from exc
+        root, channel = post.root_id or post.id, post.channel_id
+        await _check_member(client, channel)
+        return root, channel
+    if not config.channel_id:
+        raise FatalError("no thread is bound and MATTERMOST_CHANNEL_ID is not set")
+    found = await find_bind_post(client, config.channel_id, bot_id, token)
+    if found is not None:
+        logger.info("bind.found", thread_id=found.id)
+        return found.id, config.channel_id
+    post = await client.call(
+        "create the thread's root post",
+        lambda: client.create_post(
+            channel_id=config.channel_id,
+            message=READY_MESSAGE,
+            props={"mmclaude_bind_token": token},
+            pending_post_id=f"{bot_id}:{token}",
+        ),
+        forbidden=not_member(config.channel_id),
+        recheck=lambda: find_bind_post(client, config.channel_id, bot_id, token),
+    )
+    logger.info("bind.created", thread_id=post.id, channel_id=post.channel_id)
+    return post.id, post.channel_id or config.channel_id
+
+
+async def _check_member(client: MattermostClient, channel_id: str) -> None:
+    """Wait (polling slowly, logging) until the bot is a member of ``channel_id``."""
+    while True:
+        try:
+            await client.call(
+                "check membership",
+                lambda: client.check_channel(channel_id),
+                forbidden=not_member(channel_id),
+            )
+            return
+        except NotFoundError:
+            logger.error("mm.forbidden {}", not_member(channel_id))
+            await asyncio.sleep(10.0)
+
+
+async def find_bind_post(
+    client: MattermostClient, channel_id: str, bot_id: str, token: str
+) -> Post | None:
+    """Our root post carrying ``token`` in the channel (made by an earlier attempt)."""
+    for number in range(BIND_SEARCH_PAGES):
+        page = await client.call(
+            "search the channel for the bind post",
+            lambda number=number: client.channel_page(  # type: ignore[misc]
+                channel_id, page=number, per_page=PAGE_SIZE
+            ),
+            forbidden=not_member(channel_id),
+        )
+        for post in page.posts.values():
+            if (
+                post.user_id == bot_id
+                and not post.root_id
+                and post.prop("mmclaude_bind_token") == token
+            ):
+                return post
+        if len(page.order) < PAGE_SIZE:
+            return None
+    return None

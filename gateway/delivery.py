@@ -1,0 +1,96 @@
+"""Posting one answer into the thread, exactly once whatever died before.
+
+Each part carries ``props.mmclaude_reply_to``/``mmclaude_part`` and a ``pending_post_id`` of
+``"<post id>:<part>"``: Mattermost folds repeats within 30 s into one post, and beyond that a
+re-delivery (``attempt > 1``) or a retry after an answer-less failure first looks in the
+thread for the parts already there and posts only the missing ones.
+"""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING
+
+from gateway.binding import not_member
+from gateway.bridge import split, thread_page
+
+if TYPE_CHECKING:
+    from gateway.mattermost import MattermostClient
+    from protocol import Answer
+
+__all__ = ["EMPTY_ANSWER", "deliver", "posted_parts"]
+
+EMPTY_ANSWER = "(Claude returned an empty answer.)"
+
+
+async def deliver(
+    client: MattermostClient, answer: Answer, *, thread_id: str, channel_id: str, bot_id: str
+) -> tuple[tuple[str, ...], int]:
+    """Post every missing part; the reply ids in order, and how many were already there."""
+    parts = split(answer.text if answer.text.strip() else EMPTY_ANSWER)
+    have: dict[int, str] = {}
+    if answer.attempt > 1:
+        have = await posted_parts(client, answer, thread_id=thread_id, bot_id=bot_id)
+    ids: list[str] = []
+    for number, text in enumerate(parts, 1):
+        reply_id = have.get(number)
+        if reply_id is None:
+
+            async def find(number: int = number) -> str | None:
+                found = await posted_parts(client, answer, thread_id=thread_id, bot_id=bot_id)
+                return found.get(number)
+
+            async def create(number: int = number, text: str = text) -> str:
+                post = await client.create_post(
+                    channel_id=channel_id,
+                    root_id=thread_id,
+                    message=text,
+                    props={
+                        "mmclaude_reply_to": answer.post_id,
+                        "mmclaude_part": number,
+                        "mmclaude_parts": len(parts),
+                    },
+                    pending_post_id=f"{answer.post_id}:{number}",
+                )
+                return post.id
+
+            reply_id = await client.call(
+                f"post part {number}/{len(parts)} of the answer to {answer.post_id}",
+                create,
+                forbidden=not_member(channel_id),
+                recheck=find,
+            )
+        ids.append(reply_id)
+    return tuple(ids), len(have)
+
+
+async def posted_parts(
+    client: MattermostClient, answer: Answer, *, thread_id: str, bot_id: str
+) -> dict[int, str]:
+    """Part number → id of the bot's replies to ``answer.post_id`` already in the thread.
+
+    Only posts after the prompt are read: an answer is always newer than its question.
+    """
+    found: dict[int, str] = {}
+    cursor = (max(0, answer.create_at - 1), "")
+    while True:
+        at, last = cursor
+        page = await client.call(
+            "look for parts already posted",
+            lambda at=at, last=last: client.thread_page(  # type: ignore[misc]
+                thread_id, from_create_at=at, from_post=last
+            ),
+        )
+        posts, nxt = thread_page(page, thread_id)
+        for post in posts:
+            number = post.prop("mmclaude_part")
+            if (
+                post.user_id == bot_id
+                and post.prop("mmclaude_reply_to") == answer.post_id
+                and isinstance(number, int)
+                and not isinstance(number, bool)
+                and not post.delete_at
+            ):
+                found.setdefault(number, post.id)
+        if not page.has_next or nxt is None or nxt == cursor:
+            return found
+        cursor = nxt

@@ -1,0 +1,331 @@
+"""The Mattermost side: REST calls and the WebSocket, on aiohttp, by hand (no driver).
+
+Every aiohttp exception is translated here into :mod:`gateway.errors`; nothing above this
+module sees aiohttp. Every network await has a deadline. The token travels only in the
+``Authorization`` header and never appears in an error message or a log line.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import time
+from typing import TYPE_CHECKING, TypeVar
+
+import aiohttp
+import msgspec
+from loguru import logger
+
+from gateway.bridge import Backoff, retry_delay
+from gateway.errors import (
+    AuthError,
+    BadRequestError,
+    ForbiddenError,
+    MattermostError,
+    NotFoundError,
+    PendingPostError,
+    RateLimitedError,
+    ServerError,
+    TransportError,
+    WebSocketClosedError,
+)
+from gateway.models import Post, PostList, User, WsFrame
+
+if TYPE_CHECKING:
+    from collections.abc import AsyncIterator, Awaitable, Callable, Iterator, Mapping
+
+__all__ = ["MattermostClient", "WebSocket", "decode_post"]
+
+T = TypeVar("T")
+
+REQUEST_TIMEOUT_S = 15.0
+WS_CONNECT_TIMEOUT_S = 10.0
+# aiohttp pings every HEARTBEAT_S and drops the socket when no pong comes within half of
+# it: a silently dead server is noticed within ~22 s, far inside Mattermost's 100 s.
+WS_HEARTBEAT_S = 15.0
+AMBIGUOUS_RECHECK_S = 20.0  # pending_post_id protects 30 s; past this, look before re-posting
+
+
+class _ErrorBody(msgspec.Struct):
+    id: str = ""
+    message: str = ""
+
+
+_error_decoder = msgspec.json.Decoder(_ErrorBody)
+_frame_decoder = msgspec.json.Decoder(WsFrame)
+_post_decoder = msgspec.json.Decoder(Post)
+_post_list_decoder = msgspec.json.Decoder(PostList)
+_user_decoder = msgspec.json.Decoder(User)
+_users_decoder = msgspec.json.Decoder(list[User])
+
+
+def _seconds(value: str | None) -> float | None:
+    try:
+        return float(value) if value else None
+    except ValueError:
+        return None
+
+
+def _error_for(status: int, body: bytes, headers: Mapping[str, str], what: str) -> MattermostError:
+    """The error for a non-2xx response (429 bodies are plain text, not JSON)."""
+    if status == 429:
+        wait = _seconds(headers.get("Retry-After")) or _seconds(headers.get("X-Ratelimit-Reset"))
+        return RateLimitedError(f"{what}: rate limited (429)", retry_after=wait or 1.0)
+    try:
+        err = _error_decoder.decode(body)
+    except msgspec.DecodeError:
+        err = _ErrorBody()
+    text = f"{what}: HTTP {status} {err.id or ''} {err.message or ''}".rstrip()
+    cls: type[MattermostError]
+    if status == 401:
+        cls = AuthError
+    elif status == 403:
+        cls = ForbiddenError
+    elif status == 404:
+        cls = NotFoundError
+    elif err.id == "api.post.deduplicate_create_post.pending":
+        cls = PendingPostError
+    elif status >= 500:
+        cls = ServerError
+    else:
+        cls = BadRequestError
+    return cls(text, status=status, error_id=err.id)
+
+
+@contextlib.contextmanager
+def _map_errors(what: str) -> Iterator[None]:
+    try:
+        yield
+    except TimeoutError as exc:
+        raise TransportError(f"{what}: timed out") from exc
+    except aiohttp.ClientError as exc:
+        raise TransportError(f"{what}: {type(exc).__name__}: {exc}") from exc
+    except msgspec.DecodeError as exc:
+        raise TransportError(f"{what}: malformed response: {exc}") from exc
+
+
+def decode_post(raw: object) -> Post | None:
+    """The Post inside a ``posted`` event (a JSON string), or None when it is not one."""
+    if not isinstance(raw, str):
+        return None
+    try:
+        return _post_decoder.decode(raw)
+    except msgspec.DecodeError:
+        return None
+
+
+class MattermostClient:
+    """REST calls and WebSocket connections for one bot token."""
+
+    def __init__(self, url: str, token: str, *, timeout: float = REQUEST_TIMEOUT_S) -> None:
+        self.url = url.rstrip("/")
+        self._headers = {"Authorization": f"Bearer {token}"}
+        self._timeout = timeout
+        self._session: aiohttp.ClientSession | None = None
+
+    def __repr__(self) -> str:
+        return f"<MattermostClient {self.url} open={self._session is not None}>"
+
+    def _http(self) -> aiohttp.ClientSession:
+        if self._session is None:
+            self._session = aiohttp.ClientSession(
+                headers=self._headers,
+                timeout=aiohttp.ClientTimeout(total=self._timeout, connect=self._timeout),
+            )
+        return self._session
+
+    async def aclose(self) -> None:
+        """Close the HTTP session (bounded: a hung close never blocks shutdown)."""
+        session, self._session = self._session, None
+        if session is not None:
+            with contextlib.suppress(Exception):
+                async with asyncio.timeout(1.0):
+                    await session.close()
+
+    # --- REST ------------------------------------------------------------------------------
+
+    async def _request(
+        self,
+        method: str,
+        path: str,
+        what: str,
+        *,
+        params: Mapping[str, str | int] | None = None,
+        body: object = None,
+    ) -> bytes:
+        data = None if body is None else msgspec.json.encode(body)
+        headers = {"Content-Type": "application/json"} if data is not None else None
+        with _map_errors(what):
+            async with asyncio.timeout(self._timeout):
+                async with self._http().request(
+                    method, f"{self.url}/api/v4{path}", params=params, data=data, headers=headers
+                ) as resp:
+                    content = await resp.read()
+                    if resp.status >= 300:
+                        raise _error_for(resp.status, content, resp.headers, what)
+                    return content
+
+    async def get_me(self) -> User:
+        return _user_decoder.decode(await self._request("GET", "/users/me", "get users/me"))
+
+    async def users_by_usernames(self, names: list[str]) -> list[User]:
+        raw = await self._request("POST", "/users/usernames", "resolve usernames", body=names)
+        with _map_errors("resolve usernames"):
+            return _users_decoder.decode(raw)
+
+    async def get_post(self, post_id: str) -> Post:
+        raw = await self._request("GET", f"/posts/{post_id}", f"get post {post_id}")
+        with _map_errors(f"get post {post_id}"):
+            return _post_decoder.decode(raw)
+
+    async def check_channel(self, channel_id: str) -> None:
+        """Raise (403/404) unless the bot can see ``channel_id`` (a non-member gets 403)."""
+        await self._request("GET", f"/channels/{channel_id}", f"get channel {channel_id}")
+
+    async def thread_page(
+        self, thread_id: str, *, from_create_at: int, from_post: str = "", per_page: int = 200
+    ) -> PostList:
+        """One page of the thread, oldest first, strictly after ``(from_create_at, from_post)``."""
+        params: dict[str, str | int] = {
+            "fromCreateAt": from_create_at,
+            "direction": "down",
+            "perPage": per_page,
+        }
+        if from_post:
+            params["fromPost"] = from_post
+        what = f"page thread {thread_id}"
+        raw = await self._request("GET", f"/posts/{thread_id}/thread", what, params=params)
+        with _map_errors(what):
+            return _post_list_decoder.decode(raw)
+
+    async def channel_page(self, channel_id: str, *, page: int, per_page: int = 200) -> PostList:
+        """One page of the channel, newest first."""
+        what = f"page channel {channel_id}"
+        params = {"page": page, "per_page": per_page}
+        raw = await self._request("GET", f"/channels/{channel_id}/posts", what, params=params)
+        with _map_errors(what):
+            return _post_list_decoder.decode(raw)
+
+    async def create_post(
+        self,
+        *,
+        channel_id: str,
+        message: str,
+        root_id: str = "",
+        props: Mapping[str, object] | None = None,
+        pending_post_id: str = "",
+    ) -> Post:
+        body = {
+            "channel_id": channel_id,
+            "root_id": root_id,
+            "message": message,
+            "props": dict(props or {}),
+            "pending_post_id": pending_post_id,
+        }
+        what = f"create post in channel {channel_id}"
+        raw = await self._request("POST", "/posts", what, body=body)
+        with _map_errors(what):
+            return _post_decoder.decode(raw)
+
+    async def add_reaction(self, *, user_id: str, post_id: str, emoji_name: str) -> None:
+        body = {"user_id": user_id, "post_id": post_id, "emoji_name": emoji_name}
+        await self._request("POST", "/reactions", f"react to {post_id}", body=body)
+
+    async def typing(self, *, channel_id: str, parent_id: str) -> None:
+        body = {"channel_id": channel_id, "parent_id": parent_id}
+        await self._request("POST", "/users/me/typing", "typing", body=body)
+
+    async def call(
+        self,
+        what: str,
+        op: Callable[[], Awaitable[T]],
+        *,
+        forbidden: str = "",
+        recheck: Callable[[], Awaitable[T | None]] | None = None,
+    ) -> T:
+        """Run ``op`` until it succeeds, retrying what can be retried (bridge.retry_delay).
+
+        Raises :class:`AuthError` at once and other errors that retrying cannot fix.
+        ``forbidden`` is logged on a 403 (e.g. which channel the bot must join). ``recheck``
+        is consulted before re-sending after an answer-less failure older than the 30 s
+        ``pending_post_id`` window: if it finds the result, that result is returned.
+        """
+        backoff = Backoff(initial=0.25, cap=10.0)
+        started = time.monotonic()
+        ambiguous = False
+        while True:
+            late = time.monotonic() - started > AMBIGUOUS_RECHECK_S
+            if ambiguous and late and recheck is not None:
+                found = await recheck()
+                if found is not None:
+                    return found
+            try:
+                return await op()
+            except MattermostError as exc:
+                delay = retry_delay(exc, backoff)
+                if delay is None:
+                    raise
+                ambiguous = ambiguous or isinstance(exc, TransportError | ServerError)
+                if isinstance(exc, ForbiddenError) and forbidden:
+                    logger.error("mm.forbidden {}", forbidden, what=what, retry_s=delay)
+                else:
+                    logger.warning(
+                        "mm.retry {}", exc, what=what, status=exc.status, retry_s=round(delay, 2)
+                    )
+                await asyncio.sleep(delay)
+
+    # --- WebSocket -------------------------------------------------------------------------
+
+    @contextlib.asynccontextmanager
+    async def websocket(self, connection_id: str, sequence_number: int) -> AsyncIterator[WebSocket]:
+        """An open WebSocket, resuming ``connection_id`` at ``sequence_number`` if given."""
+        ws_url = "ws" + self.url[len("http") :] if self.url.startswith("http") else self.url
+        params = {"connection_id": connection_id, "sequence_number": str(sequence_number)}
+        with _map_errors("websocket connect"):
+            async with asyncio.timeout(WS_CONNECT_TIMEOUT_S):
+                raw = await self._http().ws_connect(
+                    f"{ws_url}/api/v4/websocket",
+                    params=params,
+                    heartbeat=WS_HEARTBEAT_S,
+                    timeout=aiohttp.ClientWSTimeout(ws_close=1.0),
+                    max_msg_size=16 * 1024 * 1024,
+                )
+        ws = WebSocket(raw)
+        try:
+            yield ws
+        finally:
+            await ws.aclose()
+
+
+class WebSocket:
+    """One open connection: frames in, decoded; the heartbeat runs inside aiohttp."""
+
+    def __init__(self, raw: aiohttp.ClientWebSocketResponse) -> None:
+        self._raw = raw
+
+    def __repr__(self) -> str:
+        return f"<WebSocket closed={self._raw.closed}>"
+
+    async def receive(self) -> WsFrame | None:
+        """The next frame; None for one that is not JSON (logged); raises when closed.
+
+        No deadline of its own: the heartbeat closes a dead connection, which ends this.
+        """
+        with _map_errors("websocket receive"):
+            msg = await self._raw.receive()
+        if msg.type == aiohttp.WSMsgType.TEXT:
+            try:
+                return _frame_decoder.decode(msg.data)
+            except msgspec.DecodeError as exc:
+                logger.warning("ws.bad_frame {}", exc, size=len(msg.data))
+                return None
+        if msg.type == aiohttp.WSMsgType.BINARY:
+            logger.warning("ws.bad_frame binary frame ignored", size=len(msg.data))
+            return None
+        reason = f"{msg.type.name} {msg.data!r}" if msg.type == aiohttp.WSMsgType.ERROR else ""
+        raise WebSocketClosedError(f"websocket closed ({self._raw.close_code}) {reason}".strip())
+
+    async def aclose(self) -> None:
+        with contextlib.suppress(Exception):
+            async with asyncio.timeout(1.0):
+                await self._raw.close()

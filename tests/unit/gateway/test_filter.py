@@ -1,0 +1,92 @@
+"""The thread filter of contract.md and the allowlist it uses."""
+
+from __future__ import annotations
+
+import pytest
+
+from gateway.bridge import Allowlist, build_allowlist, names_to_resolve, reject_reason
+from gateway.models import Post
+
+THREAD = "t" * 26
+BOT = "b" * 26
+ALICE = "a" * 26
+BOB = "o" * 26
+ALLOW_ALICE = Allowlist(user_ids=frozenset({ALICE}))
+
+
+def post(**fields: object) -> Post:
+    base: dict[str, object] = {
+        "id": "p" * 26,
+        "root_id": THREAD,
+        "user_id": ALICE,
+        "message": "hi",
+    }
+    base.update(fields)
+    return Post(**base)  # type: ignore[arg-type]
+
+
+def reason(p: Post, allow: Allowlist = ALLOW_ALICE) -> str | None:
+    return reject_reason(p, thread_id=THREAD, bot_id=BOT, allow=allow)
+
+
+def test_an_allowed_reply_in_the_thread_is_accepted() -> None:
+    """An ordinary reply by an allowed user in the thread is a prompt."""
+    assert reason(post()) is None
+
+
+@pytest.mark.parametrize(
+    ("fields", "why"),
+    [
+        ({"root_id": ""}, "not a reply in the thread"),
+        ({"root_id": "x" * 26}, "not a reply in the thread"),
+        ({"id": THREAD, "root_id": ""}, "not a reply in the thread"),
+        ({"user_id": BOT}, "the bot's own post"),
+        ({"props": {"from_bot": "true"}}, "another bot's post"),
+        ({"type": "system_join_channel"}, "a system post (system_join_channel)"),
+        ({"delete_at": 1700000000000}, "deleted"),
+        ({"original_id": "q" * 26}, "an edit-history row"),
+        ({"user_id": BOB}, "author not allowed"),
+    ],
+)
+def test_everything_else_is_ignored_with_a_reason(fields: dict[str, object], why: str) -> None:
+    """Replies elsewhere, own and bot posts, system, deleted, edit rows, strangers: ignored."""
+    assert reason(post(**fields)) == why
+
+
+def test_a_bot_post_without_from_bot_prop_from_a_human_is_fine() -> None:
+    """Props other than from_bot (or from_bot false) do not reject a post."""
+    assert reason(post(props={"from_bot": "false", "x": 1})) is None
+
+
+def test_the_filter_refuses_everything_before_a_thread_is_bound() -> None:
+    """With no thread yet, nothing is a prompt (not even a root post)."""
+    assert reject_reason(post(root_id=""), thread_id="", bot_id=BOT, allow=ALLOW_ALICE)
+
+
+def test_allowlist_by_username_and_id() -> None:
+    """Usernames resolve to ids; ids are kept as they are; unknown names are reported."""
+    allow, unknown = build_allowlist(["@Alice", BOB, "ghost", " "], {"alice": ALICE})
+    assert allow.allows(ALICE)
+    assert allow.allows(BOB)
+    assert not allow.allows("z" * 26)
+    assert unknown == ["ghost"]
+    assert reason(post(user_id=BOB), allow) is None
+
+
+def test_star_allows_every_member() -> None:
+    """`*` lets every user through (but never the bot itself)."""
+    allow, unknown = build_allowlist(["*"], {})
+    assert unknown == []
+    assert reason(post(user_id=BOB), allow) is None
+    assert reason(post(user_id=BOT), allow) == "the bot's own post"
+
+
+def test_an_empty_allowlist_refuses_everyone() -> None:
+    """No entries: even an otherwise valid reply is refused."""
+    allow, _ = build_allowlist([], {})
+    assert reason(post(), allow) == "author not allowed"
+
+
+def test_names_to_resolve_skips_star_and_normalises() -> None:
+    """The lookup list is lower-case, without `@`, without `*`, de-duplicated."""
+    assert names_to_resolve(["*", "@Bob", "bob", "Carol "]) == ["bob", "carol"]
