@@ -159,10 +159,16 @@ class Runner:
             return
 
     def _session_lost(self, session_id: str) -> None:
-        """The CLI does not know our session: start a fresh one and tell the next answer."""
-        logger.bind(session_id=session_id).warning("session.lost")
+        """The CLI does not know our session: start a fresh one and tell the next answer.
+
+        A session that never finished a turn had no context to lose: no notice then.
+        """
+        had_history = self.journal.meta("session_has_turns") is not None
+        logger.bind(session_id=session_id, had_history=had_history).warning("session.lost")
         self.journal.session_id = None
-        self.journal.set_meta("context_lost", "1")
+        self.journal.set_meta("session_has_turns", None)
+        if had_history:
+            self.journal.set_meta("context_lost", "1")
 
     def _charge_head(self, exc: ChildStartError) -> None:
         """A failed start costs the waiting prompt a try, so the user hears of it eventually."""
@@ -249,7 +255,10 @@ class Runner:
         if sid and sid != self.journal.session_id:
             # Stored at once: a crash right after must still resume this session.
             self.journal.session_id = sid
+            self.journal.set_meta("session_has_turns", None)
             logger.bind(session_id=sid).info("session.started")
+        if outcome is not None and self.journal.meta("session_has_turns") is None:
+            self.journal.set_meta("session_has_turns", "1")
         for kind in interp.unknown_types - _logged_unknown:
             _logged_unknown.add(kind)
             logger.bind(event_type=kind).info("claude.unknown_event")

@@ -11,9 +11,7 @@ from __future__ import annotations
 import asyncio
 import os
 import time
-from collections.abc import Callable
-from pathlib import Path
-from typing import TypeVar
+from typing import TYPE_CHECKING, TypeVar
 
 import msgspec
 
@@ -32,6 +30,10 @@ from protocol import (
     Welcome,
 )
 from session_worker.config import WorkerConfig
+
+if TYPE_CHECKING:
+    from collections.abc import Callable
+    from pathlib import Path
 
 __all__ = ["FakeGateway", "write_config"]
 
@@ -97,7 +99,9 @@ class FakeGateway:
 
     def deliver(self, post_id: str) -> None:
         self.delivered.add(post_id)
-        message = Delivered(gateway_id=self.gateway_id, post_id=post_id, reply_ids=(f"r-{post_id}",))
+        message = Delivered(
+            gateway_id=self.gateway_id, post_id=post_id, reply_ids=(f"r-{post_id}",)
+        )
         self.sender.send(protocol.encode(message))
 
     def send_raw(self, frame: bytes) -> None:
@@ -117,7 +121,7 @@ class FakeGateway:
             self._got(protocol.gateway_codec.decode(frame))
 
     async def wait_for(
-        self, predicate: Callable[[FakeGateway], M | None | bool], timeout: float, what: str
+        self, predicate: Callable[[FakeGateway], M | bool | None], timeout: float, what: str
     ) -> M:
         """Pump until ``predicate(self)`` is truthy; AssertionError naming ``what`` if not."""
         deadline = time.monotonic() + timeout
