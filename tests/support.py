@@ -58,7 +58,7 @@ async def async_wait_for(
     while True:
         value = predicate()
         if asyncio.iscoroutine(value) or isinstance(value, Awaitable):
-            value = await value  # type: ignore[misc]
+            value = await value
         if value:
             return value  # type: ignore[return-value]
         if time.monotonic() > deadline:
