@@ -257,8 +257,9 @@ async def handle_websocket(env: WsEnv, request: web.Request) -> web.StreamRespon
             sequence = None
         if not is_valid_id(connection_id):
             sequence = None
+    # aiohttp refuses payloads >= max_msg_size, gorilla only those > the limit: hence +1.
     ws = web.WebSocketResponse(
-        heartbeat=env.ping_interval_s, max_msg_size=MAX_FRAME_BYTES, autoping=True
+        heartbeat=env.ping_interval_s, max_msg_size=MAX_FRAME_BYTES + 1, autoping=True
     )
     request_id = request.get(REQUEST_ID)
     if request_id:
