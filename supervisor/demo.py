@@ -84,14 +84,19 @@ async def _keep_running(tree: Tree, thread: str) -> None:
 async def _play(tree: Tree, thread: str) -> bool:
     mm = tree.mm
     ok = True
+    killed = None
     for i, text in enumerate(SCRIPT):
         if i == len(SCRIPT) - 1:
-            status = tree.status()
+            try:  # heartbeats come every second: the first turns may have been quicker
+                status = await tree.wait_status(lambda s: s["claude"]["pid"], 10)
+            except TimeoutError:
+                status = None
             pid = status["claude"]["pid"] if status else None
             if pid:
                 _say(f"(killing the claude child, pid {pid}, to show that the session resumes)")
                 with contextlib.suppress(ProcessLookupError):
                     os.kill(int(pid), signal.SIGKILL)
+                    killed = pid
         post = await mm.post_as("alice", text, root_id=thread)
         _say(f"alice  > {text}")
         started = time.monotonic()
@@ -102,7 +107,10 @@ async def _play(tree: Tree, thread: str) -> bool:
             ok = False
             continue
         _say(f"claude < {answer}   ({time.monotonic() - started:.2f} s)")
-    status = tree.status()
+    try:
+        status = await tree.wait_status(lambda s: s["claude"]["pid"] not in (None, killed), 10)
+    except TimeoutError:
+        status = tree.status()
     if status:
         c = status["claude"]
         _say(
