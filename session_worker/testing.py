@@ -11,6 +11,7 @@ from __future__ import annotations
 import asyncio
 import os
 import time
+from pathlib import Path
 from typing import TYPE_CHECKING, TypeVar
 
 import msgspec
@@ -33,7 +34,6 @@ from session_worker.config import WorkerConfig
 
 if TYPE_CHECKING:
     from collections.abc import Callable
-    from pathlib import Path
 
 __all__ = ["FakeGateway", "write_config"]
 
@@ -193,13 +193,13 @@ def fake_claude_executable(directory: Path, repo: Path, python: str) -> Path:
     return path
 
 
-def worker_config(state_dir: Path, claude_path: Path | str, **overrides: object) -> WorkerConfig:
+def worker_config(state_dir: Path, **overrides: object) -> WorkerConfig:
     """A config for tests: everything under ``state_dir``, short limits unless overridden."""
     workdir = state_dir / "work"
     workdir.mkdir(parents=True, exist_ok=True)
     values: dict[str, object] = {
         "state_dir": str(state_dir),
-        "claude_path": str(claude_path),
+        "claude_path": "claude",
         "claude_args": (),
         "claude_workdir": str(workdir),
         "endpoint": protocol.worker_endpoint(state_dir),
@@ -209,5 +209,5 @@ def worker_config(state_dir: Path, claude_path: Path | str, **overrides: object)
         "interrupt_grace": 2.0,
         "redeliver_interval": 0.5,
     }
-    values.update(overrides)
+    values.update({k: str(v) if isinstance(v, Path) else v for k, v in overrides.items()})
     return msgspec.convert(values, WorkerConfig)

@@ -50,11 +50,12 @@ class WorkerRig:
         self.endpoint = protocol.worker_endpoint(state_dir)
         self.proc: subprocess.Popen[bytes] | None = None
 
-    def start(self, **overrides: Any) -> subprocess.Popen[bytes]:
-        config = worker_config(self.dir, self.claude, redact=(TOKEN,), **overrides)
+    def start(self, env: dict[str, str] | None = None, **overrides: Any) -> subprocess.Popen[bytes]:
+        overrides.setdefault("claude_path", self.claude)
+        config = worker_config(self.dir, redact=(TOKEN,), **overrides)
         path = write_config(config, self.dir / "worker.json")
         env = {
-            **os.environ,
+            **(os.environ if env is None else env),
             "FAKE_CLAUDE_SESSIONS_DIR": str(self.dir / "sessions"),
             "PYTHONPATH": str(REPO),
             "MATTERMOST_TOKEN": TOKEN,
