@@ -65,6 +65,7 @@ def test_sigkill_of_each_role_heals(role: str) -> None:
         )
         answer = await ask(tree, thread, "second")
         assert "echo[3]: second" in answer  # the conversation went on, context kept
+        await tree.wait_status(lambda s: s["claude"]["session_id"], 5)  # next heartbeat
         shown = json.loads(status_cli(tree, "--json").stdout)
         assert shown[role]["pid"] == after[role]["pid"] != old_pid
         assert shown[role]["restarts"] >= 1
@@ -86,7 +87,8 @@ def test_stopped_child_is_replaced_after_heartbeat_limit() -> None:
         os.kill(old, signal.SIGSTOP)
         started = time.monotonic()
         await tree.wait_status(lambda s: s["gateway"]["pid"] not in (None, old), 20)
-        assert time.monotonic() - started >= 1.5  # not before the limit
+        # Not replaced before the limit: the last beat came at most 1 s before the stop.
+        assert time.monotonic() - started >= 0.9
         assert not pid_alive(old)
         assert "hung" in tree.log_path.read_text()
         assert "echo[1]: after" in await ask(tree, thread, "after")
