@@ -38,7 +38,7 @@ class RateLimiter:
     def check(self, key: str, now: float | None = None) -> RateDecision:
         now = time.monotonic() if now is None else now
         emission = 1.0 / self.per_sec
-        tolerance = emission * self.burst
+        tolerance = emission * (self.burst + 1)  # throttled: period * (MaxBurst + 1)
         limit = self.burst + 1
         tat = max(self._tat.get(key, now), now)
         new_tat = tat + emission
