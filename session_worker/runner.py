@@ -191,7 +191,8 @@ class Runner:
         log.info("turn.started")
         self.on_turn_start(row)
         try:
-            result = await self._drive(child, row)
+            with logger.contextualize(post_id=row.post_id):  # on the watchdog's lines too
+                result = await self._drive(child, row)
         finally:
             self.current = None
         match result:

@@ -116,8 +116,10 @@ class Worker:
                 continue
             try:
                 self._handle(message, time.monotonic())
-            except JournalError as exc:
-                logger.bind(error=str(exc)).warning("inbox.rejected")
+            except (JournalError, protocol.ProtocolError) as exc:
+                # A bad endpoint in a hello, a Delivered for an unknown post: that message
+                # is refused, the worker goes on.
+                logger.bind(error=str(exc), kind=type(message).__name__).warning("inbox.rejected")
 
     def _handle(self, message: protocol.ToWorker, now: float) -> None:
         match message:

@@ -160,12 +160,18 @@ def test_duplicates_garbage_and_binding(rig: WorkerRig) -> None:
         with rig.gateway() as gw:
             await welcomed(gw)
             gw.send_raw(b"\x00 definitely not msgpack")
+            bad_hello = protocol.GatewayHello(gateway_id="bad", endpoint="bogus://x", pid=1)
+            gw.send_raw(protocol.encode(bad_hello))
             gw.prompt("p1", "GARBAGE one", create_at=1000)
             gw.prompt("p1", "GARBAGE one", create_at=1000)
             await gw.wait_for(lambda g: len(g.accepted("p1")) == 2, 10, "two Accepted")
             assert [a.first for a in gw.accepted("p1")] == [True, False]
             answer = await answer_of(gw, "p1")
             assert answer.text == "echo[1]: GARBAGE one"
+            gw.prompt("big", "LONG:3000000", create_at=1000)
+            big = await answer_of(gw, "big")
+            assert len(big.text) == 3_000_000  # one stdout line of ~3 MB
+            assert big.text.startswith("echo[3]: ")
             gw.prompt("p1", "GARBAGE one", create_at=1000)  # after delivery: still once
             gw.send_raw(protocol.encode(
                 protocol.BindThread(gateway_id="gw1", thread_id="t1", channel_id="c1")
@@ -184,6 +190,7 @@ def test_duplicates_garbage_and_binding(rig: WorkerRig) -> None:
 
     asyncio.run(scenario())
     assert rig.events("inbox.undecodable")
+    assert rig.events("inbox.rejected")
     assert len(rig.events("claude.bad_line")) >= 3
     assert rig.stop() == 0
     assert TOKEN not in rig.log_path.read_text()
@@ -354,4 +361,21 @@ def test_unknown_session_starts_fresh_and_says_so(rig: WorkerRig) -> None:
     assert rig.events("session.lost")
     with Journal(rig.dir) as journal:
         assert journal.session_id not in (None, "00000000-0000-4000-8000-000000000000")
+    assert rig.stop() == 0
+
+
+def test_claude_that_cannot_start_is_reported(rig: WorkerRig) -> None:
+    """A missing claude executable answers the waiting prompt with the failure."""
+    rig.start(claude_path=rig.dir / "no-such-claude", max_tries=2)
+
+    async def scenario() -> None:
+        with rig.gateway() as gw:
+            await welcomed(gw)
+            gw.prompt("p1", "anyone there?")
+            answer = await answer_of(gw, "p1", timeout=15)
+            assert answer.is_error
+            assert "could not be started (2 tries" in answer.text
+            assert "no-such-claude" in answer.text
+
+    asyncio.run(scenario())
     assert rig.stop() == 0
