@@ -36,7 +36,7 @@ class EmulatorOptions:
     port: int = 0
     seed: int | None = None
     resume_window_s: float = 300.0  # inactive connections are reaped after this
-    ping_interval_s: float = 60.0  # server PING frames (aiohttp heartbeat)
+    ping_interval_s: float = 60.0  # server PING frames; no PONG for 100/60 of it drops the peer
     auth_timeout_s: float = 5.0  # unauthenticated sockets are closed after this
     dedup_ttl_s: float = 30.0  # pending_post_id cache lifetime
     post_create_delay_s: float = 0.0  # time a create spends "in progress"

@@ -27,6 +27,8 @@ if TYPE_CHECKING:
     from .store import Store
 
 MAX_FRAME_BYTES = 8192  # SetReadLimit(8192): a larger client frame kills the connection
+# pingInterval = pongWaitTime * 6/10: the read deadline is 100/60 of the ping interval.
+PONG_WAIT_FACTOR = 100 / 60
 SERVER_VERSION = "10.11.0"
 # Actions the real router registers that need nothing but an OK from us.
 _QUIET_ACTIONS = {"presence", "user_update_active_status", "posted_notify_ack"}
@@ -97,6 +99,7 @@ class SocketSession:
         self.conn: WebConn | None = None
         self.user: User | None = None
         self._wakeup = asyncio.Event()
+        self._last_pong = time.monotonic()  # the read deadline counts from the upgrade
 
     def __repr__(self) -> str:
         return f"<SocketSession user={self.user.username if self.user else None} conn={self.conn}>"
@@ -115,12 +118,14 @@ class SocketSession:
             self._attach(user, connection_id, sequence)
         async with asyncio.TaskGroup() as tg:
             writer = tg.create_task(self._writer())
+            pinger = tg.create_task(self._pinger())
             try:
                 await self._reader()
             finally:
                 if self.conn is not None:
                     self.env.hub.detach(self.conn, self)
                 writer.cancel()
+                pinger.cancel()
         with contextlib.suppress(ConnectionError, RuntimeError):
             await self.ws.close()
 
@@ -144,6 +149,13 @@ class SocketSession:
             except TimeoutError:
                 self.env.counters.ws_auth_failures += 1
                 return  # unauthenticated for too long: the auth ticker closes it
+            if msg.type == WSMsgType.PING:
+                with contextlib.suppress(ConnectionError, RuntimeError):
+                    await self.ws.pong(msg.data)
+                continue
+            if msg.type == WSMsgType.PONG:
+                self._last_pong = time.monotonic()  # only PONGs extend the read deadline
+                continue
             if msg.type not in (WSMsgType.TEXT, WSMsgType.BINARY):
                 return  # CLOSE, CLOSING, CLOSED or ERROR (e.g. frame over 8192 bytes)
             try:
@@ -209,6 +221,26 @@ class SocketSession:
         if self.conn is not None:
             self.env.hub.enqueue(self.conn, item)
 
+    async def _pinger(self) -> None:
+        """PING every interval whatever else flows; drop a peer whose PONGs stop."""
+        interval = self.env.ping_interval_s
+        pong_wait = interval * PONG_WAIT_FACTOR
+        next_ping = time.monotonic() + interval
+        while True:
+            now = time.monotonic()
+            deadline = self._last_pong + pong_wait
+            if now >= deadline:
+                self.abort()  # read deadline passed: the real readPump errors out
+                return
+            if now >= next_ping:
+                try:
+                    await self.ws.ping()
+                except (ConnectionError, RuntimeError):
+                    return
+                next_ping += interval
+                continue
+            await asyncio.sleep(min(next_ping, deadline) - now)
+
     async def _writer(self) -> None:
         hello = self.env.hello_data()
         while True:
@@ -258,9 +290,8 @@ async def handle_websocket(env: WsEnv, request: web.Request) -> web.StreamRespon
         if not is_valid_id(connection_id):
             sequence = None
     # aiohttp refuses payloads >= max_msg_size, gorilla only those > the limit: hence +1.
-    ws = web.WebSocketResponse(
-        heartbeat=env.ping_interval_s, max_msg_size=MAX_FRAME_BYTES + 1, autoping=True
-    )
+    # Pings are ours (SocketSession._pinger): aiohttp's heartbeat pauses while data flows.
+    ws = web.WebSocketResponse(max_msg_size=MAX_FRAME_BYTES + 1, autoping=False)
     request_id = request.get(REQUEST_ID)
     if request_id:
         ws.headers["X-Request-Id"] = request_id

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import json
 from typing import Any
 
@@ -340,6 +341,49 @@ def test_server_sends_ping_frames() -> None:
             await probe.next()  # hello
             msg = await probe.raw(timeout=2)
             assert msg.type == aiohttp.WSMsgType.PING
+
+    run(body())
+
+
+def test_server_pings_even_while_the_client_talks() -> None:
+    """PINGs keep their interval while requests flow, and answered PINGs keep the socket."""
+
+    async def body() -> None:
+        async with open_harness(ping_interval_s=0.2) as h:
+            probe = await h.ws(autoping=False)
+            await probe.next()  # hello
+            pings = 0
+            loop = asyncio.get_running_loop()
+            end = loop.time() + 0.9
+            while loop.time() < end:
+                await probe.send({"seq": 1, "action": "ping"})
+                msg = await probe.raw(timeout=1)
+                if msg.type == aiohttp.WSMsgType.PING:
+                    pings += 1
+                    await probe.ws.pong(msg.data)
+                else:
+                    assert msg.type == aiohttp.WSMsgType.TEXT
+                await asyncio.sleep(0.02)
+            assert pings >= 3
+            assert not probe.ws.closed
+
+    run(body())
+
+
+def test_peer_without_pongs_is_dropped_after_the_pong_wait() -> None:
+    """A client that never answers PINGs is dropped once 100/60 of the interval passes."""
+
+    async def body() -> None:
+        async with open_harness(ping_interval_s=0.2) as h:
+            probe = await h.ws(autoping=False)
+            await probe.next()
+            start = asyncio.get_running_loop().time()
+            while True:
+                msg = await probe.raw(timeout=2)
+                if msg.type != aiohttp.WSMsgType.PING:
+                    break
+            assert msg.type in (aiohttp.WSMsgType.CLOSED, aiohttp.WSMsgType.ERROR)
+            assert asyncio.get_running_loop().time() - start >= 0.3
 
     run(body())
 
