@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import json
+import logging
 import time
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
@@ -26,6 +27,7 @@ if TYPE_CHECKING:
     from .stats import Counters
     from .store import Store
 
+log = logging.getLogger(__name__)
 MAX_FRAME_BYTES = 8192  # SetReadLimit(8192): a larger client frame kills the connection
 # pingInterval = pongWaitTime * 6/10: the read deadline is 100/60 of the ping interval.
 PONG_WAIT_FACTOR = 100 / 60
@@ -68,8 +70,8 @@ def decode_request(msg_type: WSMsgType, payload: Any) -> tuple[int, str | None, 
     if not isinstance(raw, dict):
         raise BadFrameError("request is not an object")
     seq, action, data = raw.get("seq", 0), raw.get("action"), raw.get("data")
-    if isinstance(seq, bool) or not isinstance(seq, int):
-        raise BadFrameError("seq is not an integer")
+    if isinstance(seq, bool) or not isinstance(seq, int) or not -(2**63) <= seq < 2**63:
+        raise BadFrameError("seq is not an int64")
     if action is not None and not isinstance(action, str):
         raise BadFrameError("action is not a string")
     if data is not None and not isinstance(data, dict):
@@ -196,10 +198,17 @@ class SocketSession:
             self._respond(self._user_typing(seq, data))
         elif action in _QUIET_ACTIONS:
             self._respond(ok(seq))
-        elif action in ("get_statuses", "get_statuses_by_ids"):
-            wanted = data.get("user_ids") if action == "get_statuses_by_ids" else None
-            ids = wanted if isinstance(wanted, list) else list(self.env.store.users)
-            self._respond(ok(seq, {str(i): "online" for i in ids if i in self.env.store.users}))
+        elif action == "get_statuses":
+            self._respond(ok(seq, dict.fromkeys(self.env.store.users, "online")))
+        elif action == "get_statuses_by_ids":
+            wanted = data.get("user_ids")
+            if not isinstance(wanted, list) or not wanted:
+                invalid = "api.websocket_handler.invalid_param.app_error"
+                self._respond(fail(seq, AppError(invalid, 400, name="user_ids")))
+            else:
+                known = self.env.store.users
+                found = [i for i in wanted if isinstance(i, str) and i in known]
+                self._respond(ok(seq, dict.fromkeys(found, "online")))
         else:
             self._respond(fail(seq, AppError("api.web_socket_router.bad_action.app_error", 500)))
         return True
@@ -305,6 +314,10 @@ async def handle_websocket(env: WsEnv, request: web.Request) -> web.StreamRespon
     env.sessions.add(session)
     try:
         await session.run(user, connection_id, sequence)
+    except Exception:
+        # Past the upgrade no HTTP answer is possible: log it and cut this socket only.
+        log.exception("websocket session failed")
+        session.abort()
     finally:
         env.sessions.discard(session)
     return ws

@@ -573,3 +573,46 @@ def test_unknown_route_and_bad_bodies_are_app_errors() -> None:
             assert reply.json()["message"] == "a\ufffdb"
 
     run(body())
+
+
+def test_malformed_input_never_causes_a_server_error() -> None:
+    """Wrongly typed bodies and queries on every route get 4xx answers, never a 5xx."""
+    bodies = [
+        b"", b"null", b"[]", b'"s"', b"{", b"\xff\xfe", b'{"channel_id": null}',
+        b'{"message": 5}', b'{"channel_id": [], "message": {}}', b'{"root_id": 7}',
+        b'{"props": []}', b'{"file_ids": {}}', b'{"user_id": 1, "post_id": 2, "emoji_name": 3}',
+        b'{"message": null, "is_pinned": "x"}',
+    ]  # fmt: skip
+    queries = [
+        "?since=abc", "?page=-1", "?per_page=99999", "?perPage=-3", "?fromCreateAt=1e3",
+        "?fromCreateAt=1&fromPost=zz", "?before=x&after=y", "?page=100000000000000000000",
+    ]  # fmt: skip
+
+    async def body() -> None:
+        async with open_harness() as h:
+            post_id = (await create(h))["id"]
+            me = h.mm.bot.id
+            writes = [
+                ("POST", "/api/v4/posts"),
+                ("PUT", f"/api/v4/posts/{post_id}/patch"),
+                ("POST", "/api/v4/reactions"),
+                ("POST", "/api/v4/users/me/typing"),
+                ("POST", "/api/v4/users/usernames"),
+            ]
+            reads = [
+                f"/api/v4/posts/{post_id}/thread",
+                f"/api/v4/channels/{h.mm.channel.id}/posts",
+                f"/api/v4/users/{me}/posts/{post_id}/reactions/x",
+            ]
+            seen = []
+            for method, path in writes:
+                for raw in bodies:
+                    seen.append((await h.rest().call(method, path, raw=raw)).status)
+            for path in reads:
+                for query in queries:
+                    for method in ("GET", "DELETE"):
+                        seen.append((await h.rest().call(method, path + query)).status)
+            assert max(seen) < 500
+            assert (await h.rest().get("/api/v4/users/me")).status == 200
+
+    run(body())

@@ -401,3 +401,22 @@ def test_client_ping_frames_are_answered() -> None:
             assert msg.data == b"hi"
 
     run(body())
+
+
+def test_odd_requests_get_answers_or_a_close_never_a_crash() -> None:
+    """Wrongly typed action data gets FAIL replies; an out-of-range seq closes the socket."""
+
+    async def body() -> None:
+        async with open_harness() as h:
+            probe = await h.ws()
+            await probe.next()
+            for data in ({"user_ids": "x"}, {"user_ids": [1, {}, None]}):
+                await probe.send({"seq": 1, "action": "get_statuses_by_ids", "data": data})
+                assert (await probe.next())["seq_reply"] == 1
+            await probe.send({"seq": 1, "action": "user_typing", "data": {"channel_id": 5}})
+            assert (await probe.next())["status"] == "FAIL"
+            await probe.ws.send_str('{"seq": 99999999999999999999999, "action": "ping"}')
+            assert await probe.closed()
+            assert (await (await h.ws()).next())["event"] == "hello"
+
+    run(body())
