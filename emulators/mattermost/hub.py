@@ -160,6 +160,8 @@ class Hub:
             conn.id = self.ids.new_id()
             self.conns[conn.id] = conn
             conn.sequence = 0
+            # A hello still unsent from the first registration would now be a second one.
+            conn.outbox = deque(i for i in conn.outbox if i.kind != "hello")
             conn.outbox.appendleft(self._hello(user_id))
             self.counters.resumes_lost += 1
         return conn

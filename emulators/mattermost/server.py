@@ -323,9 +323,12 @@ def _seed_user(user: Any) -> SeedUser:
 
 
 @contextlib.asynccontextmanager
-async def open_emulator(**options: Any) -> AsyncIterator[MattermostEmulator]:
-    """Start an emulator on 127.0.0.1 (port 0 = a free port) and stop it on exit."""
-    emulator = MattermostEmulator(**options)
+async def open_emulator(port: int = 0, **options: Any) -> AsyncIterator[MattermostEmulator]:
+    """Start an emulator on 127.0.0.1 (port 0 = a free port) and stop it on exit.
+
+    `options` are EmulatorOptions fields (resume_window_s, ping_interval_s, seed, ...).
+    """
+    emulator = MattermostEmulator(port=port, **options)
     await emulator.start()
     try:
         yield emulator
