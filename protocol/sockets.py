@@ -52,16 +52,6 @@ class Receiver:
         parts = await self._socket.recv_multipart(copy=True)
         return parts[0] if len(parts) == 1 else b"".join(parts)
 
-    def recv_nowait(self) -> bytes | None:
-        """A frame if one is waiting, else None."""
-        try:
-            parts = self._socket.recv_multipart(zmq.NOBLOCK, copy=True)
-        except zmq.Again:
-            return None
-        if isinstance(parts, list):
-            return parts[0] if len(parts) == 1 else b"".join(parts)
-        return None  # pragma: no cover - asyncio socket returned a future (not in NOBLOCK)
-
     def close(self) -> None:
         self._socket.close(linger=0)
 
