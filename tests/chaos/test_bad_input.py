@@ -1,0 +1,148 @@
+"""Bad input never crashes a process: garbage on every ZeroMQ socket, a claude whose stdout
+is full of junk (invalid UTF-8, truncated JSON, a 4 MB line), a maximum-size post of emoji,
+an answer of 1 MB. Everything accepted is answered, and the logs say what was dropped."""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import sys
+from pathlib import Path
+from typing import Any
+
+import msgspec
+import pytest
+import zmq
+
+from gateway.bridge import reassemble
+from protocol import Answer, Prompt, encode
+from supervisor.harness import Tree, answer_of, open_tree, replies
+from tests.support import REPO
+
+pytestmark = pytest.mark.slow
+
+GARBAGE_FRAMES = [
+    b"",
+    b"\xc1",  # never valid msgpack
+    b"\x00" * 64,
+    os.urandom(512),
+    encode(Prompt(gateway_id="g", post_id="p", create_at=1, user_id="u", text="x"))[:-3],
+    msgspec.msgpack.encode({"type": "Prompt", "post_id": 5}),
+    msgspec.msgpack.encode({"type": "NoSuchMessage"}),
+    msgspec.msgpack.encode([1, 2, 3]),
+    # a valid message of the wrong direction
+    encode(Answer(post_id="p", create_at=1, text="not for you")),
+    b"x" * (1024 * 1024),
+]
+
+
+def run(scenario: Any, **options: Any) -> None:
+    async def main() -> None:
+        async with open_tree(real_claude=False, **options) as tree:
+            thread = await tree.wait_thread(timeout=30)
+            await tree.wait_status(
+                lambda s: s["claude"]["pid"] and s["gateway"]["state"] == "running", 30
+            )
+            await scenario(tree, thread)
+
+    asyncio.run(main())
+
+
+async def ask(tree: Tree, thread: str, text: str, timeout: float = 30.0) -> str:
+    post = await tree.mm.post_as("alice", text, root_id=thread)
+    return await answer_of(tree.mm, post["id"], timeout)
+
+
+def test_garbage_on_every_zeromq_socket() -> None:
+    """Garbage frames pushed into the worker's inbox, the gateway's socket and the
+    supervisor's socket are logged and dropped; nothing restarts and the next post is
+    answered."""
+
+    async def scenario(tree: Tree, thread: str) -> None:
+        assert "echo[1]" in await ask(tree, thread, "before")
+        run_dir = Path(tree.state_dir) / "run"
+        sockets = sorted(p.name for p in run_dir.iterdir() if p.is_socket())
+        assert {"inbox", "sup"} <= set(sockets)
+        assert any(name.startswith("gw-") for name in sockets)
+        context = zmq.Context()
+        try:
+            for name in sockets:
+                push = context.socket(zmq.PUSH)
+                push.linger = 2000
+                push.connect(f"ipc://{run_dir / name}")
+                for frame in GARBAGE_FRAMES:
+                    push.send(frame)
+                push.close()
+        finally:
+            context.term()
+        await asyncio.sleep(1.0)
+        assert "echo[3]" in await ask(tree, thread, "after")
+        status = tree.status()
+        assert status is not None
+        assert status["worker"]["restarts"] == 0
+        assert status["gateway"]["restarts"] == 0
+        assert status["claude"]["restarts"] == 0
+        log = tree.log_path.read_text(errors="replace")
+        for role in ("worker", "gateway", "supervisor"):
+            dropped = [
+                line
+                for line in log.splitlines()
+                if f'"role":"{role}"' in line and ("undecodable" in line or "dropped" in line)
+            ]
+            assert dropped, f"no log line says the {role} dropped a frame"
+
+    run(scenario)
+
+
+def test_claude_stdout_full_of_junk() -> None:
+    """Invalid UTF-8, truncated JSON, non-object JSON, unknown events and a 4 MB line on
+    claude's stdout are skipped; every turn is answered and claude is never restarted."""
+    wrapper_dir = Path(os.environ.get("TMPDIR", "/tmp"))
+    wrapper = wrapper_dir / f"evil-claude-{os.getpid()}"
+    wrapper.write_text(
+        f'#!/bin/sh\ncd "{REPO}" && exec "{sys.executable}" -m tests.chaos.evil_claude "$@"\n'
+    )
+    wrapper.chmod(0o755)
+
+    async def scenario(tree: Tree, thread: str) -> None:
+        for i, expected in enumerate(("echo[1]", "echo[3]", "echo[5]")):
+            assert expected in await ask(tree, thread, f"junk {i}")
+        status = tree.status()
+        assert status is not None
+        assert status["claude"]["restarts"] == 0
+        assert status["worker"]["restarts"] == 0
+        assert "bad_line" in tree.log_path.read_text(errors="replace")
+
+    try:
+        run(scenario, extra_env={"CLAUDE_PATH": str(wrapper)})
+    finally:
+        wrapper.unlink(missing_ok=True)
+
+
+def test_largest_post_and_a_one_megabyte_answer() -> None:
+    """A post of 16383 emoji (the Mattermost maximum) and an answer of 1 MB are both
+    delivered: the answers' parts reassemble exactly and none is posted twice."""
+
+    async def scenario(tree: Tree, thread: str) -> None:
+        big_post = "🙂" * 16383
+        post = await tree.mm.post_as("alice", big_post, root_id=thread)
+        answer = await answer_of(tree.mm, post["id"], 60)
+        parts = sorted(
+            replies(tree.mm, thread)[post["id"]], key=lambda p: p["props"]["mmclaude_part"]
+        )
+        assert len(parts) >= 2
+        assert reassemble([p["message"] for p in parts]) == f"echo[1]: {big_post}"
+        assert answer
+
+        post = await tree.mm.post_as("alice", "LONG:1000000", root_id=thread)
+        await answer_of(tree.mm, post["id"], 120)
+        parts = replies(tree.mm, thread)[post["id"]]
+        numbers = [p["props"]["mmclaude_part"] for p in parts]
+        assert len(numbers) == len(set(numbers)) == parts[0]["props"]["mmclaude_parts"]
+        parts.sort(key=lambda p: p["props"]["mmclaude_part"])
+        whole = reassemble([p["message"] for p in parts])
+        assert len(whole) == 1_000_000
+        assert whole.startswith("echo[3]: ")
+        assert all(len(p["message"]) <= 16383 for p in parts)
+
+    run(scenario)
