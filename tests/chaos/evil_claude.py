@@ -27,7 +27,8 @@ def main() -> int:
         stdout=subprocess.PIPE,
         env=os.environ,
     )
-    assert child.stdin is not None and child.stdout is not None
+    assert child.stdin is not None
+    assert child.stdout is not None
 
     def pump_in() -> None:
         assert child.stdin is not None
