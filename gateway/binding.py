@@ -1,4 +1,5 @@
-"""Finding the one thread to serve: the configured one, or our root post in the channel.
+"""Start-up lookups: who is allowed, and the one thread to serve (the configured one, or our
+root post in the channel).
 
 A restart must never create a second thread: the root post carries the worker's stable
 ``bind_token`` in its props and a ``pending_post_id`` derived from it, so a retry (or a
@@ -12,14 +13,21 @@ from typing import TYPE_CHECKING
 
 from loguru import logger
 
-from gateway.errors import FatalError, NotFoundError
+from gateway.bridge import Allowlist, build_allowlist, names_to_resolve
+from gateway.errors import AuthError, FatalError, MattermostError, NotFoundError
 
 if TYPE_CHECKING:
     from gateway.config import GatewayConfig
     from gateway.mattermost import MattermostClient
-    from gateway.models import Post
+    from gateway.models import Post, User
 
-__all__ = ["READY_MESSAGE", "find_bind_post", "not_member", "propose_thread"]
+__all__ = [
+    "READY_MESSAGE",
+    "find_bind_post",
+    "not_member",
+    "propose_thread",
+    "resolve_allowlist",
+]
 
 READY_MESSAGE = (
     "The Claude Code session is ready. Reply in this thread to talk to Claude; "
@@ -27,6 +35,30 @@ READY_MESSAGE = (
 )
 BIND_SEARCH_PAGES = 50  # 10 000 channel posts: the bind post is recent; this only bounds it
 PAGE_SIZE = 200
+
+
+async def resolve_allowlist(
+    client: MattermostClient, entries: tuple[str, ...]
+) -> tuple[Allowlist, dict[str, str]]:
+    """The allowlist with usernames resolved to ids once, and the id → username map.
+
+    An unknown name is a warning, not an error: the operator may add that user later.
+    """
+    names = names_to_resolve(entries)
+    users: list[User] = []
+    if names:
+        try:
+            users = await client.call("resolve usernames", lambda: client.users_by_usernames(names))
+        except AuthError:
+            raise
+        except MattermostError as exc:
+            logger.warning("allow.resolve_failed {}", exc)
+    allow, unknown = build_allowlist(entries, {u.username.lower(): u.id for u in users})
+    for name in unknown:
+        logger.warning("allow.unknown_user: no Mattermost user {!r}", name)
+    if not allow.everyone and not allow.user_ids:
+        logger.warning("allow.empty: MATTERMOST_ALLOWED_USERS allows nobody")
+    return allow, {u.id: u.username for u in users}
 
 
 def not_member(channel_id: str) -> str:

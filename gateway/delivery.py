@@ -11,7 +11,7 @@ from __future__ import annotations
 from typing import TYPE_CHECKING
 
 from gateway.binding import not_member
-from gateway.bridge import split, thread_page
+from gateway.bridge import split
 
 if TYPE_CHECKING:
     from gateway.mattermost import MattermostClient
@@ -71,16 +71,7 @@ async def posted_parts(
     Only posts after the prompt are read: an answer is always newer than its question.
     """
     found: dict[int, str] = {}
-    cursor = (max(0, answer.create_at - 1), "")
-    while True:
-        at, last = cursor
-        page = await client.call(
-            "look for parts already posted",
-            lambda at=at, last=last: client.thread_page(  # type: ignore[misc]
-                thread_id, from_create_at=at, from_post=last
-            ),
-        )
-        posts, nxt = thread_page(page, thread_id)
+    async for posts in client.thread_after(thread_id, max(0, answer.create_at - 1)):
         for post in posts:
             number = post.prop("mmclaude_part")
             if (
@@ -91,6 +82,4 @@ async def posted_parts(
                 and not post.delete_at
             ):
                 found.setdefault(number, post.id)
-        if not page.has_next or nxt is None or nxt == cursor:
-            return found
-        cursor = nxt
+    return found

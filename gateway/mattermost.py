@@ -16,7 +16,7 @@ import aiohttp
 import msgspec
 from loguru import logger
 
-from gateway.bridge import Backoff, retry_delay
+from gateway.bridge import Backoff, retry_delay, thread_page
 from gateway.errors import (
     AuthError,
     BadRequestError,
@@ -197,6 +197,26 @@ class MattermostClient:
         raw = await self._request("GET", f"/posts/{thread_id}/thread", what, params=params)
         with _map_errors(what):
             return _post_list_decoder.decode(raw)
+
+    async def thread_after(
+        self, thread_id: str, create_at: int, *, forbidden: str = ""
+    ) -> AsyncIterator[list[Post]]:
+        """Pages of the thread's replies after ``create_at`` (ms), oldest first, with retries."""
+        cursor = (create_at, "")
+        while True:
+            at, after = cursor
+            page = await self.call(
+                f"page thread {thread_id}",
+                lambda at=at, after=after: self.thread_page(  # type: ignore[misc]
+                    thread_id, from_create_at=at, from_post=after
+                ),
+                forbidden=forbidden,
+            )
+            posts, nxt = thread_page(page, thread_id)
+            yield posts
+            if not page.has_next or nxt is None or nxt == cursor:
+                return
+            cursor = nxt
 
     async def channel_page(self, channel_id: str, *, page: int, per_page: int = 200) -> PostList:
         """One page of the channel, newest first."""

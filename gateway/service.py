@@ -18,21 +18,16 @@ from typing import TYPE_CHECKING
 
 from loguru import logger
 
-from gateway.binding import not_member, propose_thread
+from gateway.binding import not_member, propose_thread, resolve_allowlist
 from gateway.bridge import (
     Allowlist,
-    Backoff,
-    WsCursor,
-    build_allowlist,
     catchup_start,
-    names_to_resolve,
     reject_reason,
-    thread_page,
 )
 from gateway.delivery import deliver
 from gateway.errors import AuthError, MattermostError
-from gateway.mattermost import MattermostClient, decode_post
-from gateway.models import Post, User, WsFrame
+from gateway.feed import follow
+from gateway.models import Post, User
 from protocol import (
     Accepted,
     Answer,
@@ -50,6 +45,7 @@ if TYPE_CHECKING:
 
     from gateway.bus import Bus
     from gateway.config import GatewayConfig
+    from gateway.mattermost import MattermostClient
 
 __all__ = ["Gateway"]
 
@@ -123,26 +119,8 @@ class Gateway:
             tasks.create_task(self._chores_loop())
 
     async def _resolve_allowlist(self) -> None:
-        names = names_to_resolve(self.config.allowed_users)
-        resolved: dict[str, str] = {}
-        if names:
-            try:
-                users = await self.client.call(
-                    "resolve usernames", lambda: self.client.users_by_usernames(names)
-                )
-            except AuthError:
-                raise
-            except MattermostError as exc:
-                self._log.warning("allow.resolve_failed {}", exc)
-                users = []
-            for user in users:
-                resolved[user.username.lower()] = user.id
-                self.usernames[user.id] = user.username
-        self.allow, unknown = build_allowlist(self.config.allowed_users, resolved)
-        for name in unknown:
-            self._log.warning("allow.unknown_user: no Mattermost user {!r}", name)
-        if not self.allow.everyone and not self.allow.user_ids:
-            self._log.warning("allow.empty: MATTERMOST_ALLOWED_USERS allows nobody")
+        self.allow, names = await resolve_allowlist(self.client, self.config.allowed_users)
+        self.usernames.update(names)
         self._log.info("allow.ready", everyone=self.allow.everyone, users=len(self.allow.user_ids))
 
     # --- the worker side --------------------------------------------------------------------
@@ -281,61 +259,19 @@ class Gateway:
     # --- Mattermost → prompts ----------------------------------------------------------------
 
     async def _ws_loop(self) -> None:
-        """Keep one WebSocket open forever: resume when the server can, catch up when not."""
-        await self.thread_ready.wait()
-        cursor = WsCursor()
-        backoff = Backoff(initial=0.5, cap=30.0)
-        while True:
-            delay: float | None = None
-            resuming = bool(cursor.connection_id)
-            try:
-                async with self.client.websocket(cursor.connection_id, cursor.expected_seq) as ws:
-                    self.connected = True
-                    self._log.info(
-                        "ws.resumed" if resuming else "ws.connected",
-                        connection_id=cursor.connection_id,
-                        seq=cursor.expected_seq,
-                    )
-                    while True:
-                        frame = await ws.receive()
-                        if frame is None:
-                            continue
-                        step = cursor.observe(frame)
-                        if step in ("hello_new", "hello_same", "event"):
-                            backoff.reset()
-                        if step == "hello_new":
-                            self._log.info("ws.hello", connection_id=cursor.connection_id)
-                            self.catchup_wanted.set()
-                        elif step == "event":
-                            self._on_event(frame)
-                        elif step == "gap":
-                            self._log.warning(
-                                "ws.gap: reconnecting for a replay",
-                                expected=cursor.expected_seq,
-                                got=frame.seq,
-                            )
-                            delay = 0.05
-                            break
-            except AuthError:
-                raise
-            except MattermostError as exc:
-                self._log.warning("ws.closed {}", exc)
-            finally:
-                self.connected = False
-            if delay is None:
-                delay = backoff.next()
-            await asyncio.sleep(delay)
+        await self.thread_ready.wait()  # the filter needs the thread
+        await follow(self.client, self, self.config.gateway_id)
 
-    def _on_event(self, frame: WsFrame) -> None:
-        if frame.event != "posted":
-            return  # post_edited/post_deleted: an accepted post is never answered twice
-        data = frame.data or {}
-        post = decode_post(data.get("post"))
-        if post is None:
-            self._log.warning("ws.bad_post: a posted event without a decodable post")
-            return
-        sender = data.get("sender_name")
-        if isinstance(sender, str) and sender.startswith("@"):
+    # FeedListener: what the WebSocket feed reports.
+
+    def connected_changed(self, connected: bool) -> None:
+        self.connected = connected
+
+    def events_lost(self) -> None:
+        self.catchup_wanted.set()
+
+    def post_seen(self, post: Post, sender: str) -> None:
+        if sender.startswith("@"):
             self.usernames.setdefault(post.user_id, sender[1:])
         self._consider(post, via="ws")
 
@@ -375,26 +311,16 @@ class Gateway:
         assert self.welcome is not None
         started = time.monotonic()
         thread = self.thread_id
-        cursor = (catchup_start(self.welcome.catch_up_from, self.accepted_high), "")
-        self._log.info("catchup.started", thread_id=thread, from_create_at=cursor[0])
+        start = catchup_start(self.welcome.catch_up_from, self.accepted_high)
+        self._log.info("catchup.started", thread_id=thread, from_create_at=start)
         pages = seen = 0
-        while True:
-            at, after = cursor
-            page = await self.client.call(
-                "catch up on the thread",
-                lambda at=at, after=after: self.client.thread_page(  # type: ignore[misc]
-                    thread, from_create_at=at, from_post=after
-                ),
-                forbidden=not_member(self.channel_id),
-            )
-            posts, nxt = thread_page(page, thread)
+        async for posts in self.client.thread_after(
+            thread, start, forbidden=not_member(self.channel_id)
+        ):
             pages += 1
             seen += len(posts)
             for post in posts:
                 self._consider(post, via="catchup")
-            if not page.has_next or nxt is None or nxt == cursor:
-                break
-            cursor = nxt
         self._log.info(
             "catchup.complete",
             pages=pages,
@@ -470,3 +396,4 @@ class Gateway:
 
     async def _typing(self) -> None:
         await self.client.typing(channel_id=self.channel_id, parent_id=self.thread_id)
+        self._log.debug("typing.sent", thread_id=self.thread_id)

@@ -26,6 +26,7 @@ from emulators.mattermost import MattermostEmulator, open_emulator
 from emulators.mattermost.hub import make_broadcast
 from gateway.bridge import reassemble
 from gateway.config import GatewayConfig
+from protocol import GatewayHeartbeat
 from session_worker.config import WorkerConfig
 from tests.support import REPO, ProcessGroup, async_wait_for
 
@@ -177,6 +178,15 @@ class Rig:
                 order.append(reply_to)
         return order
 
+    def assert_answered_in_order(self, asked: list[Post]) -> None:
+        """Answers follow the posts' create_at (ms); posts made in one ms may go either way,
+        as Mattermost itself only orders them by time."""
+        made = {p["id"]: p["create_at"] for p in asked}
+        order = [post_id for post_id in self.answer_order() if post_id in made]
+        assert sorted(order) == sorted(made)
+        times = [made[post_id] for post_id in order]
+        assert times == sorted(times), order
+
     def reactions(self, post_id: str) -> list[str]:
         post = next(p for p in self.mm.posts(channel_id=self.mm.channel.id) if p["id"] == post_id)
         return [r["emoji_name"] for r in (post.get("metadata") or {}).get("reactions") or []]
@@ -233,9 +243,7 @@ def test_a_conversation_is_answered_in_order(short_tmp: Path, procs: ProcessGrou
             assert parts[0]["root_id"] == thread
             assert post["message"] in parts[0]["message"]
             rig.assert_answered_once(post["id"])
-        # Mattermost's order is (create_at, id): posts made in one millisecond tie on time.
-        expected = [p["id"] for p in sorted(asked, key=lambda p: (p["create_at"], p["id"]))]
-        assert rig.answer_order() == expected
+        rig.assert_answered_in_order(asked)
         await asyncio.sleep(0.5)
         assert rig.replies(ignored["id"]) == []
         assert len(rig.roots()) == 1
@@ -383,8 +391,7 @@ def test_two_gateways_answer_every_post_exactly_once(short_tmp: Path, procs: Pro
         await asyncio.sleep(1.0)
         for post in asked:
             assert len(rig.replies(post["id"])) == 1
-        expected = [p["id"] for p in sorted(asked, key=lambda p: (p["create_at"], p["id"]))]
-        assert rig.answer_order() == expected
+        rig.assert_answered_in_order(asked)
         assert rig.events("g2", "prompt.sent")
 
     run(scenario, short_tmp, procs)
@@ -450,5 +457,31 @@ def test_a_rejected_token_is_fatal_and_never_logged(short_tmp: Path, procs: Proc
         assert gateway.returncode == 1
         assert rig.events("g1", "gateway.fatal: Mattermost rejected the token")
         assert bad not in rig.log_path("g1").read_text()
+
+    run(scenario, short_tmp, procs, start=False)
+
+
+def test_heartbeats_and_typing_while_claude_works(short_tmp: Path, procs: ProcessGroup) -> None:
+    """The gateway pushes heartbeats (connected, thread) and shows typing during a slow turn."""
+
+    async def scenario(rig: Rig) -> None:
+        endpoint = f"ipc://{protocol.run_dir(rig.dir)}/hb"
+        with protocol.Receiver(endpoint) as receiver:
+            rig.start_worker()
+            rig.start_gateway("g1", heartbeat_endpoint=endpoint)
+            thread = await rig.thread()
+            deadline = time.monotonic() + 10
+            beat = None
+            while time.monotonic() < deadline:
+                async with asyncio.timeout(5):
+                    message = protocol.supervisor_codec.decode(await receiver.recv())
+                if isinstance(message, GatewayHeartbeat) and message.connected:
+                    beat = message
+                    break
+            assert beat is not None
+            assert (beat.gateway_id, beat.thread_id) == ("g1", thread)
+        post = await rig.ask("SLOW:2 take your time")
+        await rig.answer(post["id"])
+        assert rig.events("g1", "typing.sent")
 
     run(scenario, short_tmp, procs, start=False)

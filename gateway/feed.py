@@ -1,0 +1,88 @@
+"""The WebSocket feed: one connection kept open forever, resumed when the server can.
+
+It hands every ``posted`` event's post to the service and asks for a REST catch-up whenever
+a ``hello`` brings a new connection id (the server could not resume: events were lost).
+"""
+
+from __future__ import annotations
+
+import asyncio
+from typing import TYPE_CHECKING, NoReturn, Protocol
+
+from loguru import logger
+
+from gateway.bridge import Backoff, WsCursor
+from gateway.errors import AuthError, MattermostError
+from gateway.mattermost import decode_post
+
+if TYPE_CHECKING:
+    from gateway.mattermost import MattermostClient
+    from gateway.models import Post, WsFrame
+
+__all__ = ["FeedListener", "follow"]
+
+GAP_RECONNECT_S = 0.05  # a gap is fixed by an immediate resume (the server replays)
+
+
+class FeedListener(Protocol):
+    """What the feed tells the service."""
+
+    def connected_changed(self, connected: bool) -> None: ...
+    def events_lost(self) -> None: ...
+    def post_seen(self, post: Post, sender: str) -> None: ...
+
+
+async def follow(client: MattermostClient, listener: FeedListener, gateway_id: str) -> NoReturn:
+    """Connect, read, reconnect with backoff (0.5 s doubling to 30 s, jittered), forever."""
+    log = logger.bind(gateway=gateway_id)
+    cursor = WsCursor()
+    backoff = Backoff(initial=0.5, cap=30.0)
+    while True:
+        delay: float | None = None
+        resuming = bool(cursor.connection_id)
+        try:
+            async with client.websocket(cursor.connection_id, cursor.expected_seq) as ws:
+                listener.connected_changed(True)
+                log.info(
+                    "ws.resumed" if resuming else "ws.connected",
+                    connection_id=cursor.connection_id,
+                    seq=cursor.expected_seq,
+                )
+                while delay is None:
+                    frame = await ws.receive()
+                    if frame is None:
+                        continue
+                    step = cursor.observe(frame)
+                    if step in ("hello_new", "hello_same", "event"):
+                        backoff.reset()
+                    if step == "hello_new":
+                        log.info("ws.hello", connection_id=cursor.connection_id)
+                        listener.events_lost()
+                    elif step == "event":
+                        _dispatch(frame, listener)
+                    elif step == "gap":
+                        log.warning(
+                            "ws.gap: reconnecting for a replay",
+                            expected=cursor.expected_seq,
+                            got=frame.seq,
+                        )
+                        delay = GAP_RECONNECT_S
+        except AuthError:
+            raise
+        except MattermostError as exc:
+            log.warning("ws.closed {}", exc)
+        finally:
+            listener.connected_changed(False)
+        await asyncio.sleep(backoff.next() if delay is None else delay)
+
+
+def _dispatch(frame: WsFrame, listener: FeedListener) -> None:
+    if frame.event != "posted":
+        return  # post_edited/post_deleted: an accepted post is never answered twice
+    data = frame.data or {}
+    post = decode_post(data.get("post"))
+    if post is None:
+        logger.warning("ws.bad_post: a posted event without a decodable post")
+        return
+    sender = data.get("sender_name")
+    listener.post_seen(post, sender if isinstance(sender, str) else "")
