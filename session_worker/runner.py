@@ -222,6 +222,7 @@ class Runner:
             logger.bind(events=stale).debug("claude.stale_events_dropped")
         interp = TurnInterpreter()
         try:
+            logger.debug("hop.claude_write", post_id=row.post_id, t_ns=time.monotonic_ns())
             await child.send_user(row.text)
             while True:
                 idle_left = child.last_activity + self.config.idle_limit - time.monotonic()
@@ -229,6 +230,7 @@ class Runner:
                     return await self._stop_hung(child, interp)
                 event = await child.next_event(timeout=idle_left)
                 if event is not None and (outcome := self._feed(interp, event)) is not None:
+                    logger.debug("hop.claude_result", post_id=row.post_id, t_ns=time.monotonic_ns())
                     return _Answered(outcome)
         except ChildExitedError:
             code = await child.stop()

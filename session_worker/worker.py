@@ -109,11 +109,16 @@ class Worker:
     async def _inbox(self, receiver: Receiver) -> None:
         while True:
             frame = await receiver.recv()
+            received_ns = time.monotonic_ns()
             try:
                 message = protocol.worker_codec.decode(frame)
             except protocol.DecodeError as exc:
                 logger.bind(size=exc.size).warning(f"inbox.undecodable: {exc}")
                 continue
+            if isinstance(message, Prompt):
+                # Hop timing for benchmarks/latency.py (DEBUG only; CLOCK_MONOTONIC is shared
+                # by every process on the host, so it lines up with the emulator's marks).
+                logger.debug("hop.worker_recv", post_id=message.post_id, t_ns=received_ns)
             try:
                 self._handle(message, time.monotonic())
             except (JournalError, protocol.ProtocolError) as exc:
@@ -188,6 +193,7 @@ class Worker:
         first = self.journal.insert(row)  # committed before the acknowledgement below
         gateway.send(protocol.encode(Accepted(post_id=message.post_id, first=first)))
         if first:
+            logger.debug("hop.worker_accepted", post_id=message.post_id, t_ns=time.monotonic_ns())
             logger.bind(
                 post_id=message.post_id, user_id=message.user_id, chars=len(message.text)
             ).info("prompt.accepted")
@@ -219,6 +225,7 @@ class Worker:
                 return  # no gateway at all: the next hello re-sends everything
             message = self.outbox.sent(item, now)
             gateway.send(protocol.encode(message))
+            logger.debug("hop.answer_sent", post_id=item.post_id, t_ns=time.monotonic_ns())
             logger.bind(
                 post_id=item.post_id, attempt=message.attempt, gateway_id=gateway.gateway_id
             ).debug("answer.sent")
