@@ -268,12 +268,14 @@ class BareClaude:
         return time.monotonic() - began, result
 
     async def _send(self, obj: dict[str, Any]) -> None:
-        assert self.proc is not None and self.proc.stdin is not None
+        assert self.proc is not None
+        assert self.proc.stdin is not None
         self.proc.stdin.write(json.dumps(obj).encode() + b"\n")
         await self.proc.stdin.drain()
 
     async def _until(self, check: Any, timeout: float) -> dict[str, Any]:
-        assert self.proc is not None and self.proc.stdout is not None
+        assert self.proc is not None
+        assert self.proc.stdout is not None
         deadline = time.monotonic() + timeout
         while True:
             raw = await asyncio.wait_for(self.proc.stdout.readline(), deadline - time.monotonic())
