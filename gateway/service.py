@@ -10,6 +10,7 @@ neither loses a post nor answers one twice.
 from __future__ import annotations
 
 import asyncio
+import bisect
 import os
 import time
 from collections import OrderedDict
@@ -57,7 +58,7 @@ LRU_SIZE = 2048
 @dataclass
 class _Pending:
     prompt: Prompt
-    sent_at: float
+    sent_at: float  # monotonic time of the last send; negative: not sent yet
 
 
 class _Lru(OrderedDict[str, tuple[str, ...]]):
@@ -84,6 +85,7 @@ class Gateway:
         self.connected = False
         self.accepted_high = 0
         self.pending: dict[str, _Pending] = {}
+        self._order: list[tuple[int, str]] = []  # pending keys in (create_at, post_id) order
         self.acked = _Lru()
         self.delivered = _Lru()
         self.in_delivery: set[str] = set()
@@ -145,11 +147,25 @@ class Gateway:
                         thread_id=self.thread_id,
                     )
                 )
-            for entry in list(self.pending.values()):
-                if now - entry.sent_at >= self.config.resend_interval:
-                    entry.sent_at = now
-                    self.bus.send(entry.prompt)
+            head = self._head()
+            if head is not None and now - head.sent_at >= self.config.resend_interval:
+                head.sent_at = now
+                self.bus.send(head.prompt)
             await asyncio.sleep(tick)
+
+    # Prompts go to the worker one at a time, oldest first (stop-and-wait): a later post is
+    # never sent while an earlier one is unaccepted, so it cannot overtake one whose frame was
+    # lost in a dying worker's pipe and reach claude first (answers keep the posts' order).
+
+    def _head(self) -> _Pending | None:
+        return self.pending[self._order[0][1]] if self._order else None
+
+    def _pump(self) -> None:
+        """Send the oldest unaccepted prompt if it has not been sent yet."""
+        head = self._head()
+        if head is not None and head.sent_at < 0:
+            head.sent_at = time.monotonic()
+            self.bus.send(head.prompt)
 
     async def _bus_loop(self) -> None:
         while True:
@@ -179,8 +195,10 @@ class Gateway:
                 catch_up_from=welcome.catch_up_from,
                 unacked=len(self.pending),
             )
-            for entry in self.pending.values():  # a new worker: re-send what it may lack
-                entry.sent_at = -self.config.resend_interval
+            head = self._head()  # a new worker: re-send what it may lack, right away
+            if head is not None:
+                head.sent_at = -1.0
+                self._pump()
             self.catchup_wanted.set()
         if welcome.thread_id and welcome.thread_id != self.thread_id:
             self.thread_id, self.channel_id = welcome.thread_id, welcome.channel_id
@@ -192,7 +210,9 @@ class Gateway:
         entry = self.pending.pop(accepted.post_id, None)
         self.acked.remember(accepted.post_id)
         if entry is not None:
+            self._order.remove((entry.prompt.create_at, accepted.post_id))
             self.accepted_high = max(self.accepted_high, entry.prompt.create_at)
+            self._pump()
         self._log.info("prompt.accepted", post_id=accepted.post_id, first=accepted.first)
         if accepted.first:
             self.chores.put_nowait(lambda: self._react(accepted.post_id))
@@ -290,8 +310,9 @@ class Gateway:
             text=post.message,
             username=self.usernames.get(post.user_id, ""),
         )
-        self.pending[post.id] = _Pending(prompt, time.monotonic())
-        self.bus.send(prompt)
+        self.pending[post.id] = _Pending(prompt, -1.0)
+        bisect.insort(self._order, (post.create_at, post.id))
+        self._pump()
         self._log.info("prompt.sent", post_id=post.id, chars=len(post.message), via=via)
 
     async def _catchup_loop(self) -> None:
