@@ -26,13 +26,13 @@ def answer(claude: StreamJsonProcess, text: str) -> str:
 
 
 def test_session_id_names_the_file(fake_claude: SpawnFakeClaude, sessions_dir: Path) -> None:
-    """--session-id ID is reported in the events and the conversation lands in <dir>/<ID>.json."""
+    """--session-id ID is reported in the events and the conversation lands in <dir>/<ID>.jsonl."""
     session_id = str(uuid.uuid4())
     claude = fake_claude("--session-id", session_id)
     assert answer(claude, "hi") == "echo[1]: hi"
     assert claude.events[0]["session_id"] == session_id
-    data = json.loads((sessions_dir / f"{session_id}.json").read_text())
-    assert data["messages"] == [
+    rows = (sessions_dir / f"{session_id}.jsonl").read_text().splitlines()
+    assert [json.loads(row) for row in rows] == [
         {"role": "user", "text": "hi"},
         {"role": "assistant", "text": "echo[1]: hi"},
     ]
@@ -108,4 +108,4 @@ def test_default_dir_is_under_home(tmp_path: Path) -> None:
     with StreamJsonProcess(list(FAKE_CLAUDE_ARGS), env=env, cwd=str(tmp_path)) as claude:
         assert answer(claude, "hi") == "echo[1]: hi"
         session_id = claude.events[0]["session_id"]
-    assert (tmp_path / ".fake-claude" / "sessions" / f"{session_id}.json").is_file()
+    assert (tmp_path / ".fake-claude" / "sessions" / f"{session_id}.jsonl").is_file()
