@@ -2,8 +2,10 @@
 
 For each kind, repeated: wait until the tree is healthy, SIGKILL the process (pid from
 `mmclaude status`), post a message right after the kill, and time kill → that answer's post
-created (the emulator's clock). Instant fake claude, so the figure is mmclaude's own
-recovery (detection, backoff, respawn, handshake, resend/catch-up).
+created (the emulator's clock). With the instant fake claude the figure is mmclaude's own
+recovery (detection, backoff, respawn, handshake, resend/catch-up); with the real CLI it
+includes the CLI's start. Each worker/gateway kill comes --settle s after the previous
+restart, so each one is a first crash (no backoff streak).
 
     python -m benchmarks.recovery [--reps 5] [--claude fake|real|both]
 """
@@ -45,9 +47,15 @@ def healthy(status: dict[str, Any]) -> bool:
 
 async def main(argv: list[str] | None = None) -> dict[str, Any]:
     parser = argparse.ArgumentParser(prog="python -m benchmarks.recovery")
-    parser.add_argument("--reps", type=int, default=5, help="kills of each kind")
+    parser.add_argument("--reps", type=int, default=3, help="kills of each kind")
     parser.add_argument("--claude", choices=("fake", "real", "both"), default="both")
-    parser.add_argument("--settle", type=float, default=1.0, help="seconds healthy before a kill")
+    parser.add_argument(
+        "--settle",
+        type=float,
+        default=10.5,
+        help="seconds up before killing a worker/gateway again (the supervisor's backoff "
+        "streak resets after 10 s up; less measures the backoff)",
+    )
     args = parser.parse_args(argv)
     figures: dict[str, Any] = {}
     for which in ("fake", "real") if args.claude == "both" else (args.claude,):
@@ -67,7 +75,9 @@ async def kills(real: bool, reps: int, settle: float) -> dict[str, Any]:
             times: list[float] = []
             for rep in range(reps):
                 await tree.wait_status(healthy, timeout=60)
-                await asyncio.sleep(settle)
+                # claude's backoff resets on every completed turn; the supervisor's only after
+                # 10 s up, so a quicker kill would measure its backoff streak instead.
+                await asyncio.sleep(1.0 if kind == "claude" else settle)
                 status = await tree.wait_status(healthy, timeout=60)
                 # A quiet tree: the previous answer is in and nothing is queued.
                 pid = pid_of(status, kind)
