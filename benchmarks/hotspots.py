@@ -47,7 +47,10 @@ def top(raw: Path, n: int) -> dict[str, Any]:
         own[frames[-1]] += k
         for frame in set(frames):
             incl[frame] += k
-    pct = lambda c: round(100 * c / max(1, total), 1)  # noqa: E731
+
+    def pct(count: int) -> float:
+        return round(100 * count / max(1, total), 1)
+
     return {
         "samples": total,
         "self": [(f, pct(c)) for f, c in own.most_common(n)],
