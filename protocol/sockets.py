@@ -8,7 +8,7 @@ caller's re-send timer covers it.
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Self
 
 import zmq
 import zmq.asyncio
@@ -36,7 +36,27 @@ def context() -> zmq.asyncio.Context:
     return _context
 
 
-class Receiver:
+class _Socket:
+    """What both kinds share: one zmq socket, closed with linger 0, usable in ``with``."""
+
+    _socket: zmq.asyncio.Socket
+
+    def close(self) -> None:
+        self._socket.close(linger=0)
+
+    def __enter__(self) -> Self:
+        return self
+
+    def __exit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
+        self.close()
+
+
+class Receiver(_Socket):
     """A bound PULL socket."""
 
     def __init__(self, endpoint: str) -> None:
@@ -52,25 +72,11 @@ class Receiver:
         parts = await self._socket.recv_multipart(copy=True)
         return parts[0] if len(parts) == 1 else b"".join(parts)
 
-    def close(self) -> None:
-        self._socket.close(linger=0)
-
-    def __enter__(self) -> Receiver:
-        return self
-
-    def __exit__(
-        self,
-        exc_type: type[BaseException] | None,
-        exc: BaseException | None,
-        tb: TracebackType | None,
-    ) -> None:
-        self.close()
-
     def __repr__(self) -> str:
         return f"<Receiver PULL bound {self.endpoint}>"
 
 
-class Sender:
+class Sender(_Socket):
     """A connected PUSH socket whose sends never block."""
 
     def __init__(self, endpoint: str, *, hwm: int = 10_000) -> None:
@@ -89,20 +95,6 @@ class Sender:
             self.dropped += 1
             return False
         return True
-
-    def close(self) -> None:
-        self._socket.close(linger=0)
-
-    def __enter__(self) -> Sender:
-        return self
-
-    def __exit__(
-        self,
-        exc_type: type[BaseException] | None,
-        exc: BaseException | None,
-        tb: TracebackType | None,
-    ) -> None:
-        self.close()
 
     def __repr__(self) -> str:
         return f"<Sender PUSH connected {self.endpoint} dropped={self.dropped}>"
