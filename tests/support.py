@@ -19,8 +19,9 @@ from typing import TypeVar
 T = TypeVar("T")
 
 REPO = Path(__file__).resolve().parent.parent
-SHARED = REPO.parent / "shared"
-FIXTURES = SHARED / "fixtures" / "claude-stream-json"
+# Recorded real CLI streams, copied from shared/fixtures so the suite needs nothing outside
+# the repository.
+FIXTURES = REPO / "tests" / "fixtures" / "claude-stream-json"
 
 
 @contextlib.contextmanager
