@@ -71,14 +71,18 @@ class GatewayBye(_Message, frozen=True):
 class BindThread(_Message, frozen=True):
     """A gateway proposes the thread to serve (configured, or a root post it just made).
 
-    The worker keeps the first binding it accepts forever and answers with :class:`Welcome`
-    carrying the thread actually bound, which may differ from the proposal.
+    The worker keeps the first binding it accepts (a configured thread replaces it) and
+    answers with :class:`Welcome` carrying the thread actually bound, which may differ from
+    the proposal.
     """
 
     gateway_id: str
     thread_id: str
     channel_id: str
     bind_token: str = ""
+    # True when the operator configured this thread (MATTERMOST_THREAD_ID): it replaces a
+    # remembered binding instead of yielding to it.
+    configured: bool = False
 
 
 class Prompt(_Message, frozen=True):

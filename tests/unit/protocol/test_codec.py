@@ -33,7 +33,14 @@ ints = st.integers(min_value=-(2**63), max_value=2**63 - 1)
 TO_WORKER = st.one_of(
     st.builds(GatewayHello, gateway_id=text, endpoint=text, pid=ints, protocol_version=ints),
     st.builds(GatewayBye, gateway_id=text),
-    st.builds(BindThread, gateway_id=text, thread_id=text, channel_id=text, bind_token=text),
+    st.builds(
+        BindThread,
+        gateway_id=text,
+        thread_id=text,
+        channel_id=text,
+        bind_token=text,
+        configured=st.booleans(),
+    ),
     st.builds(
         Prompt,
         gateway_id=text,
