@@ -8,7 +8,9 @@ NPM_STAMP := node_modules/.installed
 
 .PHONY: demo test lint typecheck pytest unit integration chaos bench clean
 
-$(PY_STAMP): pyproject.toml
+# Re-install when the packaging or a package's __init__ changes (an editable install maps
+# each package when it is made: a package gaining its __init__.py needs a new one).
+$(PY_STAMP): pyproject.toml $(wildcard */__init__.py)
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
 	$(BIN)/python -m pip install --quiet --upgrade "pip>=25.1"
 	$(BIN)/python -m pip install --quiet -e . --group dev

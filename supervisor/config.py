@@ -29,11 +29,11 @@ __all__ = ["SETTINGS", "Settings", "load_settings"]
 
 Need = Literal["run", "gateway", "worker", "config"]
 
-# env var → (TOML section, TOML key). MATTERMOST_TOKEN has no TOML place: secrets come from
-# the environment or a file, never from a config file that may be shared.
+# env var → (TOML section, TOML key). The file may also name a setting by its variable, at
+# the top level (``MATTERMOST_URL = "…"``). Prefer token-file over a token in a shared file.
 SETTINGS: dict[str, tuple[str, str] | None] = {
     "MATTERMOST_URL": ("mattermost", "url"),
-    "MATTERMOST_TOKEN": None,
+    "MATTERMOST_TOKEN": ("mattermost", "token"),
     "MATTERMOST_TOKEN_FILE": ("mattermost", "token-file"),
     "MATTERMOST_CHANNEL_ID": ("mattermost", "channel-id"),
     "MATTERMOST_THREAD_ID": ("mattermost", "thread-id"),
@@ -152,16 +152,21 @@ def _read_file(path: Path) -> dict[str, dict[str, Any]]:
     for place in SETTINGS.values():
         if place is not None:
             known.setdefault(place[0], set()).add(place[1])
-    for section, body in data.items():
-        if section not in known:
-            raise ConfigError(f"--config: {path}: unknown section [{section}]")
+    out: dict[str, dict[str, Any]] = {}
+    for name, body in data.items():
+        place = SETTINGS.get(name.upper())
+        if place is not None and not isinstance(body, dict):  # MATTERMOST_URL = "…"
+            out.setdefault(place[0], {})[place[1]] = body
+            continue
+        if name not in known:
+            raise ConfigError(f"--config: {path}: unknown setting or section {name!r}")
         if not isinstance(body, dict):
-            raise ConfigError(f"--config: {path}: [{section}] must be a table")
-        for key in body:
-            if key not in known[section]:
-                hint = " (the token comes only from MATTERMOST_TOKEN)" if key == "token" else ""
-                raise ConfigError(f"--config: {path}: unknown setting {section}.{key}{hint}")
-    return data
+            raise ConfigError(f"--config: {path}: [{name}] must be a table")
+        for key, value in body.items():
+            if key not in known[name]:
+                raise ConfigError(f"--config: {path}: unknown setting {name}.{key}")
+            out.setdefault(name, {})[key] = value
+    return out
 
 
 class _Source:
@@ -259,9 +264,11 @@ def load_settings(
     token, token_source = text("MATTERMOST_TOKEN")
     token_file, tf_label = text("MATTERMOST_TOKEN_FILE")
     if token and token_file:
-        raise ConfigError(
-            "MATTERMOST_TOKEN_FILE: set only one of MATTERMOST_TOKEN and MATTERMOST_TOKEN_FILE"
-        )
+        # The environment wins over the file; within one of them the token itself wins.
+        if token_source.startswith("MATTERMOST_TOKEN ") and tf_label == "MATTERMOST_TOKEN_FILE":
+            token = ""
+        else:
+            token_file = ""
     if token_file:
         try:
             token = Path(token_file).expanduser().read_text(encoding="utf-8").strip()

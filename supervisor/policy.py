@@ -1,8 +1,11 @@
 """When to restart a child that died: a pure, clock-injected decision (OTP one_for_one).
 
 Exponential backoff with jitter between restarts, reset once a child has run stably; a restart
-intensity per child (at most ``max_restarts`` in ``period`` seconds), past which the supervisor
-stops everything and exits non-zero so that systemd (``Restart=on-failure``) takes over.
+intensity per child (at most ``max_restarts`` quick deaths in ``period`` seconds), past which
+the supervisor stops everything and exits non-zero so that systemd (``Restart=on-failure``)
+takes over. A quick death is one less than ``stable_after`` seconds after its start (the
+supervisord ``startsecs`` idea): a child that is killed now and then after running fine is
+restarted every time, while one that cannot start gives up after a few tries.
 """
 
 from __future__ import annotations
@@ -75,16 +78,18 @@ class ChildHistory:
     ) -> Restart | GiveUp:
         """The decision for a child that started at ``started_at`` and has just exited."""
         self.last_exit = exit_code
-        if now - started_at >= policy.stable_after:
+        quick = now - started_at < policy.stable_after
+        if not quick:
             self.streak = 0  # it ran long enough: this death is not part of a crash loop
         while self.restarts and now - self.restarts[0] > policy.period:
             self.restarts.popleft()
-        if len(self.restarts) >= policy.max_restarts:
+        if quick and len(self.restarts) >= policy.max_restarts:
             return GiveUp(restarts=len(self.restarts) + 1, period=policy.period)
         delays = backoff_delays(policy.base, policy.factor, policy.cap)
         delay = next(d for i, d in enumerate(delays) if i >= self.streak)
         delay *= 1 + rng.uniform(-policy.jitter, policy.jitter)
         self.streak += 1
         self.total += 1
-        self.restarts.append(now)
+        if quick:  # only deaths soon after a start count toward the intensity
+            self.restarts.append(now)
         return Restart(delay=max(0.0, delay), attempt=self.streak)

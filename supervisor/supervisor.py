@@ -185,6 +185,8 @@ class Supervisor:
         slot.exited.set()
         if slot.role == "worker":
             self.claude_pid = None  # it dies with the worker (parent-death signal)
+        else:
+            _unlink_ipc(child.config.endpoint)  # the next incarnation binds a fresh id
         sweep_orphans(self._known_pids())
         now = time.monotonic()
         uptime = now - child.started_at
@@ -341,6 +343,13 @@ class Supervisor:
             logger.warning("status.write_failed", error=str(exc))
 
 
+def _unlink_ipc(endpoint: str) -> None:
+    """Remove the socket file a dead gateway bound, so run/ does not fill with them."""
+    if endpoint.startswith("ipc://"):
+        with contextlib.suppress(OSError):
+            os.unlink(endpoint[len("ipc://") :])
+
+
 def _resource_tracker_pid() -> int | None:
     """multiprocess's spawn start method runs a resource tracker as our child: not an orphan."""
     try:
@@ -360,6 +369,12 @@ def run_supervisor(settings: Settings, *, gateways: int | None = None) -> int:
         fmt=settings.log_format,  # type: ignore[arg-type]
         secrets=(settings.token,),
     )
+    # The children get what they need through their configs; none inherits a Mattermost
+    # variable (the worker's claude must never see the token, and /proc/<pid>/environ of a
+    # child would show it). Prefer MATTERMOST_TOKEN_FILE: the supervisor's own initial
+    # environment cannot be scrubbed.
+    for name in [n for n in os.environ if n.startswith("MATTERMOST_")]:
+        del os.environ[name]
     heartbeat = settings.supervisor_endpoint()
     worker_config = msgspec.structs.replace(settings.worker_config(), heartbeat_endpoint=heartbeat)
 

@@ -10,6 +10,7 @@ import subprocess
 import sys
 import time
 from collections.abc import Awaitable, Callable
+from pathlib import Path
 from typing import Any
 
 import pytest
@@ -201,3 +202,34 @@ def test_status_without_supervisor(short_tmp: Any) -> None:
     )
     assert result.returncode == 1
     assert "no supervisor is running" in result.stderr
+
+
+def test_children_never_see_the_token_in_their_environment() -> None:
+    """Neither the worker, the gateway nor claude is started with MATTERMOST_* in its
+    environment (claude's tools could read /proc/<pid>/environ), and stale gateway socket
+    files are removed when a gateway dies."""
+
+    async def scenario(tree: Tree, thread: str) -> None:
+        assert "echo[1]" in await ask(tree, thread, "hi")
+        status = await tree.wait_status(lambda s: s["claude"]["pid"], 10)
+        token = tree.mm.bot.token.encode()
+        for role in ("worker", "gateway", "claude"):
+            environ = Path(f"/proc/{status[role]['pid']}/environ").read_bytes()
+            assert token not in environ, role
+            assert b"MATTERMOST_" not in environ, role
+        run_dir = tree.state_dir / "run"
+        before = {p.name for p in run_dir.iterdir() if p.name.startswith("gw-")}
+        assert len(before) == 1
+        os.kill(status["gateway"]["pid"], signal.SIGKILL)
+        await tree.wait_status(
+            lambda s: s["gateway"]["pid"] not in (None, status["gateway"]["pid"]), 20
+        )
+        deadline = time.monotonic() + 10
+        after = before
+        while after in (before, set()) and time.monotonic() < deadline:
+            await asyncio.sleep(0.05)  # the new incarnation binds its socket once started
+            after = {p.name for p in run_dir.iterdir() if p.name.startswith("gw-")}
+        assert len(after) == 1
+        assert after != before
+
+    run_tree(scenario)

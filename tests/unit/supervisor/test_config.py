@@ -152,8 +152,8 @@ def test_file_value_errors_say_where(tmp_path: Path) -> None:
 @pytest.mark.parametrize(
     ("body", "needle"),
     [
-        ("[mattermost]\ntoken = 'x'\n", "only from MATTERMOST_TOKEN"),
-        ("[nope]\na = 1\n", "unknown section"),
+        ("[nope]\na = 1\n", "unknown setting or section 'nope'"),
+        ("NOT_A_SETTING = 1\n", "unknown setting or section 'NOT_A_SETTING'"),
         ("[claude]\nmodel = 'x'\n", "unknown setting claude.model"),
         ("not toml at all [", "not valid TOML"),
     ],
@@ -164,6 +164,40 @@ def test_bad_files(tmp_path: Path, body: str, needle: str) -> None:
     config.write_text(body)
     with pytest.raises(ConfigError, match=needle):
         load_settings(base_env(tmp_path), config)
+
+
+def test_flat_variable_names_in_the_file(tmp_path: Path) -> None:
+    """The file may name settings by their variables at the top level, in any case."""
+    config = tmp_path / "c.toml"
+    config.write_text(
+        f'MATTERMOST_URL = "http://flat:1"\nmattermost_token = "{TOKEN}"\n'
+        f'MATTERMOST_CHANNEL_ID = "{CHANNEL}"\nMATTERMOST_ALLOWED_USERS = "alice"\n'
+        f'MMCLAUDE_STATE_DIR = "{tmp_path / "s"}"\nCLAUDE_ARGS = "--bare --x"\n'
+    )
+    s = load_settings({"HOME": str(tmp_path), "CLAUDE_WORKDIR": str(tmp_path)}, config)
+    assert s.url == "http://flat:1"
+    assert s.token == TOKEN
+    assert s.allowed_users == ("alice",)
+    assert s.claude_args == ("--bare", "--x")
+
+
+def test_environment_token_wins_over_the_files_token_file(tmp_path: Path) -> None:
+    """MATTERMOST_TOKEN in the environment beats token-file in the TOML (env wins)."""
+    (tmp_path / "tok").write_text("from-the-file-token\n")
+    config = tmp_path / "c.toml"
+    config.write_text(f'[mattermost]\ntoken-file = "{tmp_path / "tok"}"\n')
+    assert load_settings(base_env(tmp_path), config).token == TOKEN
+
+
+def test_environment_token_file_wins_over_the_files_token(tmp_path: Path) -> None:
+    """MATTERMOST_TOKEN_FILE in the environment beats a token written in the TOML."""
+    (tmp_path / "tok").write_text("from-the-env-file\n")
+    config = tmp_path / "c.toml"
+    config.write_text('[mattermost]\ntoken = "in-the-toml-file"\n')
+    env = base_env(tmp_path)
+    del env["MATTERMOST_TOKEN"]
+    env["MATTERMOST_TOKEN_FILE"] = str(tmp_path / "tok")
+    assert load_settings(env, config).token == "from-the-env-file"
 
 
 def test_missing_file(tmp_path: Path) -> None:

@@ -87,6 +87,18 @@ def test_jitter_stays_within_bounds() -> None:
     assert len(seen) > 10
 
 
+def test_deaths_after_a_stable_run_never_exhaust_the_intensity() -> None:
+    """A child killed many times, each after running longer than stable_after, is always
+    restarted: only quick deaths count toward the limit."""
+    history = ChildHistory()
+    for i in range(20):
+        now = 11.0 * (i + 1)
+        decision = history.decide(
+            NO_JITTER, now=now, started_at=now - 10.5, exit_code=-9, rng=rng()
+        )
+        assert decision == Restart(delay=0.1, attempt=1)
+
+
 def test_custom_intensity() -> None:
     """max_restarts and period are honoured (here 2 in 10 s)."""
     policy = RestartPolicy(jitter=0.0, max_restarts=2, period=10.0)
