@@ -29,8 +29,8 @@ REDACTED = "[REDACTED]"
 
 _TEXT_FORMAT = (
     "<green>{time:HH:mm:ss.SSS}</green> <level>{level: <7}</level> "
-    "<cyan>{extra[role]}[{extra[pid]}]</cyan> {message}{extra[_fields]}\n{exception}"
-)
+    "<cyan>{extra[role]}[{extra[pid]}]</cyan> {message}{extra[_fields]}"
+)  # loguru appends "\n{exception}" to a string format itself
 
 _json = msgspec.json.Encoder()
 

@@ -58,6 +58,7 @@ def test_text_format_is_redacted_too() -> None:
     logger.info("using {}", TOKEN)
     assert TOKEN not in out.getvalue()
     assert "worker[" in out.getvalue()
+    assert out.getvalue().count("\n") == 1  # one line per record, no blank line after it
 
 
 def test_level_filters() -> None:
