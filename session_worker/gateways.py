@@ -8,7 +8,7 @@ again. Which gateway gets what is decided by the worker.
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import TYPE_CHECKING, Protocol
 
 from protocol import Answer, GatewayHello
@@ -88,6 +88,10 @@ class Gateways:
         return len(self._by_id)
 
 
+def _key(item: PendingAnswer) -> tuple[int, str]:
+    return (item.create_at, item.post_id)
+
+
 @dataclass
 class PendingAnswer:
     """An answered, undelivered prompt; ``attempt`` is the number of its next send."""
@@ -110,25 +114,41 @@ class PendingAnswer:
         )
 
 
-@dataclass
 class Outbox:
-    """Undelivered answers in journal order (create_at, post_id)."""
+    """Undelivered answers in journal order (create_at, post_id).
 
-    _items: dict[str, PendingAnswer] = field(default_factory=dict)
+    Kept ordered as they come (answers are produced in journal order, so an add is nearly
+    always an append): :meth:`ordered` runs on every answer and every timer tick, and
+    re-sorting the whole backlog there was the worker's hot spot with many undelivered.
+    """
+
+    def __init__(self) -> None:
+        self._items: dict[str, PendingAnswer] = {}  # insertion order == journal order
+        self._last: tuple[int, str] | None = None  # the order key of the last item
 
     def add(self, row: PromptRow, attempt: int = 1) -> PendingAnswer:
         assert row.answer is not None, "only answered rows go to the outbox"
         item = PendingAnswer(
             row.post_id, row.create_at, row.answer, row.is_error, row.gateway_id, attempt
         )
+        known = row.post_id in self._items
         self._items[row.post_id] = item
+        key = (row.create_at, row.post_id)
+        if not known and self._last is not None and key < self._last:
+            # An older post answered late (caught up after a later one): re-sort, rarely.
+            self._items = dict(sorted(self._items.items(), key=lambda kv: _key(kv[1])))
+        if self._last is None or key > self._last:
+            self._last = key
         return item
 
     def remove(self, post_id: str) -> bool:
-        return self._items.pop(post_id, None) is not None
+        found = self._items.pop(post_id, None) is not None
+        if not self._items:
+            self._last = None
+        return found
 
     def ordered(self) -> list[PendingAnswer]:
-        return sorted(self._items.values(), key=lambda p: (p.create_at, p.post_id))
+        return list(self._items.values())
 
     def due(self, now: float, interval: float) -> list[PendingAnswer]:
         """Never sent, or sent ``interval`` seconds ago without a Delivered: in order."""

@@ -75,3 +75,19 @@ def test_outbox_keeps_journal_order_and_counts_attempts() -> None:
     assert outbox.remove("z")
     assert "z" not in outbox
     assert len(outbox) == 2
+
+
+def test_outbox_order_survives_late_older_answers_and_removals() -> None:
+    """In-order adds append; an older post answered late still comes out first."""
+    outbox = Outbox()
+    for post_id, create_at in [("c", 3), ("d", 4), ("a", 1)]:
+        outbox.add(answered(post_id, create_at))
+    assert outbox.remove("d")
+    outbox.add(answered("b", 2))
+    outbox.add(answered("e", 5))
+    outbox.add(answered("c", 3), attempt=3)  # a re-add keeps its place
+    assert [p.post_id for p in outbox.ordered()] == ["a", "b", "c", "e"]
+    for post_id in ("a", "b", "c", "e"):
+        outbox.remove(post_id)
+    outbox.add(answered("z", 0))
+    assert [p.post_id for p in outbox.ordered()] == ["z"]
