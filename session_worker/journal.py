@@ -8,8 +8,10 @@ claude session id and whether the next answer must say that the earlier context 
 
 from __future__ import annotations
 
+import os
 import secrets
 import sqlite3
+import stat
 import time
 from pathlib import Path
 from typing import TYPE_CHECKING
@@ -49,6 +51,11 @@ _COLUMNS = (
     "is_error, reply_ids"
 )
 
+# How long a statement waits for a lock held by another connection. The worker is the only
+# writer (worker.lock), and this wait blocks the event loop: keep it well under the
+# supervisor's heartbeat limit.
+BUSY_TIMEOUT = 2.0
+
 _ids = msgspec.json.Decoder(tuple[str, ...])
 _json = msgspec.json.Encoder()
 
@@ -79,15 +86,30 @@ def _row(values: tuple[object, ...]) -> PromptRow:
     )
 
 
+def _private(path: Path) -> None:
+    """Create the database file 0600 before SQLite opens it, and tighten existing files.
+
+    SQLite gives the -wal and -shm files the mode of the database file, so they follow.
+    """
+    os.close(os.open(path, os.O_RDWR | os.O_CREAT, 0o600))
+    for name in (path, path.with_name(path.name + "-wal"), path.with_name(path.name + "-shm")):
+        try:
+            if stat.S_IMODE(name.stat().st_mode) != 0o600:
+                name.chmod(0o600)
+        except FileNotFoundError:
+            continue
+
+
 class Journal:
     """SQLite access; one connection, used from the event loop thread only."""
 
     def __init__(self, state_dir: Path | str) -> None:
         path = Path(state_dir) / "worker.sqlite"
-        path.parent.mkdir(parents=True, exist_ok=True)
+        path.parent.mkdir(parents=True, exist_ok=True, mode=0o700)
         self.path = path
+        _private(path)
         # isolation_level=None: we issue BEGIN/COMMIT ourselves, so "committed" is explicit.
-        self._db = sqlite3.connect(path, isolation_level=None, timeout=10.0)
+        self._db = sqlite3.connect(path, isolation_level=None, timeout=BUSY_TIMEOUT)
         self._db.execute("PRAGMA journal_mode=WAL")
         # NORMAL in WAL mode survives a process crash (SIGKILL) with every commit kept; only a
         # power loss may drop the last transactions.

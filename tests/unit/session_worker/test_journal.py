@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import os
+import stat
 from typing import TYPE_CHECKING
 
 import pytest
@@ -12,6 +14,10 @@ from session_worker.states import Deliver, Finish, PromptRow, Requeue, Start, St
 
 if TYPE_CHECKING:
     from pathlib import Path
+
+
+def mode(path: Path) -> int:
+    return stat.S_IMODE(path.stat().st_mode)
 
 
 def row(post_id: str, create_at: int, text: str = "hi") -> PromptRow:
@@ -120,3 +126,25 @@ def test_wal_mode(tmp_path: Path) -> None:
     with Journal(tmp_path) as journal:
         (mode,) = journal._db.execute("PRAGMA journal_mode").fetchone()
         assert mode == "wal"
+
+
+def test_journal_files_are_private(tmp_path: Path) -> None:
+    """worker.sqlite and its -wal/-shm files are 0600 whatever the umask, old ones tightened."""
+    old_umask = os.umask(0o022)
+    try:
+        with Journal(tmp_path) as journal:
+            journal.insert(row("p1", 1))
+            names = ["worker.sqlite", "worker.sqlite-wal", "worker.sqlite-shm"]
+            assert {n: mode(tmp_path / n) for n in names} == dict.fromkeys(names, 0o600)
+        (tmp_path / "worker.sqlite").chmod(0o644)
+        with Journal(tmp_path):
+            assert mode(tmp_path / "worker.sqlite") == 0o600
+    finally:
+        os.umask(old_umask)
+
+
+def test_busy_timeout_stays_short(tmp_path: Path) -> None:
+    """A locked database blocks the event loop: wait 2 s at most, not the heartbeat limit."""
+    with Journal(tmp_path) as journal:
+        (timeout_ms,) = journal._db.execute("PRAGMA busy_timeout").fetchone()
+        assert timeout_ms == 2000
