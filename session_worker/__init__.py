@@ -15,6 +15,7 @@ from loguru import logger
 import protocol
 from session_worker.config import WorkerConfig
 from session_worker.errors import (
+    AlreadyRunningError,
     ChildError,
     ChildExitedError,
     ChildProtocolError,
@@ -25,6 +26,7 @@ from session_worker.errors import (
 )
 
 __all__ = [
+    "AlreadyRunningError",
     "ChildError",
     "ChildExitedError",
     "ChildProtocolError",
@@ -38,16 +40,30 @@ __all__ = [
 
 
 def run_worker(config: WorkerConfig) -> int:
-    """Run one worker until SIGTERM/SIGINT; 0 after a clean stop, 1 if it failed."""
+    """Run one worker until SIGTERM/SIGINT; 0 after a clean stop, 1 if it failed.
+
+    Exit 1 at once, with one line saying so, when another worker runs on the state dir.
+    """
+    from session_worker import statedir
+
     fmt: Literal["text", "json"] | None = (
         "json" if config.log_format == "json" else "text" if config.log_format == "text" else None
     )
     protocol.setup_logging("worker", level=config.log_level, fmt=fmt, secrets=config.redact)
     try:
+        # Before the journal is opened and the inbox bound: a second worker must not even
+        # recover the first one's running prompts.
+        lock = statedir.acquire(statedir.prepare(config.state_dir))
+    except (WorkerError, OSError) as exc:
+        logger.error(str(exc))
+        return 1
+    try:
         asyncio.run(_main(config))
     except Exception:
         logger.exception("worker.failed")
         return 1
+    finally:
+        lock.release()
     return 0
 
 

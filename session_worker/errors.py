@@ -8,6 +8,7 @@ state change" (a journal transition that the prompt's state does not allow).
 from __future__ import annotations
 
 __all__ = [
+    "AlreadyRunningError",
     "ChildError",
     "ChildExitedError",
     "ChildProtocolError",
@@ -20,6 +21,15 @@ __all__ = [
 
 class WorkerError(Exception):
     """Root of every error raised by :mod:`session_worker`."""
+
+
+class AlreadyRunningError(WorkerError):
+    """Another worker holds this state dir's lock (``pid``: its pid, when it wrote one)."""
+
+    def __init__(self, pid: int | None) -> None:
+        who = f"pid {pid}" if pid is not None else "pid unknown"
+        super().__init__(f"another worker is running on this state dir ({who})")
+        self.pid = pid
 
 
 class ChildError(WorkerError):

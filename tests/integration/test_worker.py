@@ -50,7 +50,9 @@ class WorkerRig:
         self.endpoint = protocol.worker_endpoint(state_dir)
         self.proc: subprocess.Popen[bytes] | None = None
 
-    def start(self, env: dict[str, str] | None = None, **overrides: Any) -> subprocess.Popen[bytes]:
+    def start(
+        self, env: dict[str, str] | None = None, log: Path | None = None, **overrides: Any
+    ) -> subprocess.Popen[bytes]:
         overrides.setdefault("claude_path", self.claude)
         config = worker_config(self.dir, redact=(TOKEN,), **overrides)
         path = write_config(config, self.dir / "worker.json")
@@ -60,9 +62,9 @@ class WorkerRig:
             "PYTHONPATH": str(REPO),
             "MATTERMOST_TOKEN": TOKEN,
         }
-        with open(self.log_path, "ab") as log:
+        with open(log or self.log_path, "ab") as sink:
             self.proc = self.procs.python(
-                "-m", "session_worker", str(path), env=env, cwd=REPO, stderr=log
+                "-m", "session_worker", str(path), env=env, cwd=REPO, stderr=sink
             )
         return self.proc
 
@@ -378,4 +380,27 @@ def test_claude_that_cannot_start_is_reported(rig: WorkerRig) -> None:
             assert "no-such-claude" in answer.text
 
     asyncio.run(scenario())
+    assert rig.stop() == 0
+
+
+def test_a_second_worker_on_the_same_state_dir_exits_1(rig: WorkerRig) -> None:
+    """worker.lock: a second worker says who holds the state dir and exits 1; the first
+    goes on answering."""
+    first = rig.start()
+
+    async def scenario() -> None:
+        with rig.gateway() as gw:
+            await welcomed(gw)
+            second_log = rig.dir / "second.log"
+            second = rig.start(log=second_log)
+            assert second.wait(timeout=10) == 1
+            lines = second_log.read_text().splitlines()
+            messages = [json.loads(line)["message"] for line in lines]
+            assert messages == [f"another worker is running on this state dir (pid {first.pid})"]
+            gw.prompt("p1", "still there?")
+            assert (await answer_of(gw, "p1")).text == "echo[1]: still there?"
+
+    asyncio.run(scenario())
+    assert first.poll() is None
+    rig.proc = first
     assert rig.stop() == 0
