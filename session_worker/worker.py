@@ -43,6 +43,9 @@ if TYPE_CHECKING:
 __all__ = ["Worker"]
 
 TICK = 0.1  # seconds between checks of the timers below
+# Typing matters only for turns a user waits on: a fast turn sends no Progress at all (each
+# one costs the gateway a REST call while claude works).
+FIRST_PROGRESS_AFTER = 1.0
 PROGRESS_EVERY = 3.0
 HEARTBEAT_EVERY = 1.0
 
@@ -64,7 +67,7 @@ class Worker:
             config, self.journal, on_answered=self._answered, on_turn_start=self._turn_started
         )
         self._target: str | None = None  # the gateway the pending answers were sent to
-        self._last_progress = 0.0
+        self._next_progress = 0.0  # when the running turn's next Progress is due
 
     async def run(self, stop: asyncio.Event) -> None:
         if not become_subreaper():
@@ -237,8 +240,7 @@ class Worker:
             self._send_answers(self.outbox.ordered(), now)
 
     def _turn_started(self, row: PromptRow) -> None:
-        self._last_progress = time.monotonic()
-        self._progress(row, 0.0)
+        self._next_progress = time.monotonic() + FIRST_PROGRESS_AFTER
 
     def _progress(self, row: PromptRow, elapsed: float) -> None:
         gateway = self.gateways.get(row.gateway_id) or self.gateways.get(self._target)
@@ -259,8 +261,8 @@ class Worker:
                 self._gateway_gone(gateway_id, now)
             self._send_answers(self.outbox.due(now, self.config.redeliver_interval), now)
             row = self.runner.current
-            if row is not None and now - self._last_progress >= PROGRESS_EVERY:
-                self._last_progress = now
+            if row is not None and now >= self._next_progress:
+                self._next_progress = now + PROGRESS_EVERY
                 self._progress(row, round(now - self.runner.turn_started, 1))
             if heartbeat is not None and now >= next_heartbeat:
                 next_heartbeat = now + HEARTBEAT_EVERY

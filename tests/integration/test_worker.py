@@ -109,6 +109,11 @@ async def answer_of(gw: FakeGateway, post_id: str, timeout: float = 15.0) -> pro
     return answers[0]
 
 
+def turn_started(rig: WorkerRig, post_id: str) -> bool:
+    """The worker logged the start of this prompt's turn (Progress comes only after 1 s)."""
+    return any(e.get("post_id") == post_id for e in rig.events("turn.started"))
+
+
 async def heartbeat_where(
     sup: Receiver, predicate: Callable[[WorkerHeartbeat], bool], timeout: float = 5.0
 ) -> WorkerHeartbeat:
@@ -137,13 +142,16 @@ def test_prompts_run_one_turn_at_a_time(rig: WorkerRig) -> None:
             welcome = await welcomed(gw)
             assert welcome.thread_id == ""
             assert welcome.catch_up_from == 0
-            gw.prompt("p1", "SLOW:1 first")
-            await gw.wait_for(lambda g: g.progress("p1"), 10, "progress of p1")
+            gw.prompt("p1", "SLOW:2 first")
+            progress = await gw.wait_for(lambda g: g.progress("p1"), 10, "progress of p1")
+            # Not at the start of the turn: a fast turn must not cost a typing call.
+            assert progress[0].elapsed_s >= 1.0
             gw.prompt("p2", "second")
             first = await answer_of(gw, "p1")
             second = await answer_of(gw, "p2")
-            assert first.text == "echo[1]: SLOW:1 first"
+            assert first.text == "echo[1]: SLOW:2 first"
             assert second.text == "echo[3]: second"
+            assert not gw.progress("p2")
             assert not first.is_error
             assert [a.first for a in gw.accepted("p1")] == [True]
             pid = rig.claude_pid()
@@ -259,7 +267,7 @@ def test_hang_is_interrupted_and_a_stuck_claude_killed(rig: WorkerRig) -> None:
             assert "was stopped (it was interrupted)" in answer.text
             pid = rig.claude_pid()
             gw.prompt("p2", "HANG again")
-            await gw.wait_for(lambda g: g.progress("p2"), 10, "turn p2 started")
+            await gw.wait_for(lambda g: turn_started(rig, "p2"), 10, "turn p2 started")
             os.kill(pid, signal.SIGSTOP)  # deaf to the interrupt, like a wedged process
             answer = await answer_of(gw, "p2", timeout=15)
             assert "the claude process was restarted" in answer.text
@@ -318,7 +326,7 @@ def test_worker_sigkill_then_a_new_worker_resumes_session_and_queue(rig: WorkerR
             assert (await answer_of(gw, "p1")).text == "echo[1]: one"
             gw.prompt("p2", "SLOW:1.5 two")
             gw.prompt("p3", "three")
-            await gw.wait_for(lambda g: g.progress("p2"), 10, "turn p2 started")
+            await gw.wait_for(lambda g: turn_started(rig, "p2"), 10, "turn p2 started")
             return rig.claude_pid()
 
     claude = asyncio.run(before_kill())
