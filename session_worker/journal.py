@@ -149,10 +149,13 @@ class Journal:
             bind_token=self.meta("bind_token") or "",
         )
 
-    def bind(self, thread_id: str, channel_id: str) -> Binding:
-        """Keep the first binding forever; return the binding actually in force."""
+    def bind(self, thread_id: str, channel_id: str, *, replace: bool = False) -> Binding:
+        """Keep the first binding, unless ``replace`` (the operator configured this thread);
+        return the binding actually in force."""
+        if not thread_id:
+            raise JournalError("cannot bind an empty thread id")
         current = self.binding()
-        if current.thread_id:
+        if current.thread_id and (not replace or current.thread_id == thread_id):
             return current
         with self._transaction():
             self.set_meta("thread_id", thread_id)

@@ -168,12 +168,22 @@ class Worker:
         )
 
     def _bind(self, message: BindThread) -> None:
-        before = self.journal.binding().thread_id
-        binding = self.journal.bind(message.thread_id, message.channel_id)
-        if not before:
-            logger.bind(thread_id=binding.thread_id, gateway_id=message.gateway_id).info(
-                "thread.bound"
-            )
+        """First binding wins, except that a configured thread replaces the bound one;
+        every gateway is told the binding in force."""
+        before = self.journal.binding()
+        binding = self.journal.bind(
+            message.thread_id, message.channel_id, replace=message.configured
+        )
+        log = logger.bind(gateway_id=message.gateway_id, thread_id=binding.thread_id)
+        if not before.thread_id:
+            log.info("thread.bound")
+        elif binding.thread_id != before.thread_id:
+            log.bind(
+                old_thread_id=before.thread_id,
+                old_channel_id=before.channel_id,
+                new_thread_id=binding.thread_id,
+                new_channel_id=binding.channel_id,
+            ).warning("thread.rebound")
         for gateway in self.gateways.live():
             self._welcome(gateway)
 

@@ -412,3 +412,41 @@ def test_a_second_worker_on_the_same_state_dir_exits_1(rig: WorkerRig) -> None:
     assert first.poll() is None
     rig.proc = first
     assert rig.stop() == 0
+
+
+def test_a_configured_thread_replaces_the_bound_one(rig: WorkerRig) -> None:
+    """BindThread(configured=True) rebinds (warning thread.rebound) and every gateway gets a
+    Welcome with the new thread; an unconfigured proposal still yields to the binding."""
+    rig.start()
+
+    def bind(gw: FakeGateway, thread_id: str, configured: bool) -> None:
+        message = protocol.BindThread(
+            gateway_id=gw.gateway_id, thread_id=thread_id, channel_id="c-" + thread_id,
+            configured=configured,
+        )  # fmt: skip
+        gw.send_raw(protocol.encode(message))
+
+    def bound_to(thread_id: str) -> Callable[[FakeGateway], list[Welcome]]:
+        return lambda g: [w for w in g.welcomes() if w.thread_id == thread_id]
+
+    async def scenario() -> None:
+        with rig.gateway("gw1") as gw1, rig.gateway("gw2") as gw2:
+            await welcomed(gw1)
+            await welcomed(gw2)
+            bind(gw1, "t1", configured=False)
+            await gw1.wait_for(bound_to("t1"), 10, "Welcome bound to t1")
+            bind(gw2, "t2", configured=True)
+            for gw in (gw1, gw2):
+                welcome = (await gw.wait_for(bound_to("t2"), 10, "Welcome bound to t2"))[-1]
+                assert welcome.channel_id == "c-t2"
+            bind(gw1, "t3", configured=False)
+            await gw1.pump(0.5)
+            assert not bound_to("t3")(gw1)
+
+    asyncio.run(scenario())
+    rebound = rig.events("thread.rebound")
+    assert [(e["old_thread_id"], e["new_thread_id"]) for e in rebound] == [("t1", "t2")]
+    assert rebound[0]["level"] == "WARNING"
+    assert rig.stop() == 0
+    with Journal(rig.dir) as journal:
+        assert journal.binding().thread_id == "t2"

@@ -9,7 +9,7 @@ from typing import TYPE_CHECKING
 import pytest
 
 from session_worker.errors import JournalError, TransitionError
-from session_worker.journal import Journal
+from session_worker.journal import Binding, Journal
 from session_worker.states import Deliver, Finish, PromptRow, Requeue, Start, State
 
 if TYPE_CHECKING:
@@ -119,6 +119,19 @@ def test_binding_is_kept_forever_and_token_is_stable(tmp_path: Path) -> None:
         assert journal.session_id == "sid-1"
         journal.session_id = None
         assert journal.session_id is None
+
+
+def test_configured_thread_replaces_the_binding(tmp_path: Path) -> None:
+    """replace=True (an operator-configured thread) rebinds; the token stays the same."""
+    with Journal(tmp_path) as journal:
+        token = journal.binding().bind_token
+        assert journal.bind("t1", "c1", replace=True).thread_id == "t1"
+        assert journal.bind("t2", "c2").thread_id == "t1"
+        assert journal.bind("t2", "c2", replace=True) == Binding("t2", "c2", token)
+        with pytest.raises(JournalError):
+            journal.bind("", "c3", replace=True)
+    with Journal(tmp_path) as journal:
+        assert journal.binding() == Binding("t2", "c2", token)
 
 
 def test_wal_mode(tmp_path: Path) -> None:
