@@ -19,6 +19,7 @@ __all__ = [
     "not_started_answer",
     "stopped_answer",
     "turn_error_answer",
+    "worker_died_answer",
 ]
 
 # Seconds before the n-th consecutive respawn of claude: quick at first (a one-off crash),
@@ -83,6 +84,17 @@ def failed_answer(tries: int, returncode: int | None, stderr_tail: str) -> str:
         f"⚠️ Claude could not answer this message: the claude process died {tries} times "
         f"while working on it (last: {describe_exit(returncode)}). It was not retried again; "
         f"send it again to retry.{_tail_block(stderr_tail)}"
+    )
+
+
+def worker_died_answer(tries: int) -> str:
+    """The answer to a prompt found running at start with every try used: the worker itself
+    died while running it (on the last try at least; claude may have died on others)."""
+    return (
+        f"⚠️ Claude could not answer this message: its run was cut short by a crash {tries} "
+        "times, the last time because the bot's session worker itself died while working on "
+        "it. It was not retried again, in case it is what crashes the worker; send it again "
+        "to retry."
     )
 
 

@@ -22,7 +22,7 @@ from session_worker.child import ClaudeChild
 from session_worker.errors import ChildExitedError, ChildStartError
 from session_worker.ndjson import TurnInterpreter, TurnOutcome
 from session_worker.proctree import sweep_orphans
-from session_worker.states import Finish, PromptRow, Requeue, Start, State
+from session_worker.states import Finish, GiveUp, PromptRow, Requeue, Start, State
 
 if TYPE_CHECKING:
     from collections.abc import Callable
@@ -91,6 +91,7 @@ class Runner:
 
     async def run(self) -> None:
         try:
+            self._give_up_exhausted()
             while True:
                 if self.child is None or not self.child.alive:
                     await self._respawn()
@@ -102,6 +103,17 @@ class Runner:
                 await self._turn(self.child, row)
         finally:
             await asyncio.shield(self._shutdown())
+
+    def _give_up_exhausted(self) -> None:
+        """At start: a queued prompt that already used ``max_tries`` was running when the
+        worker died (a turn whose claude died is answered at once, never left queued like
+        that). Running it again might kill the worker again, forever: answer it instead."""
+        for row in self.journal.rows(State.QUEUED):
+            if row.tries >= self.config.max_tries:
+                logger.bind(post_id=row.post_id, tries=row.tries).warning("prompt.given_up")
+                self.turn_started = time.monotonic()
+                self._finish(row, policy.worker_died_answer(row.tries), is_error=True,
+                             subtype="worker_died", give_up=True)  # fmt: skip
 
     async def _idle(self, child: ClaudeChild) -> None:
         """Wait for a prompt or for claude's death (a bounded wait, re-checked)."""
@@ -267,11 +279,17 @@ class Runner:
             logger.bind(event_type=kind).info("claude.unknown_event")
         return outcome
 
-    def _finish(self, row: PromptRow, text: str, *, is_error: bool, subtype: str = "") -> None:
-        if self.journal.meta("context_lost"):
+    def _finish(
+        self, row: PromptRow, text: str, *, is_error: bool, subtype: str = "", give_up: bool = False
+    ) -> None:
+        # The notice of a lost session goes with the next answer that comes from claude.
+        if not give_up and self.journal.meta("context_lost"):
             text = policy.context_lost(text)
-        row = self.journal.apply(row.post_id, Finish(policy.non_empty(text), is_error))
-        self.journal.set_meta("context_lost", None)
+        text = policy.non_empty(text)
+        event = GiveUp(text) if give_up else Finish(text, is_error)
+        row = self.journal.apply(row.post_id, event)
+        if not give_up:
+            self.journal.set_meta("context_lost", None)
         ms = round((time.monotonic() - self.turn_started) * 1000)
         logger.bind(
             post_id=row.post_id, ms=ms, is_error=is_error, subtype=subtype, chars=len(text)

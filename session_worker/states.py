@@ -2,7 +2,8 @@
 
 :func:`transition` takes a row and an event and returns the new row or raises
 :class:`TransitionError`; the journal only stores what it returns. Keeping the rules here
-makes every crash path (a turn that died, a worker restart, a duplicate ``Delivered``)
+makes every crash path (a turn that died, a worker restart, a prompt that used every try,
+a duplicate ``Delivered``)
 testable without SQLite or processes.
 """
 
@@ -16,6 +17,7 @@ from session_worker.errors import TransitionError
 __all__ = [
     "Deliver",
     "Finish",
+    "GiveUp",
     "PromptEvent",
     "PromptRow",
     "Recover",
@@ -83,13 +85,20 @@ class Recover:
 
 
 @dataclass(frozen=True)
+class GiveUp:
+    """A queued prompt will not be run again (it used every try): this error is its answer."""
+
+    answer: str
+
+
+@dataclass(frozen=True)
 class Deliver:
     """A gateway posted the whole answer (``reply_ids`` in order)."""
 
     reply_ids: tuple[str, ...]
 
 
-PromptEvent = Start | Finish | Requeue | Recover | Deliver
+PromptEvent = Start | Finish | Requeue | Recover | GiveUp | Deliver
 
 
 def transition(row: PromptRow, event: PromptEvent) -> PromptRow:
@@ -107,6 +116,8 @@ def transition(row: PromptRow, event: PromptEvent) -> PromptRow:
         case Requeue(refund=refund) if state is State.RUNNING:
             tries = max(row.tries - 1, 0) if refund else row.tries
             return replace(row, state=State.QUEUED, tries=tries)
+        case GiveUp(answer=answer) if state is State.QUEUED:
+            return replace(row, state=State.ANSWERED, answer=answer, is_error=True)
         case Recover():
             return replace(row, state=State.QUEUED) if state is State.RUNNING else row
         case Deliver(reply_ids=reply_ids) if state is State.ANSWERED:

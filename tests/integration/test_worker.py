@@ -450,3 +450,40 @@ def test_a_configured_thread_replaces_the_bound_one(rig: WorkerRig) -> None:
     assert rig.stop() == 0
     with Journal(rig.dir) as journal:
         assert journal.binding().thread_id == "t2"
+
+
+def test_a_prompt_the_worker_dies_on_is_given_up_after_max_tries(rig: WorkerRig) -> None:
+    """Worker deaths count as tries: after max_tries runs cut short by SIGKILL of the
+    worker, the next worker answers the prompt with the failure instead of running it."""
+
+    async def run_until_turn_started(run: int) -> None:
+        with rig.gateway(auto_deliver=False) as gw:
+            await welcomed(gw)
+            if run == 1:
+                gw.prompt("p1", "SLOW:60 deadly")
+            await gw.wait_for(
+                lambda g: len(rig.events("turn.started")) == run, 10, f"run {run} of p1"
+            )
+
+    for run in (1, 2):
+        worker = rig.start(max_tries=2)
+        asyncio.run(run_until_turn_started(run))
+        worker.kill()
+        worker.wait(5)
+
+    rig.start(max_tries=2)
+
+    async def after() -> None:
+        with rig.gateway() as gw:
+            await welcomed(gw)
+            answer = await answer_of(gw, "p1")
+            assert answer.is_error
+            assert "cut short by a crash 2 times" in answer.text
+            assert "session worker itself died" in answer.text
+            gw.prompt("p2", "next")
+            assert (await answer_of(gw, "p2")).text.startswith("echo[")
+
+    asyncio.run(after())
+    assert len(rig.events("turn.started")) == 3  # p1 twice, then p2 only
+    assert [e["tries"] for e in rig.events("prompt.given_up")] == [2]
+    assert rig.stop() == 0

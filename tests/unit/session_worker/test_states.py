@@ -10,6 +10,7 @@ from session_worker.errors import TransitionError
 from session_worker.states import (
     Deliver,
     Finish,
+    GiveUp,
     PromptEvent,
     PromptRow,
     Recover,
@@ -59,6 +60,14 @@ def test_recover_only_touches_running_rows() -> None:
         assert transition(at(state), Recover()) == at(state)
 
 
+def test_give_up_answers_a_queued_prompt_with_an_error() -> None:
+    """A prompt that used every try gets its error answer without another run."""
+    row = transition(at(State.QUEUED, 3), GiveUp("died 3 times"))
+    assert (row.state, row.answer, row.is_error, row.tries) == (
+        State.ANSWERED, "died 3 times", True, 3,
+    )  # fmt: skip
+
+
 def test_repeated_deliver_is_harmless() -> None:
     """A second Delivered (from another gateway, or re-sent) changes nothing."""
     delivered = transition(at(State.ANSWERED), Deliver(("r1",)))
@@ -72,6 +81,8 @@ def test_repeated_deliver_is_harmless() -> None:
         (State.QUEUED, Deliver(())),
         (State.QUEUED, Requeue()),
         (State.RUNNING, Start()),
+        (State.RUNNING, GiveUp("x")),
+        (State.ANSWERED, GiveUp("x")),
         (State.RUNNING, Deliver(())),
         (State.ANSWERED, Start()),
         (State.ANSWERED, Finish("again", is_error=False)),
