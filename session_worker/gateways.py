@@ -2,8 +2,8 @@
 
 :class:`Gateways` keeps one PUSH sender per live gateway (a hello every second keeps it
 alive; silence for :data:`EXPIRE_AFTER` or a bye forgets it). :class:`Outbox` is the pure
-bookkeeping of undelivered answers: their order, their attempt numbers and when each is due
-again. Which gateway gets what is decided by the worker.
+bookkeeping of undelivered answers: their order, their attempt numbers, when each is due
+again and where it went last. Which gateway gets what is :mod:`session_worker.delivery`.
 """
 
 from __future__ import annotations
@@ -35,6 +35,9 @@ class Gateway:
     pid: int
     sender: SenderLike
     last_seen: float
+    # An answer was moved away from it after re-sends without Delivered; cleared when it
+    # delivers one (see session_worker.delivery).
+    stuck: bool = False
 
     def send(self, frame: bytes) -> bool:
         return self.sender.send(frame)
@@ -103,6 +106,8 @@ class PendingAnswer:
     gateway_id: str
     attempt: int = 1
     last_sent: float | None = None
+    sent_to: str | None = None  # the gateway of the last send
+    sends_there: int = 0  # consecutive sends to that gateway
 
     def message(self) -> Answer:
         return Answer(
@@ -154,11 +159,15 @@ class Outbox:
         """Never sent, or sent ``interval`` seconds ago without a Delivered: in order."""
         return [p for p in self.ordered() if p.last_sent is None or now - p.last_sent >= interval]
 
-    def sent(self, item: PendingAnswer, now: float) -> Answer:
-        """The message for this send; the next one will be attempt + 1."""
+    def sent(self, item: PendingAnswer, now: float, gateway_id: str = "") -> Answer:
+        """The message for this send to ``gateway_id``; the next one will be attempt + 1."""
         message = item.message()
         item.attempt += 1
         item.last_sent = now
+        if gateway_id == item.sent_to:
+            item.sends_there += 1
+        else:
+            item.sent_to, item.sends_there = gateway_id, 1
         return message
 
     def __len__(self) -> int:

@@ -30,8 +30,9 @@ from protocol import (
     Welcome,
     WorkerHeartbeat,
 )
+from session_worker.delivery import Delivery
 from session_worker.errors import JournalError
-from session_worker.gateways import Gateway, Gateways, Outbox, PendingAnswer, SenderLike
+from session_worker.gateways import Gateway, Gateways, Outbox, SenderLike
 from session_worker.journal import Journal
 from session_worker.proctree import become_subreaper
 from session_worker.runner import Runner
@@ -63,10 +64,10 @@ class Worker:
         self.journal = Journal(config.state_dir)
         self.gateways = Gateways(_connect)
         self.outbox = Outbox()
+        self.delivery = Delivery(self.gateways, self.outbox, config.redeliver_interval)
         self.runner = Runner(
             config, self.journal, on_answered=self._answered, on_turn_start=self._turn_started
         )
-        self._target: str | None = None  # the gateway the pending answers were sent to
         self._next_progress = 0.0  # when the running turn's next Progress is due
 
     async def run(self, stop: asyncio.Event) -> None:
@@ -138,18 +139,18 @@ class Worker:
                         "gateway.joined"
                     )
                     self._welcome(gateway)
-                    self._send_answers(self.outbox.ordered(), now, to=gateway)
+                    self.delivery.joined(gateway, now)
             case GatewayBye(gateway_id=gateway_id):
                 if self.gateways.forget(gateway_id):
                     logger.bind(gateway_id=gateway_id).info("gateway.left")
-                    self._gateway_gone(gateway_id, now)
+                    self.delivery.gone(gateway_id, now)
             case BindThread():
                 self._bind(message)
             case Prompt():
                 self._prompt(message)
-            case Delivered(post_id=post_id, reply_ids=reply_ids):
+            case Delivered(gateway_id=gateway_id, post_id=post_id, reply_ids=reply_ids):
                 self.journal.apply(post_id, Deliver(tuple(reply_ids)))
-                if self.outbox.remove(post_id):
+                if self.delivery.delivered(gateway_id, post_id):
                     logger.bind(post_id=post_id, parts=len(reply_ids)).info("answer.delivered")
 
     def _welcome(self, gateway: Gateway) -> None:
@@ -215,48 +216,13 @@ class Worker:
     # --- answers ------------------------------------------------------------------------
 
     def _answered(self, row: PromptRow) -> None:
-        self.outbox.add(row)
-        self._send_answers(self.outbox.due(time.monotonic(), self.config.redeliver_interval))
-
-    def _pick(self, preferred: str) -> Gateway | None:
-        """Keep earlier answers and this one on one gateway (order); else the asker's."""
-        sticky = self.gateways.get(self._target)
-        if sticky is not None and len(self.outbox) > 1:
-            return sticky
-        live = self.gateways.live()
-        gateway = self.gateways.get(preferred) or sticky or (live[0] if live else None)
-        self._target = gateway.gateway_id if gateway is not None else None
-        return gateway
-
-    def _send_answers(
-        self, items: list[PendingAnswer], now: float | None = None, to: Gateway | None = None
-    ) -> None:
-        now = time.monotonic() if now is None else now
-        for item in items:
-            gateway = to or self._pick(item.gateway_id)
-            if gateway is None:
-                return  # no gateway at all: the next hello re-sends everything
-            message = self.outbox.sent(item, now)
-            gateway.send(protocol.encode(message))
-            logger.debug("hop.answer_sent", post_id=item.post_id, t_ns=time.monotonic_ns())
-            logger.bind(
-                post_id=item.post_id, attempt=message.attempt, gateway_id=gateway.gateway_id
-            ).debug("answer.sent")
-
-    def _gateway_gone(self, gateway_id: str, now: float) -> None:
-        if gateway_id == self._target:
-            self._target = None
-            # The undelivered answers move to another gateway now, not at the next timer.
-            self._send_answers(self.outbox.ordered(), now)
+        self.delivery.answered(row, time.monotonic())
 
     def _turn_started(self, row: PromptRow) -> None:
         self._next_progress = time.monotonic() + FIRST_PROGRESS_AFTER
 
     def _progress(self, row: PromptRow, elapsed: float) -> None:
-        gateway = self.gateways.get(row.gateway_id) or self.gateways.get(self._target)
-        if gateway is None:
-            live = self.gateways.live()
-            gateway = live[0] if live else None
+        gateway = self.delivery.progress_gateway(row)
         if gateway is not None:
             gateway.send(protocol.encode(Progress(post_id=row.post_id, elapsed_s=elapsed)))
 
@@ -268,8 +234,8 @@ class Worker:
             now = time.monotonic()
             for gateway_id in self.gateways.expire(now):
                 logger.bind(gateway_id=gateway_id).info("gateway.expired")
-                self._gateway_gone(gateway_id, now)
-            self._send_answers(self.outbox.due(now, self.config.redeliver_interval), now)
+                self.delivery.gone(gateway_id, now)
+            self.delivery.send_due(now)
             row = self.runner.current
             if row is not None and now >= self._next_progress:
                 self._next_progress = now + PROGRESS_EVERY

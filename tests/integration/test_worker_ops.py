@@ -1,0 +1,161 @@
+"""The session worker's operational guarantees, as a real process driven over its sockets.
+
+One worker per state dir, an operator-configured thread replacing the remembered one,
+prompts that kill the worker itself bounded by max_tries, and answers moved off a gateway
+that cannot deliver them. The rig is the one of ``test_worker.py``.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import json
+from typing import TYPE_CHECKING
+
+import pytest
+
+import protocol
+from protocol import Welcome
+from session_worker.delivery import REROUTE_AFTER
+from session_worker.journal import Journal
+from tests.integration.test_worker import WorkerRig, answer_of, welcomed
+
+if TYPE_CHECKING:
+    from collections.abc import Callable
+    from pathlib import Path
+
+    from session_worker.testing import FakeGateway
+    from tests.support import ProcessGroup
+
+pytestmark = pytest.mark.slow
+
+
+@pytest.fixture
+def rig(short_tmp: Path, procs: ProcessGroup) -> WorkerRig:
+    return WorkerRig(short_tmp, procs)
+
+
+def test_a_second_worker_on_the_same_state_dir_exits_1(rig: WorkerRig) -> None:
+    """worker.lock: a second worker says who holds the state dir and exits 1; the first
+    goes on answering."""
+    first = rig.start()
+
+    async def scenario() -> None:
+        with rig.gateway() as gw:
+            await welcomed(gw)
+            second_log = rig.dir / "second.log"
+            second = rig.start(log=second_log)
+            assert second.wait(timeout=10) == 1
+            lines = second_log.read_text().splitlines()
+            messages = [json.loads(line)["message"] for line in lines]
+            assert messages == [f"another worker is running on this state dir (pid {first.pid})"]
+            gw.prompt("p1", "still there?")
+            assert (await answer_of(gw, "p1")).text == "echo[1]: still there?"
+
+    asyncio.run(scenario())
+    assert first.poll() is None
+    rig.proc = first
+    assert rig.stop() == 0
+
+
+def test_a_configured_thread_replaces_the_bound_one(rig: WorkerRig) -> None:
+    """BindThread(configured=True) rebinds (warning thread.rebound) and every gateway gets a
+    Welcome with the new thread; an unconfigured proposal still yields to the binding."""
+    rig.start()
+
+    def bind(gw: FakeGateway, thread_id: str, configured: bool) -> None:
+        message = protocol.BindThread(
+            gateway_id=gw.gateway_id, thread_id=thread_id, channel_id="c-" + thread_id,
+            configured=configured,
+        )  # fmt: skip
+        gw.send_raw(protocol.encode(message))
+
+    def bound_to(thread_id: str) -> Callable[[FakeGateway], list[Welcome]]:
+        return lambda g: [w for w in g.welcomes() if w.thread_id == thread_id]
+
+    async def scenario() -> None:
+        with rig.gateway("gw1") as gw1, rig.gateway("gw2") as gw2:
+            await welcomed(gw1)
+            await welcomed(gw2)
+            bind(gw1, "t1", configured=False)
+            await gw1.wait_for(bound_to("t1"), 10, "Welcome bound to t1")
+            bind(gw2, "t2", configured=True)
+            for gw in (gw1, gw2):
+                welcome = (await gw.wait_for(bound_to("t2"), 10, "Welcome bound to t2"))[-1]
+                assert welcome.channel_id == "c-t2"
+            bind(gw1, "t3", configured=False)
+            await gw1.pump(0.5)
+            assert not bound_to("t3")(gw1)
+
+    asyncio.run(scenario())
+    rebound = rig.events("thread.rebound")
+    assert [(e["old_thread_id"], e["new_thread_id"]) for e in rebound] == [("t1", "t2")]
+    assert rebound[0]["level"] == "WARNING"
+    assert rig.stop() == 0
+    with Journal(rig.dir) as journal:
+        assert journal.binding().thread_id == "t2"
+
+
+def test_a_prompt_the_worker_dies_on_is_given_up_after_max_tries(rig: WorkerRig) -> None:
+    """Worker deaths count as tries: after max_tries runs cut short by SIGKILL of the
+    worker, the next worker answers the prompt with the failure instead of running it."""
+
+    async def run_until_turn_started(run: int) -> None:
+        with rig.gateway(auto_deliver=False) as gw:
+            await welcomed(gw)
+            if run == 1:
+                gw.prompt("p1", "SLOW:60 deadly")
+            await gw.wait_for(
+                lambda g: len(rig.events("turn.started")) == run, 10, f"run {run} of p1"
+            )
+
+    for run in (1, 2):
+        worker = rig.start(max_tries=2)
+        asyncio.run(run_until_turn_started(run))
+        worker.kill()
+        worker.wait(5)
+
+    rig.start(max_tries=2)
+
+    async def after() -> None:
+        with rig.gateway() as gw:
+            await welcomed(gw)
+            answer = await answer_of(gw, "p1")
+            assert answer.is_error
+            assert "cut short by a crash 2 times" in answer.text
+            assert "session worker itself died" in answer.text
+            gw.prompt("p2", "next")
+            assert (await answer_of(gw, "p2")).text.startswith("echo[")
+
+    asyncio.run(after())
+    assert len(rig.events("turn.started")) == 3  # p1 twice, then p2 only
+    assert [e["tries"] for e in rig.events("prompt.given_up")] == [2]
+    assert rig.stop() == 0
+
+
+def test_an_answer_a_gateway_cannot_deliver_moves_to_another(rig: WorkerRig) -> None:
+    """gw1 asks but never reports Delivered (its Mattermost fails): after REROUTE_AFTER
+    re-sends the answer goes to gw2 with attempt >= 2, while gw1 stays alive."""
+    rig.start()
+
+    async def scenario() -> None:
+        with rig.gateway("gw1", auto_deliver=False) as gw1, rig.gateway("gw2") as gw2:
+            await welcomed(gw1)
+            await welcomed(gw2)
+            gw1.prompt("p1", "hello")
+            # gw1 keeps saying hello meanwhile: it is alive, it just does not deliver.
+            alive = asyncio.create_task(gw1.pump(30.0))
+            try:
+                moved = await gw2.wait_for(lambda g: g.answers("p1"), 8, "p1 moved to gw2")
+            finally:
+                alive.cancel()
+                with contextlib.suppress(asyncio.CancelledError):
+                    await alive
+            assert moved[0].text == "echo[1]: hello"
+            assert moved[0].attempt >= 2
+            assert len(gw1.answers("p1")) == REROUTE_AFTER + 1
+
+    asyncio.run(scenario())
+    assert rig.events("answer.rerouted")
+    assert not rig.events("gateway.expired")
+    assert rig.stop() == 0
