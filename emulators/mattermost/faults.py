@@ -64,9 +64,24 @@ class Faults:
     refuse_until: float = 0.0  # time.monotonic() deadline for refusing socket upgrades
     post_failures: deque[PostFailure] = field(default_factory=deque)
     rate_limiter: RateLimiter | None = None
+    # (method, route pattern) -> [status, remaining count or None for "until cleared"]
+    route_failures: dict[tuple[str, str], list[int | None]] = field(default_factory=dict)
 
     def refusing(self) -> bool:
         return time.monotonic() < self.refuse_until
+
+    def take_route_failure(self, method: str, route: str) -> int | None:
+        """The status to fail this request with, if a test asked for one (fail_route)."""
+        entry = self.route_failures.get((method, route))
+        if entry is None:
+            return None
+        status, left = entry
+        if left is not None:
+            if left <= 1:
+                del self.route_failures[(method, route)]
+            else:
+                entry[1] = left - 1
+        return status
 
     def take_post_failure(self) -> PostFailure | None:
         return self.post_failures.popleft() if self.post_failures else None

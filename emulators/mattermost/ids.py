@@ -35,9 +35,10 @@ class MillisClock:
 
     def __init__(self) -> None:
         self._last = 0
+        self.offset_ms = 0  # tests move the server's clock forward (advance_clock)
 
     def now(self) -> int:
         # Equal values are allowed (as on a real server within one ms); only regressions
         # from NTP-style wall clock steps are hidden.
-        self._last = max(self._last, int(time.time() * 1000))
+        self._last = max(self._last, int(time.time() * 1000) + self.offset_ms)
         return self._last

@@ -95,6 +95,11 @@ def make_middleware(core: Core, ids: IdGenerator) -> Middleware:
                     raise RateLimitedError(
                         decision.retry_after_s, decision.limit, 0, decision.reset_after_s
                     )
+            resource = request.match_info.route.resource
+            route = resource.canonical if resource is not None else ""
+            failing = core.faults.take_route_failure(request.method, route)
+            if failing is not None:
+                raise AppError(f"api.context.{failing}.app_error", failing)
             response = await handler(request)
         except AppError as exc:
             response = json_response(exc.to_json(request_id), exc.status_code)

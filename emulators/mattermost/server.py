@@ -123,6 +123,7 @@ class MattermostEmulator:
         self.channel = SeedChannel(main.id, main.name, main.display_name, main.type)
         self.other_channel = SeedChannel(other.id, other.name, other.display_name, other.type)
         self._ids = ids
+        self._clock = clock
         self._runner: web.AppRunner | None = None
         self._pending_ms = 0
         self.url = ""
@@ -300,6 +301,27 @@ class MattermostEmulator:
             raise ValueError("status must be 429 or a 5xx")
         failure = PostFailure(status, retry_after, after_create)
         self._faults.post_failures.extend([failure] * n)
+
+    def fail_route(self, method: str, route: str, status: int, n: int | None = None) -> None:
+        """Answer the next `n` requests (all while `n` is None; `n=0` stops) to `method` and
+        `route` (as registered, e.g. "/api/v4/users/usernames" or
+        "/api/v4/channels/{channel_id}") with `status` and an AppError body."""
+        key = (method.upper(), route)
+        if n == 0:
+            self._faults.route_failures.pop(key, None)
+        else:
+            self._faults.route_failures[key] = [status, n]
+
+    def add_user(self, username: str, channel_ids: tuple[str, ...] = ()) -> SeedUser:
+        """Create a user after start (member of the team and of `channel_ids`)."""
+        user = self._store.add_user(username, first_name=username.title())
+        for channel_id in channel_ids:
+            self._store.channels[channel_id].members.add(user.id)
+        return _seed_user(user)
+
+    def advance_clock(self, seconds: float) -> None:
+        """Move the server's clock (create_at/update_at of what comes next) forward."""
+        self._clock.offset_ms += int(seconds * 1000)
 
     def set_latency(self, seconds: float) -> None:
         """Delay every REST request (not socket frames) by `seconds`."""
