@@ -29,7 +29,18 @@ from gateway.errors import (
     TransportError,
     WebSocketClosedError,
 )
-from gateway.models import Post, PostList, User, WsFrame
+from gateway.models import (
+    Post,
+    PostList,
+    User,
+    WsFrame,
+    decode_json,
+    to_frame,
+    to_post,
+    to_post_list,
+    to_user,
+    to_users,
+)
 
 if TYPE_CHECKING:
     from collections.abc import AsyncIterator, Awaitable, Callable, Iterator, Mapping
@@ -44,6 +55,10 @@ WS_CONNECT_TIMEOUT_S = 10.0
 # it: a silently dead server is noticed within ~22 s, far inside Mattermost's 100 s.
 WS_HEARTBEAT_S = 15.0
 AMBIGUOUS_RECHECK_S = 20.0  # pending_post_id protects 30 s; past this, look before re-posting
+# Mattermost orders a thread by (create_at ms, id): two of our posts created in the same
+# millisecond may show in either order. Keeping our creates this far apart keeps answers
+# (and the parts of one answer) in the order we post them.
+CREATE_GAP_S = 0.003
 
 
 class _ErrorBody(msgspec.Struct):
@@ -52,11 +67,6 @@ class _ErrorBody(msgspec.Struct):
 
 
 _error_decoder = msgspec.json.Decoder(_ErrorBody)
-_frame_decoder = msgspec.json.Decoder(WsFrame)
-_post_decoder = msgspec.json.Decoder(Post)
-_post_list_decoder = msgspec.json.Decoder(PostList)
-_user_decoder = msgspec.json.Decoder(User)
-_users_decoder = msgspec.json.Decoder(list[User])
 
 
 def _seconds(value: str | None) -> float | None:
@@ -105,13 +115,28 @@ def _map_errors(what: str) -> Iterator[None]:
 
 
 def decode_post(raw: object) -> Post | None:
-    """The Post inside a ``posted`` event (a JSON string), or None when it is not one."""
-    if not isinstance(raw, str):
-        return None
-    try:
-        return _post_decoder.decode(raw)
-    except msgspec.DecodeError:
-        return None
+    """The Post inside a ``posted`` event: a JSON string (documented) or, leniently, an
+    object; None when it is neither."""
+    if isinstance(raw, str):
+        try:
+            raw = decode_json(raw)
+        except msgspec.DecodeError:
+            return None
+    return to_post(raw)
+
+
+def _one_post(raw: bytes, what: str) -> Post:
+    post = to_post(decode_json(raw))
+    if post is None:
+        raise TransportError(f"{what}: the response is not a post")
+    return post
+
+
+def _one_user(raw: bytes, what: str) -> User:
+    user = to_user(decode_json(raw))
+    if user is None:
+        raise TransportError(f"{what}: the response is not a user")
+    return user
 
 
 class MattermostClient:
@@ -122,6 +147,7 @@ class MattermostClient:
         self._headers = {"Authorization": f"Bearer {token}"}
         self._timeout = timeout
         self._session: aiohttp.ClientSession | None = None
+        self._last_create = -CREATE_GAP_S
 
     def __repr__(self) -> str:
         return f"<MattermostClient {self.url} open={self._session is not None}>"
@@ -166,21 +192,28 @@ class MattermostClient:
                     return content
 
     async def get_me(self) -> User:
-        return _user_decoder.decode(await self._request("GET", "/users/me", "get users/me"))
+        raw = await self._request("GET", "/users/me", "get users/me")
+        with _map_errors("get users/me"):
+            return _one_user(raw, "get users/me")
+
+    async def get_user(self, user_id: str) -> User:
+        """``GET /users/{id}`` (not every server or emulator has it: callers tolerate 404/405)."""
+        what = f"get user {user_id}"
+        raw = await self._request("GET", f"/users/{user_id}", what)
+        with _map_errors(what):
+            return _one_user(raw, what)
 
     async def users_by_usernames(self, names: list[str]) -> list[User]:
+        """``POST /users/usernames``: an optional fast path, not promised by the protocol doc."""
         raw = await self._request("POST", "/users/usernames", "resolve usernames", body=names)
         with _map_errors("resolve usernames"):
-            return _users_decoder.decode(raw)
+            return to_users(decode_json(raw))
 
     async def get_post(self, post_id: str) -> Post:
-        raw = await self._request("GET", f"/posts/{post_id}", f"get post {post_id}")
-        with _map_errors(f"get post {post_id}"):
-            return _post_decoder.decode(raw)
-
-    async def check_channel(self, channel_id: str) -> None:
-        """Raise (403/404) unless the bot can see ``channel_id`` (a non-member gets 403)."""
-        await self._request("GET", f"/channels/{channel_id}", f"get channel {channel_id}")
+        what = f"get post {post_id}"
+        raw = await self._request("GET", f"/posts/{post_id}", what)
+        with _map_errors(what):
+            return _one_post(raw, what)
 
     async def thread_page(
         self, thread_id: str, *, from_create_at: int, from_post: str = "", per_page: int = 200
@@ -196,7 +229,7 @@ class MattermostClient:
         what = f"page thread {thread_id}"
         raw = await self._request("GET", f"/posts/{thread_id}/thread", what, params=params)
         with _map_errors(what):
-            return _post_list_decoder.decode(raw)
+            return to_post_list(decode_json(raw))
 
     async def thread_after(
         self, thread_id: str, create_at: int, *, forbidden: str = ""
@@ -224,7 +257,7 @@ class MattermostClient:
         params = {"page": page, "per_page": per_page}
         raw = await self._request("GET", f"/channels/{channel_id}/posts", what, params=params)
         with _map_errors(what):
-            return _post_list_decoder.decode(raw)
+            return to_post_list(decode_json(raw))
 
     async def create_post(
         self,
@@ -243,17 +276,24 @@ class MattermostClient:
             "pending_post_id": pending_post_id,
         }
         what = f"create post in channel {channel_id}"
-        raw = await self._request("POST", "/posts", what, body=body)
+        wait = self._last_create + CREATE_GAP_S - time.monotonic()
+        if wait > 0:
+            await asyncio.sleep(wait)
+        try:
+            raw = await self._request("POST", "/posts", what, body=body)
+        finally:
+            self._last_create = time.monotonic()  # the server stamped it before it answered
         with _map_errors(what):
-            return _post_decoder.decode(raw)
+            return _one_post(raw, what)
 
     async def add_reaction(self, *, user_id: str, post_id: str, emoji_name: str) -> None:
         body = {"user_id": user_id, "post_id": post_id, "emoji_name": emoji_name}
         await self._request("POST", "/reactions", f"react to {post_id}", body=body)
 
-    async def typing(self, *, channel_id: str, parent_id: str) -> None:
+    async def typing(self, *, user_id: str, channel_id: str, parent_id: str) -> None:
+        """``POST /users/{user_id}/typing`` with the bot's own id (doc 2.6)."""
         body = {"channel_id": channel_id, "parent_id": parent_id}
-        await self._request("POST", "/users/me/typing", "typing", body=body)
+        await self._request("POST", f"/users/{user_id}/typing", "typing", body=body)
 
     async def call(
         self,
@@ -335,10 +375,13 @@ class WebSocket:
             msg = await self._raw.receive()
         if msg.type == aiohttp.WSMsgType.TEXT:
             try:
-                return _frame_decoder.decode(msg.data)
+                frame = to_frame(decode_json(msg.data))
             except msgspec.DecodeError as exc:
                 logger.warning("ws.bad_frame {}", exc, size=len(msg.data))
                 return None
+            if frame is None:
+                logger.warning("ws.bad_frame not a JSON object", size=len(msg.data))
+            return frame
         if msg.type == aiohttp.WSMsgType.BINARY:
             logger.warning("ws.bad_frame binary frame ignored", size=len(msg.data))
             return None

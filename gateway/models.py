@@ -1,15 +1,30 @@
 """Our own view of Mattermost's JSON: only the fields the gateway uses, unknown ones ignored.
 
 These Structs are deliberately separate from any emulator or driver: the gateway must hold
-its own understanding of the API (design.md). Every field has a default because Mattermost
-omits empty ones on some endpoints and versions.
+its own understanding of the API (design.md). Decoding is lenient: JSON is parsed into
+plain values first and each field we use is taken only when it has the expected type, so a
+missing, ``null`` or oddly typed optional field becomes its default instead of rejecting
+the whole post. Only a post's (or user's) ``id`` is required.
 """
 
 from __future__ import annotations
 
+from typing import Any
+
 import msgspec
 
-__all__ = ["Post", "PostList", "User", "WsFrame"]
+__all__ = [
+    "Post",
+    "PostList",
+    "User",
+    "WsFrame",
+    "decode_json",
+    "to_frame",
+    "to_post",
+    "to_post_list",
+    "to_user",
+    "to_users",
+]
 
 
 class Post(msgspec.Struct, kw_only=True):
@@ -44,7 +59,7 @@ class PostList(msgspec.Struct, kw_only=True):
 
 
 class User(msgspec.Struct, kw_only=True):
-    """A user (or bot) as ``users/me`` and ``users/usernames`` return it."""
+    """A user (or bot) as ``users/me``, ``users/{id}`` and ``users/usernames`` return it."""
 
     id: str
     username: str = ""
@@ -60,3 +75,100 @@ class WsFrame(msgspec.Struct, kw_only=True):
     data: dict[str, object] | None = None
     status: str = ""
     seq_reply: int | None = None
+
+
+def decode_json(raw: bytes | str) -> Any:
+    """Plain Python values; raises ``msgspec.DecodeError`` for text that is not JSON."""
+    return msgspec.json.decode(raw)
+
+
+def _str(obj: dict[str, Any], key: str) -> str:
+    value = obj.get(key)
+    return value if isinstance(value, str) else ""
+
+
+def _int(obj: dict[str, Any], key: str) -> int:
+    value = obj.get(key)
+    if isinstance(value, bool):
+        return 0
+    if isinstance(value, int):
+        return value
+    if isinstance(value, float) and value.is_integer():
+        return int(value)
+    return 0
+
+
+def _opt_int(obj: dict[str, Any], key: str) -> int | None:
+    value = obj.get(key)
+    return value if isinstance(value, int) and not isinstance(value, bool) else None
+
+
+def to_post(value: object) -> Post | None:
+    """A Post from a decoded JSON object; None when it is not an object with a string id."""
+    if not isinstance(value, dict):
+        return None
+    post_id = value.get("id")
+    if not isinstance(post_id, str) or not post_id:
+        return None
+    props = value.get("props")
+    return Post(
+        id=post_id,
+        create_at=_int(value, "create_at"),
+        update_at=_int(value, "update_at"),
+        delete_at=_int(value, "delete_at"),
+        user_id=_str(value, "user_id"),
+        channel_id=_str(value, "channel_id"),
+        root_id=_str(value, "root_id"),
+        original_id=_str(value, "original_id"),
+        message=_str(value, "message"),
+        type=_str(value, "type"),
+        props=props if isinstance(props, dict) else None,
+    )
+
+
+def to_post_list(value: object) -> PostList:
+    """A PostList; ``order``/``posts`` may be null or missing, bad entries are skipped."""
+    obj = value if isinstance(value, dict) else {}
+    order = obj.get("order")
+    raw_posts = obj.get("posts")
+    posts: dict[str, Post] = {}
+    if isinstance(raw_posts, dict):
+        for key, raw in raw_posts.items():
+            post = to_post(raw)
+            if post is not None:
+                posts[key] = post
+    return PostList(
+        order=[o for o in order if isinstance(o, str)] if isinstance(order, list) else [],
+        posts=posts,
+        has_next=obj.get("has_next") is True,
+        next_post_id=_str(obj, "next_post_id"),
+        prev_post_id=_str(obj, "prev_post_id"),
+    )
+
+
+def to_user(value: object) -> User | None:
+    if not isinstance(value, dict):
+        return None
+    user_id = value.get("id")
+    if not isinstance(user_id, str) or not user_id:
+        return None
+    return User(id=user_id, username=_str(value, "username"), is_bot=value.get("is_bot") is True)
+
+
+def to_users(value: object) -> list[User]:
+    items = value if isinstance(value, list) else []
+    return [u for u in (to_user(item) for item in items) if u is not None]
+
+
+def to_frame(value: object) -> WsFrame | None:
+    """A WebSocket frame from a decoded JSON value; None when it is not an object."""
+    if not isinstance(value, dict):
+        return None
+    data = value.get("data")
+    return WsFrame(
+        event=_str(value, "event"),
+        seq=_opt_int(value, "seq"),
+        data=data if isinstance(data, dict) else None,
+        status=_str(value, "status"),
+        seq_reply=_opt_int(value, "seq_reply"),
+    )

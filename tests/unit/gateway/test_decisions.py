@@ -75,12 +75,13 @@ def test_a_hello_with_the_same_id_is_not_a_catch_up_but_a_new_id_is() -> None:
     assert cursor.expected_seq == 1
 
 
-def test_catchup_starts_before_the_newest_known_post() -> None:
-    """From the worker's high-water mark or our own, minus the margin; 0 stays 0."""
-    assert catchup_start(0, 0) == 0
-    assert catchup_start(50_000, 0) == 40_000
-    assert catchup_start(50_000, 70_000) == 60_000
-    assert catchup_start(3_000, 0) == 0
+def test_catchup_starts_a_generous_minute_before_the_floor() -> None:
+    """From the worker's high-water mark minus 60 s (events may be lost out of order: a
+    post older than one accepted may be the one missed); 0 stays 0, never negative."""
+    assert catchup_start(0) == 0
+    assert catchup_start(100_000) == 40_000
+    assert catchup_start(30_000) == 0
+    assert catchup_start(100_000, margin_ms=1_000) == 99_000
 
 
 def test_thread_page_sorts_replies_and_drops_the_root() -> None:
@@ -140,5 +141,6 @@ def test_decode_post_ignores_unknown_fields_and_rejects_garbage() -> None:
     assert post is not None
     assert (post.id, post.root_id, post.message) == ("p", "r", "m")
     assert decode_post('{"id": ') is None
-    assert decode_post({"id": "p"}) is None
     assert decode_post('{"no_id": 1}') is None
+    assert decode_post(["p"]) is None
+    assert decode_post(None) is None
