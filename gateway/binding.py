@@ -8,13 +8,12 @@ second gateway racing this one) finds or gets back the post already made.
 
 from __future__ import annotations
 
-import asyncio
 from typing import TYPE_CHECKING
 
 from loguru import logger
 
-from gateway.bridge import Allowlist, build_allowlist, names_to_resolve
 from gateway.errors import AuthError, FatalError, MattermostError, NotFoundError
+from gateway.filtering import ID_RE, Allowlist, build_allowlist, names_to_resolve
 
 if TYPE_CHECKING:
     from gateway.config import GatewayConfig
@@ -40,25 +39,28 @@ PAGE_SIZE = 200
 async def resolve_allowlist(
     client: MattermostClient, entries: tuple[str, ...]
 ) -> tuple[Allowlist, dict[str, str]]:
-    """The allowlist with usernames resolved to ids once, and the id → username map.
+    """The allowlist and the id → username pairs learned on the way.
 
-    An unknown name is a warning, not an error: the operator may add that user later.
+    Names stay in the allowlist and are matched by the author's username as posts arrive;
+    ``POST /users/usernames`` (not promised by the protocol doc) is tried once as a fast
+    path that also adds their ids, and its failure is only a log line.
     """
     names = names_to_resolve(entries)
     users: list[User] = []
-    if names:
+    if names and any(not ID_RE.match(n) for n in names):
         try:
-            users = await client.call("resolve usernames", lambda: client.users_by_usernames(names))
+            users = await client.users_by_usernames(names)
         except AuthError:
             raise
         except MattermostError as exc:
-            logger.warning("allow.resolve_failed {}", exc)
-    allow, unknown = build_allowlist(entries, {u.username.lower(): u.id for u in users})
-    for name in unknown:
-        logger.warning("allow.unknown_user: no Mattermost user {!r}", name)
-    if not allow.everyone and not allow.user_ids:
+            log = logger.debug if exc.status in (404, 405) else logger.warning
+            log("allow.resolve_skipped: names are matched as users post ({})", exc)
+    allow, unresolved = build_allowlist(entries, {u.username.lower(): u.id for u in users})
+    if unresolved:
+        logger.info("allow.by_name: matched by username when they post", names=unresolved)
+    if not allow.everyone and not allow.user_ids and not allow.usernames:
         logger.warning("allow.empty: MATTERMOST_ALLOWED_USERS allows nobody")
-    return allow, {u.id: u.username for u in users}
+    return allow, {u.id: u.username for u in users if u.username}
 
 
 def not_member(channel_id: str) -> str:
@@ -77,9 +79,8 @@ async def propose_thread(
             )
         except NotFoundError as exc:
             raise FatalError(f"MATTERMOST_THREAD_ID {config.thread_id} was not found") from exc
-        root, channel = post.root_id or post.id, post.channel_id
-        await _check_member(client, channel)
-        return root, channel
+        # Seeing the post is proof enough; a 403 on posting later is logged and retried.
+        return post.root_id or post.id, post.channel_id
     if not config.channel_id:
         raise FatalError("no thread is bound and MATTERMOST_CHANNEL_ID is not set")
     found = await find_bind_post(client, config.channel_id, bot_id, token)
@@ -99,21 +100,6 @@ async def propose_thread(
     )
     logger.info("bind.created", thread_id=post.id, channel_id=post.channel_id)
     return post.id, post.channel_id or config.channel_id
-
-
-async def _check_member(client: MattermostClient, channel_id: str) -> None:
-    """Wait (polling slowly, logging) until the bot is a member of ``channel_id``."""
-    while True:
-        try:
-            await client.call(
-                "check membership",
-                lambda: client.check_channel(channel_id),
-                forbidden=not_member(channel_id),
-            )
-            return
-        except NotFoundError:
-            logger.error("mm.forbidden {}", not_member(channel_id))
-            await asyncio.sleep(10.0)
 
 
 async def find_bind_post(

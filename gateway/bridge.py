@@ -19,9 +19,15 @@ from gateway.errors import (
     ServerError,
     TransportError,
 )
+from gateway.filtering import (  # re-exported: the filter used to live here
+    Allowlist,
+    build_allowlist,
+    names_to_resolve,
+    reject_reason,
+)
 
 if TYPE_CHECKING:
-    from collections.abc import Callable, Iterable, Mapping, Sequence
+    from collections.abc import Callable, Sequence
 
     from gateway.models import Post, PostList, WsFrame
 
@@ -41,79 +47,6 @@ __all__ = [
     "split",
     "thread_page",
 ]
-
-# --- the filter (contract.md, "Behaviour in Mattermost") -------------------------------------
-
-_ID = re.compile(r"^[a-z0-9]{26}$")
-
-
-@dataclass(frozen=True)
-class Allowlist:
-    """Who may talk to Claude: everyone (``*``) or these user ids. Empty refuses everyone."""
-
-    everyone: bool = False
-    user_ids: frozenset[str] = frozenset()
-
-    def allows(self, user_id: str) -> bool:
-        return self.everyone or user_id in self.user_ids
-
-
-def _clean(entry: str) -> str:
-    return entry.strip().removeprefix("@").strip()
-
-
-def names_to_resolve(entries: Iterable[str]) -> list[str]:
-    """The entries to look up as usernames (lower-case, without ``@``; ``*`` excluded).
-
-    Id-looking entries are looked up too: a username may be 26 letters long.
-    """
-    names = {_clean(e).lower() for e in entries}
-    return sorted(n for n in names if n and n != "*")
-
-
-def build_allowlist(
-    entries: Iterable[str], resolved: Mapping[str, str]
-) -> tuple[Allowlist, list[str]]:
-    """The allowlist from the configured entries and ``resolved`` (username → id).
-
-    Returns it with the entries that are neither a known username nor an id (to warn about).
-    """
-    ids: set[str] = set()
-    unknown: list[str] = []
-    everyone = False
-    for raw in entries:
-        entry = _clean(raw)
-        if not entry:
-            continue
-        if entry == "*":
-            everyone = True
-        elif entry.lower() in resolved:
-            ids.add(resolved[entry.lower()])
-        elif _ID.match(entry):
-            ids.add(entry)
-        else:
-            unknown.append(entry)
-    return Allowlist(everyone=everyone, user_ids=frozenset(ids)), unknown
-
-
-def reject_reason(post: Post, *, thread_id: str, bot_id: str, allow: Allowlist) -> str | None:
-    """Why ``post`` is not a prompt for Claude, or None when it is one."""
-    if not thread_id or post.root_id != thread_id:
-        return "not a reply in the thread"
-    if post.user_id == bot_id:
-        return "the bot's own post"
-    if post.prop("from_bot") in ("true", True):
-        return "another bot's post"
-    if post.type:
-        return f"a system post ({post.type})"
-    if post.delete_at:
-        return "deleted"
-    if post.original_id:
-        return "an edit-history row"
-    if not allow.allows(post.user_id):
-        return "author not allowed"
-    return None
-
 
 # --- splitting answers (contract.md: 16383 runes per post) -----------------------------------
 
@@ -264,16 +197,17 @@ def reassemble(parts: Sequence[str]) -> str:
 
 # --- catch-up ----------------------------------------------------------------------------
 
-CATCHUP_MARGIN_MS = 10_000  # clocks and in-flight posts: re-reading 10 s costs a few repeats
+# Events may have been lost, and a missed post can be older than one accepted after it:
+# re-reading a minute costs a few repeats (the worker de-duplicates), missing one costs an
+# answer.
+CATCHUP_MARGIN_MS = 60_000
 
 
-def catchup_start(
-    catch_up_from: int, accepted_high: int, margin_ms: int = CATCHUP_MARGIN_MS
-) -> int:
-    """The ``create_at`` (ms) from which to page the thread: the newest post the worker has
-    (or this gateway saw accepted), minus a margin; 0 means from the start."""
-    newest = max(catch_up_from, accepted_high)
-    return max(0, newest - margin_ms) if newest > 0 else 0
+def catchup_start(catch_up_from: int, margin_ms: int = CATCHUP_MARGIN_MS) -> int:
+    """The ``create_at`` (ms) from which to page the thread: the worker's newest post minus
+    a generous margin (not this gateway's newest accepted post: an older post may have been
+    missed while a newer one got through); 0 means from the start."""
+    return max(0, catch_up_from - margin_ms) if catch_up_from > 0 else 0
 
 
 def thread_page(page: PostList, thread_id: str) -> tuple[list[Post], tuple[int, str] | None]:

@@ -17,7 +17,7 @@ if TYPE_CHECKING:
     from gateway.mattermost import MattermostClient
     from protocol import Answer
 
-__all__ = ["EMPTY_ANSWER", "deliver", "posted_parts"]
+__all__ = ["EMPTY_ANSWER", "deliver", "deliver_fallback", "posted_parts"]
 
 EMPTY_ANSWER = "(Claude returned an empty answer.)"
 
@@ -80,6 +80,49 @@ async def posted_parts(
                 and isinstance(number, int)
                 and not isinstance(number, bool)
                 and not post.delete_at
+                and post.prop("mmclaude_fallback") is not True
             ):
                 found.setdefault(number, post.id)
     return found
+
+
+async def deliver_fallback(
+    client: MattermostClient,
+    answer: Answer,
+    text: str,
+    *,
+    thread_id: str,
+    channel_id: str,
+    bot_id: str,
+) -> str:
+    """Post ``text`` as the answer's only part (after the real one was refused for good).
+
+    It carries the usual props plus ``mmclaude_fallback``; a fallback already in the thread
+    (from an earlier try or another gateway) is reused.
+    """
+    async for posts in client.thread_after(thread_id, max(0, answer.create_at - 1)):
+        for post in posts:
+            if (
+                post.user_id == bot_id
+                and post.prop("mmclaude_reply_to") == answer.post_id
+                and post.prop("mmclaude_fallback") is True
+                and not post.delete_at
+            ):
+                return post.id
+    post = await client.call(
+        f"post the fallback answer to {answer.post_id}",
+        lambda: client.create_post(
+            channel_id=channel_id,
+            root_id=thread_id,
+            message=text,
+            props={
+                "mmclaude_reply_to": answer.post_id,
+                "mmclaude_part": 1,
+                "mmclaude_parts": 1,
+                "mmclaude_fallback": True,
+            },
+            pending_post_id=f"{answer.post_id}:fallback",
+        ),
+        forbidden=not_member(channel_id),
+    )
+    return post.id

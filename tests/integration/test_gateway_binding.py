@@ -100,13 +100,31 @@ def test_the_root_post_is_made_once_and_found_again_past_a_page() -> None:
     run(scenario)
 
 
-def test_usernames_resolve_once_and_unknown_names_are_skipped() -> None:
-    """Names become ids, ids stay, unknown names are dropped (with a warning)."""
+def test_usernames_resolve_once_and_unknown_names_are_kept_as_names() -> None:
+    """Names become ids through the fast path, ids stay, and an unknown name is kept to be
+    matched by username when that user posts (they may be created later)."""
 
     async def scenario(mm: MattermostEmulator, client: MattermostClient) -> None:
         bob = mm.users["bob"].id
         allow, names = await resolve_allowlist(client, ("@alice", bob, "nobody-here"))
         assert allow.user_ids == {mm.users["alice"].id, bob}
+        assert allow.usernames == {"alice", "nobody-here"}
         assert names[mm.users["alice"].id] == "alice"
+
+    run(scenario)
+
+
+def test_without_users_usernames_the_names_are_kept_and_nothing_fails() -> None:
+    """POST /users/usernames is not promised: a 404 or 405 leaves the names to be matched
+    by username (no ids), and the allowlist is still built."""
+
+    async def scenario(mm: MattermostEmulator, client: MattermostClient) -> None:
+        for status in (404, 405, 500):
+            mm.fail_route("POST", "/api/v4/users/usernames", status)
+            allow, names = await resolve_allowlist(client, ("alice", "*x"))
+            assert allow.user_ids == frozenset()
+            assert allow.usernames == {"alice", "*x"}
+            assert allow.allows("z" * 26, "alice")
+            assert names == {}
 
     run(scenario)

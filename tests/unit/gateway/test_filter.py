@@ -90,3 +90,31 @@ def test_an_empty_allowlist_refuses_everyone() -> None:
 def test_names_to_resolve_skips_star_and_normalises() -> None:
     """The lookup list is lower-case, without `@`, without `*`, de-duplicated."""
     assert names_to_resolve(["*", "@Bob", "bob", "Carol "]) == ["bob", "carol"]
+
+
+def test_names_stay_in_the_allowlist_and_match_by_username() -> None:
+    """A name nobody resolved is kept: the author is matched by username when known, so a
+    user created after start is accepted; ids still match without a name."""
+    allow, unresolved = build_allowlist(["@Carol", BOB], {})
+    assert unresolved == ["Carol"]
+    assert allow.usernames == {"carol"}
+    assert not allow.allows(ALICE)
+    assert allow.allows(ALICE, "carol")
+    assert allow.allows(ALICE, "CAROL")
+    assert allow.allows(BOB)
+    assert not allow.allows(ALICE, "mallory")
+    assert allow.needs_name(ALICE)
+    assert not allow.needs_name(BOB)
+    assert (
+        reject_reason(post(), thread_id=THREAD, bot_id=BOT, allow=allow, username="carol") is None
+    )
+    assert reason(post(), allow) == "author not allowed"
+
+
+def test_a_resolved_name_adds_its_id_and_keeps_the_name() -> None:
+    allow, unresolved = build_allowlist(["alice"], {"alice": ALICE})
+    assert unresolved == []
+    assert allow.allows(ALICE)
+    assert allow.usernames == {"alice"}
+    everyone, _ = build_allowlist(["*", "alice"], {})
+    assert not everyone.needs_name(ALICE)

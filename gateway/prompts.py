@@ -1,0 +1,93 @@
+"""The prompts waiting for the worker's ``Accepted``: pure bookkeeping, no I/O, unit-tested.
+
+Prompts go to the worker one at a time, oldest first (stop-and-wait): a later post is never
+sent while an earlier one is unaccepted, so it cannot overtake one whose frame was lost in a
+dying worker's pipe and reach claude first (answers keep the posts' order). The service
+sends what :meth:`PromptQueue.due` returns.
+"""
+
+from __future__ import annotations
+
+import bisect
+from collections import OrderedDict
+from dataclasses import dataclass
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:
+    from protocol import Prompt
+
+__all__ = ["LRU_SIZE", "Lru", "PromptQueue"]
+
+LRU_SIZE = 2048
+
+
+class Lru(OrderedDict[str, tuple[str, ...]]):
+    """A bounded map (oldest evicted) of post id → reply ids (or ``()``)."""
+
+    def remember(self, key: str, value: tuple[str, ...] = ()) -> None:
+        self[key] = value
+        self.move_to_end(key)
+        while len(self) > LRU_SIZE:
+            self.popitem(last=False)
+
+
+@dataclass
+class _Pending:
+    prompt: Prompt
+    sent_at: float | None = None  # monotonic time of the last send; None: due at once
+    sends: int = 0
+
+
+class PromptQueue:
+    """Unaccepted prompts in ``(create_at, post_id)`` order, and the recently accepted ids."""
+
+    def __init__(self) -> None:
+        self._pending: dict[str, _Pending] = {}
+        self._order: list[tuple[int, str]] = []
+        self.acked = Lru()
+
+    def __len__(self) -> int:
+        return len(self._pending)
+
+    def __repr__(self) -> str:
+        return f"<PromptQueue pending={len(self._pending)} acked={len(self.acked)}>"
+
+    def __contains__(self, post_id: object) -> bool:
+        return post_id in self._pending
+
+    def add(self, prompt: Prompt) -> bool:
+        """Queue ``prompt``; False when it is already queued or was accepted recently."""
+        if prompt.post_id in self._pending or prompt.post_id in self.acked:
+            return False
+        self._pending[prompt.post_id] = _Pending(prompt)
+        bisect.insort(self._order, (prompt.create_at, prompt.post_id))
+        return True
+
+    def head(self) -> Prompt | None:
+        return self._pending[self._order[0][1]].prompt if self._order else None
+
+    def due(self, now: float, resend_interval: float) -> tuple[Prompt, int] | None:
+        """The head and its send count (1 = first send) if it was never sent or its last
+        send is ``resend_interval`` old; the caller sends it (recorded as sent at ``now``)."""
+        if not self._order:
+            return None
+        head = self._pending[self._order[0][1]]
+        if head.sent_at is not None and now - head.sent_at < resend_interval:
+            return None
+        head.sent_at = now
+        head.sends += 1
+        return head.prompt, head.sends
+
+    def resend_now(self) -> None:
+        """Make the head due at once (a new worker may lack it)."""
+        if self._order:
+            self._pending[self._order[0][1]].sent_at = None
+
+    def accepted(self, post_id: str) -> Prompt | None:
+        """Record the worker's ``Accepted``; the prompt it settles, if it was queued."""
+        self.acked.remember(post_id)
+        entry = self._pending.pop(post_id, None)
+        if entry is None:
+            return None
+        self._order.remove((entry.prompt.create_at, post_id))
+        return entry.prompt
