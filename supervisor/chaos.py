@@ -103,6 +103,7 @@ async def _user(
     rate: float,
     until: float,
     posted: list[tuple[str, str]],
+    created: dict[str, int],
     slow_ok: bool,
 ) -> None:
     i = 0
@@ -119,6 +120,7 @@ async def _user(
             await asyncio.sleep(0.1)
             continue
         posted.append((post["id"], text))
+        created[post["id"]] = int(post["create_at"])
         await asyncio.sleep(rng.expovariate(rate))
 
 
@@ -168,9 +170,15 @@ async def _monkey(
             mm.fail_posts(rng.randint(1, 3), status=429, retry_after=1)
 
 
-def _check(mm: Any, thread: str, posted: list[tuple[str, str]], report: ChaosReport) -> None:
+def _check(
+    mm: Any,
+    thread: str,
+    posted: list[tuple[str, str]],
+    created: dict[str, int],
+    report: ChaosReport,
+) -> None:
     grouped = replies(mm, thread)
-    first_answer_at: list[tuple[int, str]] = []
+    first_answer_at: list[tuple[tuple[int, str], str]] = []  # (answer's thread order, post)
     for post_id, text in posted:
         parts = grouped.get(post_id, [])
         if not parts:
@@ -184,8 +192,11 @@ def _check(mm: Any, thread: str, posted: list[tuple[str, str]], report: ChaosRep
         body = "".join(p["message"] for p in parts)
         if text.split(" SLOW:")[0] not in body:
             report.mismatched.append(post_id)
-        first_answer_at.append((min(p["create_at"] for p in parts), post_id))
-    order = [pid for pid, _ in posted if pid in grouped]
+        first = min(parts, key=lambda p: (p["create_at"], p["id"]))
+        first_answer_at.append(((first["create_at"], first["id"]), post_id))
+    # Mattermost orders a thread by (create_at in ms, id): two posts made in the same
+    # millisecond are ordered by id, not by which call returned first.
+    order = sorted((pid for pid, _ in posted if pid in grouped), key=lambda p: (created[p], p))
     answered_order = [pid for _, pid in sorted(first_answer_at)]
     rank = {pid: i for i, pid in enumerate(order)}
     highest = -1
@@ -236,11 +247,12 @@ async def chaos(
         thread = await tree.wait_thread(timeout=60)
         await tree.wait_status(lambda s: s["claude"]["pid"] and s["gateway"]["pid"], 60)
         posted: list[tuple[str, str]] = []
+        created: dict[str, int] = {}
         kill_times: list[tuple[str, float]] = []
         until = time.monotonic() + duration
         async with asyncio.TaskGroup() as tasks:
             tasks.create_task(
-                _user(tree, thread, rng, rate, until, posted, slow_ok=not tree.claude.real)
+                _user(tree, thread, rng, rate, until, posted, created, slow_ok=not tree.claude.real)
             )
             tasks.create_task(_monkey(tree, thread, rng, until, report, kill_times))
         settle_start = time.monotonic()
@@ -253,7 +265,7 @@ async def chaos(
             await asyncio.sleep(0.2)
         report.settle_s = time.monotonic() - settle_start
         report.posts = len(posted)
-        _check(tree.mm, thread, posted, report)
+        _check(tree.mm, thread, posted, created, report)
         _recovery(tree.mm, thread, kill_times, report)
         tree_pids = descendants(tree.process.pid) | {tree.process.pid}
         tree.stop()
