@@ -158,8 +158,7 @@ class Gateway(Binder):
         if due is not None:
             prompt, sends = due
             self.bus.send(prompt)
-            log = self._log.info if sends == 1 else self._log.debug
-            log("prompt.sent", post_id=prompt.post_id, sends=sends)
+            self._log.debug("prompt.sent", post_id=prompt.post_id, sends=sends)
 
     async def _bus_loop(self) -> None:
         while True:
@@ -202,7 +201,7 @@ class Gateway(Binder):
     def _on_accepted(self, accepted: Accepted) -> None:
         self.prompts.accepted(accepted.post_id)
         self._pump()
-        self._log.info("prompt.accepted", post_id=accepted.post_id, first=accepted.first)
+        self._log.debug("prompt.accepted", post_id=accepted.post_id, first=accepted.first)
         if accepted.first:
             self.chores.add("react", accepted.post_id)
 
@@ -214,7 +213,7 @@ class Gateway(Binder):
         elif not self.outbox.push(answer):
             self._log.debug("answer.duplicate", post_id=answer.post_id, attempt=answer.attempt)
         else:
-            self._log.info(
+            self._log.debug(
                 "answer.received",
                 post_id=answer.post_id,
                 chars=len(answer.text),
@@ -286,7 +285,7 @@ class Gateway(Binder):
             username=username,
         )
         if self.prompts.add(prompt):
-            self._log.info(
+            self._log.debug(
                 "prompt.queued",
                 post_id=post.id,
                 chars=len(post.message),

@@ -200,7 +200,7 @@ class Runner:
         row = self.journal.apply(row.post_id, Start())
         self.current, self.turn_started = row, time.monotonic()
         log = logger.bind(post_id=row.post_id, attempt=row.tries, chars=len(row.text))
-        log.info("turn.started")
+        log.debug("turn.started")
         self.on_turn_start(row)
         try:
             with logger.contextualize(post_id=row.post_id):  # on the watchdog's lines too

@@ -151,7 +151,7 @@ class Worker:
             case Delivered(gateway_id=gateway_id, post_id=post_id, reply_ids=reply_ids):
                 self.journal.apply(post_id, Deliver(tuple(reply_ids)))
                 if self.delivery.delivered(gateway_id, post_id):
-                    logger.bind(post_id=post_id, parts=len(reply_ids)).info("answer.delivered")
+                    logger.bind(post_id=post_id, parts=len(reply_ids)).debug("answer.delivered")
 
     def _welcome(self, gateway: Gateway) -> None:
         binding = self.journal.binding()
@@ -210,7 +210,7 @@ class Worker:
             logger.debug("hop.worker_accepted", post_id=message.post_id, t_ns=time.monotonic_ns())
             logger.bind(
                 post_id=message.post_id, user_id=message.user_id, chars=len(message.text)
-            ).info("prompt.accepted")
+            ).debug("prompt.accepted")
             self.runner.wake()
 
     # --- answers ------------------------------------------------------------------------

@@ -91,7 +91,8 @@ class ChaosReport:
             ids = (self.lost + self.duplicated + self.out_of_order)[:5]
             lines.append(
                 f"  look at: {self.log_path} (JSON lines); grep the post ids {ids} to follow "
-                "each one through prompt.sent → prompt.accepted → turn.complete → answer.posted"
+                "each one through prompt.queued → prompt.sent → prompt.accepted → turn.started → "
+                "turn.complete → answer.received → answer.posted → answer.delivered"
             )
         return "\n".join(lines)
 
@@ -240,7 +241,7 @@ async def chaos(
     report = ChaosReport(seed=seed, duration=duration)
     extra_env = {
         "MMCLAUDE_MAX_RESTARTS": "1000",  # chaos kills far more often than a real crash loop
-        "MMCLAUDE_LOG_LEVEL": "INFO",
+        "MMCLAUDE_LOG_LEVEL": "DEBUG",  # every step of every post, for the report's pointers
     }
     async with open_tree(real_claude=real_claude, extra_env=extra_env, keep_scratch=True) as tree:
         report.log_path = str(tree.log_path)
