@@ -56,9 +56,11 @@ WS_CONNECT_TIMEOUT_S = 10.0
 WS_HEARTBEAT_S = 15.0
 AMBIGUOUS_RECHECK_S = 20.0  # pending_post_id protects 30 s; past this, look before re-posting
 # Mattermost orders a thread by (create_at ms, id): two of our posts created in the same
-# millisecond may show in either order. Keeping our creates this far apart keeps answers
-# (and the parts of one answer) in the order we post them.
-CREATE_GAP_S = 0.003
+# millisecond may show in either order. The server stamped the previous post before it
+# answered, and stamps the next one after we send it, so sending >= 1 ms after the previous
+# answer arrived gives the next post a later millisecond (0.1 ms of margin for clock drift).
+# Keeps answers, and the parts of one answer, in the order we post them.
+CREATE_GAP_S = 0.0011
 
 
 class _ErrorBody(msgspec.Struct):

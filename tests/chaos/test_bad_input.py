@@ -8,7 +8,6 @@ import asyncio
 import os
 import sys
 from pathlib import Path
-from typing import Any
 
 import msgspec
 import pytest
@@ -16,8 +15,9 @@ import zmq
 
 from gateway.bridge import reassemble
 from protocol import Answer, Prompt, encode
-from supervisor.harness import Tree, answer_of, open_tree, replies
+from supervisor.harness import Tree, answer_of, replies
 from tests.support import REPO
+from tests.tree import ask, run_tree
 
 pytestmark = pytest.mark.slow
 
@@ -34,23 +34,6 @@ GARBAGE_FRAMES = [
     encode(Answer(post_id="p", create_at=1, text="not for you")),
     b"x" * (1024 * 1024),
 ]
-
-
-def run(scenario: Any, **options: Any) -> None:
-    async def main() -> None:
-        async with open_tree(real_claude=False, **options) as tree:
-            thread = await tree.wait_thread(timeout=30)
-            await tree.wait_status(
-                lambda s: s["claude"]["pid"] and s["gateway"]["state"] == "running", 30
-            )
-            await scenario(tree, thread)
-
-    asyncio.run(main())
-
-
-async def ask(tree: Tree, thread: str, text: str, timeout: float = 30.0) -> str:
-    post = await tree.mm.post_as("alice", text, root_id=thread)
-    return await answer_of(tree.mm, post["id"], timeout)
 
 
 def test_garbage_on_every_zeromq_socket() -> None:
@@ -91,7 +74,7 @@ def test_garbage_on_every_zeromq_socket() -> None:
             ]
             assert dropped, f"no log line says the {role} dropped a frame"
 
-    run(scenario)
+    run_tree(scenario)
 
 
 def test_claude_stdout_full_of_junk() -> None:
@@ -114,7 +97,7 @@ def test_claude_stdout_full_of_junk() -> None:
         assert "bad_line" in tree.log_path.read_text(errors="replace")
 
     try:
-        run(scenario, extra_env={"CLAUDE_PATH": str(wrapper)})
+        run_tree(scenario, extra_env={"CLAUDE_PATH": str(wrapper)})
     finally:
         wrapper.unlink(missing_ok=True)
 
@@ -145,4 +128,4 @@ def test_largest_post_and_a_one_megabyte_answer() -> None:
         assert whole.startswith("echo[3]: ")
         assert all(len(p["message"]) <= 16383 for p in parts)
 
-    run(scenario)
+    run_tree(scenario)

@@ -9,7 +9,6 @@ import signal
 import subprocess
 import sys
 import time
-from collections.abc import Awaitable, Callable
 from pathlib import Path
 from typing import Any
 
@@ -17,27 +16,9 @@ import pytest
 
 from supervisor.harness import Tree, answer_of, open_tree
 from supervisor.process import descendants, pid_alive
+from tests.tree import ask, run_tree
 
 pytestmark = pytest.mark.slow
-
-Scenario = Callable[[Tree, str], Awaitable[None]]
-
-
-def run_tree(scenario: Scenario, **options: Any) -> None:
-    async def main() -> None:
-        async with open_tree(real_claude=False, **options) as tree:
-            thread = await tree.wait_thread(timeout=30)
-            await tree.wait_status(
-                lambda s: s["claude"]["pid"] and s["gateway"]["state"] == "running", 30
-            )
-            await scenario(tree, thread)
-
-    asyncio.run(main())
-
-
-async def ask(tree: Tree, thread: str, text: str, timeout: float = 30.0) -> str:
-    post = await tree.mm.post_as("alice", text, root_id=thread)
-    return await answer_of(tree.mm, post["id"], timeout)
 
 
 def status_cli(tree: Tree, *args: str) -> subprocess.CompletedProcess[str]:
