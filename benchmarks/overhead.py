@@ -17,7 +17,7 @@ from typing import Any
 
 from benchmarks.common import BareClaude, line, save, summary
 from benchmarks.spawn_vs_persistent import through_mmclaude
-from emulators.anthropic_api import open_anthropic_api
+from emulators.anthropic_api.process import open_anthropic_api_process
 from emulators.claude_cli import REAL_CLAUDE_ARGS, find_pinned_claude, real_claude_env
 
 
@@ -26,7 +26,7 @@ async def bare_turns(posts: int) -> list[float]:
     if path is None:
         raise SystemExit("no Claude Code CLI installed: run `npm ci`")
     with tempfile.TemporaryDirectory(prefix="mmc-bench-") as scratch:
-        async with open_anthropic_api(port=0) as api:
+        async with open_anthropic_api_process() as api:  # as the tree has it
             claude = BareClaude(path, REAL_CLAUDE_ARGS, real_claude_env(api.url, scratch), scratch)
             try:
                 await claude.start()

@@ -55,7 +55,7 @@ def fake_claude_path(scratch: Path) -> str:
 @contextlib.asynccontextmanager
 async def choose_claude(scratch: Path, *, real: bool | None) -> AsyncIterator[ClaudeChoice]:
     """``real=None``: the real CLI if installed, else the fake; True: the real one or fail."""
-    from emulators.anthropic_api import open_anthropic_api
+    from emulators.anthropic_api.process import open_anthropic_api_process
     from emulators.claude_cli import REAL_CLAUDE_ARGS, find_pinned_claude, real_claude_env
 
     path = find_pinned_claude() if real is not False else None
@@ -81,7 +81,7 @@ async def choose_claude(scratch: Path, *, real: bool | None) -> AsyncIterator[Cl
         return
     home = scratch / "claude-home"
     home.mkdir(exist_ok=True)
-    async with open_anthropic_api(port=0) as api:
+    async with open_anthropic_api_process() as api:  # its own process, as a real API would be
         yield ClaudeChoice(
             path=path,
             args=tuple(REAL_CLAUDE_ARGS),
