@@ -61,8 +61,8 @@ async def _keep_running(tree: Tree, thread: str) -> None:
     mm = tree.mm
     _say(
         "\nThe bot keeps running. Post as alice in the thread with:\n"
-        f"  curl -s -X POST {mm.url}/_admin/posts -H 'Content-Type: application/json' "
-        f'-d \'{{"user": "alice", "root_id": "{thread}", "message": "hello again"}}\'\n'
+        f"  curl -s -X POST {mm.url}/_admin/post -H 'Content-Type: application/json' "
+        f'-d \'{{"username": "alice", "root_id": "{thread}", "message": "hello again"}}\'\n'
         f"and read the thread: curl -s '{mm.url}/_admin/posts?root_id={thread}'\n"
         "Ctrl-C stops everything."
     )
