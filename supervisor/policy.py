@@ -47,13 +47,19 @@ class GiveUp:
 
 @dataclass(frozen=True)
 class RestartPolicy:
-    """The knobs. Defaults: 0.1 s doubling to 30 s, ±20 % jitter, stable after 10 s, 5 in 60 s."""
+    """The knobs. Defaults: 0.1 s doubling to 30 s, ±20 % jitter, stable after 3 s, 5 in 60 s.
+
+    ``stable_after`` separates a crash loop from a process killed while it worked: a child
+    that cannot start dies within a second or two (imports, a bad token), while one killed
+    after 3 s had started fine and is restarted at the base delay again. (With 10 s, a worker
+    SIGKILLed every 5-9 s in a chaos run climbed to a 27 s backoff.)
+    """
 
     base: float = 0.1
     factor: float = 2.0
     cap: float = 30.0
     jitter: float = 0.2
-    stable_after: float = 10.0
+    stable_after: float = 3.0
     max_restarts: int = 5
     period: float = 60.0
 

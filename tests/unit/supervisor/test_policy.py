@@ -88,14 +88,13 @@ def test_jitter_stays_within_bounds() -> None:
 
 
 def test_deaths_after_a_stable_run_never_exhaust_the_intensity() -> None:
-    """A child killed many times, each after running longer than stable_after, is always
-    restarted: only quick deaths count toward the limit."""
+    """A child killed many times, each after running longer than stable_after (3 s), is
+    always restarted after the base delay: only quick deaths count toward the limit, and the
+    backoff does not climb for a process killed while it worked."""
     history = ChildHistory()
     for i in range(20):
-        now = 11.0 * (i + 1)
-        decision = history.decide(
-            NO_JITTER, now=now, started_at=now - 10.5, exit_code=-9, rng=rng()
-        )
+        now = 4.0 * (i + 1)
+        decision = history.decide(NO_JITTER, now=now, started_at=now - 3.5, exit_code=-9, rng=rng())
         assert decision == Restart(delay=0.1, attempt=1)
 
 
