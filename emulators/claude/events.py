@@ -150,12 +150,18 @@ def assistant(session_id: str, content: list[Event]) -> Event:
         "usage": {"input_tokens": 10, "output_tokens": 1},
         "context_management": None,
     }
+    return _assistant_event(session_id, message)
+
+
+def _assistant_event(session_id: str, message: dict[str, Any], **extra: Any) -> Event:
+    """The envelope every `assistant` event shares (key order as the recorded streams)."""
     return {
         "type": "assistant",
         "message": message,
         "parent_tool_use_id": None,
         "session_id": session_id,
         "uuid": new_uuid(),
+        **extra,
     }
 
 
@@ -180,14 +186,7 @@ def assistant_api_error(session_id: str, text: str) -> Event:
         "content": [{"type": "text", "text": text}],
         "context_management": None,
     }
-    return {
-        "type": "assistant",
-        "message": message,
-        "parent_tool_use_id": None,
-        "session_id": session_id,
-        "uuid": new_uuid(),
-        "error": "server_error",
-    }
+    return _assistant_event(session_id, message, error="server_error")
 
 
 def user_text(session_id: str, text: str) -> Event:
