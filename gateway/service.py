@@ -73,6 +73,7 @@ class Gateway(Binder):
         self.delivered = Lru()
         self.chores = Chores()
         self.catchup_wanted = asyncio.Event()
+        self.catching_up = False  # a catch-up is running: prompts wait (see _pump)
         self.thread_ready = asyncio.Event()
         self.welcomed = asyncio.Event()
         self._last_typing = -TYPING_INTERVAL_S
@@ -153,7 +154,13 @@ class Gateway(Binder):
 
     def _pump(self) -> None:
         """Send the oldest unaccepted prompt if it is due (never sent, or unanswered for a
-        resend interval). Stop-and-wait: see gateway.prompts."""
+        resend interval). Stop-and-wait: see gateway.prompts.
+
+        Nothing is sent while a catch-up is wanted or running: a post seen live on the socket
+        must not overtake an older one that only the catch-up will find (answers keep the
+        posts' order)."""
+        if self.catching_up or self.catchup_wanted.is_set():
+            return
         due = self.prompts.due(time.monotonic(), self.config.resend_interval)
         if due is not None:
             prompt, sends = due
@@ -302,6 +309,7 @@ class Gateway(Binder):
             self.catchup_wanted.clear()
             if not self.thread_id or self.welcome is None:
                 continue  # binding the thread asks again
+            self.catching_up = True
             try:
                 await self._catch_up()
             except AuthError:
@@ -313,6 +321,9 @@ class Gateway(Binder):
                 self.catchup_wanted.set()
             else:
                 backoff.reset()
+            finally:
+                self.catching_up = False
+            self._pump()
 
     async def _catch_up(self) -> None:
         """Page the thread from a generous floor and offer every reply to the filter."""

@@ -310,3 +310,31 @@ def test_catch_up_reaches_well_before_the_workers_newest_post() -> None:
                 await async_wait_for(lambda: older["id"] in prompted(bus), 10, "the older post")
 
     run(main())
+
+
+def test_a_live_post_waits_for_the_catch_up_that_finds_an_older_one() -> None:
+    """A post made while the gateway was down is only found by the catch-up, which fails
+    for a while; a newer post seen live on the socket meanwhile is not sent first: answers
+    keep the posts' order (a chaos run once answered such a live post before the older one)."""
+
+    async def main() -> None:
+        async with open_emulator(port=0) as mm:
+            root = await mm.post_as("alice", "thread")
+            missed = await mm.post_as(
+                "alice", "made while the gateway was down", root_id=root["id"]
+            )
+            mm.fail_route("GET", "/api/v4/posts/{post_id}/thread", 503)
+            config = make_config(mm.url, mm.bot.token, thread_id=root["id"])
+            async with running(config) as (gateway, bus):
+                bus.welcome(root["id"], mm.channel.id)
+                await async_wait_for(lambda: gateway.connected, 10, "the socket")
+                live = await mm.post_as("alice", "made after", root_id=root["id"])
+                await async_wait_for(lambda: gateway.prompts.head() is not None, 10, "queued")
+                assert prompted(bus) == []  # the catch-up still fails: nothing may be sent
+                mm.fail_route("GET", "/api/v4/posts/{post_id}/thread", 503, n=0)
+                await async_wait_for(lambda: missed["id"] in prompted(bus), 20, "the catch-up")
+                bus.inbox.put_nowait(Accepted(post_id=missed["id"]))
+                await async_wait_for(lambda: live["id"] in prompted(bus), 10, "the live post")
+                assert prompted(bus).index(missed["id"]) < prompted(bus).index(live["id"])
+
+    run(main())
