@@ -54,8 +54,10 @@ async def read_json(request: web.Request, name: str) -> Any:
 
 
 def json_response(body: Any, status: int = 200) -> web.Response:
+    # Exactly `application/json`, as the server sets it: @mattermost/client's Client4 parses
+    # a body as JSON only on that exact Content-Type (aiohttp's text= would add a charset).
     text = json.dumps(body, ensure_ascii=False, separators=(",", ":"))
-    return web.Response(text=text, status=status, content_type="application/json")
+    return web.Response(body=text.encode(), status=status, content_type="application/json")
 
 
 def _int_param(request: web.Request, name: str, default: int) -> int:
