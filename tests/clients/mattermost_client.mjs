@@ -113,7 +113,10 @@ class Events {
 }
 
 // A WebSocketClient as the apps configure it, with a quick retry so a reconnect is fast.
-function socket(token, {header}) {
+// mode: 'header' (the mobile app: the token on the upgrade request), 'cookie' (the web app:
+// the MMAUTHTOKEN cookie goes with the upgrade, no token given to the client) or 'challenge'
+// (a token given to the client only: it sends authentication_challenge after the upgrade).
+function socket(token, {mode}) {
     const events = new Events();
     const state = {opened: 0, reconnects: 0, missed: 0, closes: 0, urls: []};
     const ws = new WebSocketClient({
@@ -122,10 +125,12 @@ function socket(token, {header}) {
         clientPingInterval: 30000,
         newWebSocketFn: (url) => {
             state.urls.push(url);
-            // The mobile app sends the token on the upgrade request; the web app relies on
-            // its cookie. Without either the client falls back to authentication_challenge.
-            const options = header ? {headers: {Authorization: `Bearer ${token}`}} : {};
-            return new WS(url, options);
+            const headers = {
+                header: {Authorization: `Bearer ${token}`},
+                cookie: {Cookie: `MMAUTHTOKEN=${token}`},
+                challenge: {},
+            }[mode];
+            return new WS(url, {headers});
         },
     });
     ws.addMessageListener((msg) => events.push(msg));
@@ -134,7 +139,7 @@ function socket(token, {header}) {
     ws.addMissedMessageListener(() => state.missed++);
     ws.addCloseListener(() => state.closes++);
     const wsUrl = seed.url.replace(/^http/, 'ws') + '/api/v4/websocket';
-    ws.initialize(wsUrl, token);
+    ws.initialize(wsUrl, mode === 'cookie' ? undefined : token);
     return {ws, events, state};
 }
 
@@ -173,10 +178,10 @@ async function main() {
         check(channel.id === channelId && channel.team_id === seed.team.id, 'channel ids');
     });
 
-    // Sockets: alice like the mobile app (token on the upgrade: resumable), bob like the web
-    // app without a cookie (authentication_challenge).
-    const a = socket(seed.users.alice.token, {header: true});
-    const b = socket(seed.users.bob.token, {header: false});
+    // Sockets: alice like the mobile app, bob like the web app, mallory with a challenge.
+    const a = socket(seed.users.alice.token, {mode: 'header'});
+    const b = socket(seed.users.bob.token, {mode: 'cookie'});
+    const c = socket(seed.users.mallory.token, {mode: 'challenge'});
     await step('ws.hello', async () => {
         const hello = await a.events.wait((m) => m.event === 'hello', 'alice hello');
         check(hello.seq === 0, `hello seq ${hello.seq}`);
@@ -184,8 +189,11 @@ async function main() {
         check(hello.broadcast.user_id === seed.users.alice.id, 'hello broadcast.user_id');
         check(typeof hello.data.server_version === 'string', 'hello server_version');
         check(a.state.urls[0].includes('connection_id=&sequence_number=0'), a.state.urls[0]);
-        const helloB = await b.events.wait((m) => m.event === 'hello', 'bob hello (challenge)');
-        check(helloB.broadcast.user_id === seed.users.bob.id, 'challenge hello user');
+        const helloB = await b.events.wait((m) => m.event === 'hello', 'bob hello (cookie)');
+        check(helloB.broadcast.user_id === seed.users.bob.id, 'cookie hello user');
+        const helloC = await c.events.wait((m) => m.event === 'hello', 'mallory hello (challenge)');
+        check(helloC.broadcast.user_id === seed.users.mallory.id, 'challenge hello user');
+        check(helloC.seq === 0, 'challenge hello seq');
     });
     await step('ws.ping_action', async () => {
         const answer = await sendWithReply(a.ws, 'ping', {});
@@ -207,6 +215,7 @@ async function main() {
         check(ev.broadcast.channel_id === channelId, 'posted broadcast.channel_id');
         check(typeof ev.data.channel_display_name === 'string', 'channel_display_name');
         check(ev.data.sender_name === '@alice', `sender_name ${ev.data.sender_name}`);
+        check(ev.data.channel_type === 'O' && ev.data.team_id === seed.team.id, 'channel_type and team_id');
         await b.events.wait((m) => m.event === 'posted' && parsePost(m).id === root.id, 'bob sees the post');
     });
     await step('rest.pending_post_id_dedup', async () => {
@@ -218,12 +227,19 @@ async function main() {
         check(reply.root_id === root.id, 'root_id');
         await a.events.wait((m) => m.event === 'posted' && parsePost(m).id === reply.id, 'posted for reply');
     });
+    await step('ws.mentions', async () => {
+        const post = await alice.createPost({channel_id: channelId, root_id: root.id, message: 'what do you think, @bob?'});
+        const forBob = await b.events.wait((m) => m.event === 'posted' && parsePost(m).id === post.id, 'posted for bob');
+        check(JSON.parse(forBob.data.mentions).includes(seed.users.bob.id), 'bob is in mentions');
+        const forAlice = await a.events.wait((m) => m.event === 'posted' && parsePost(m).id === post.id, 'posted for alice');
+        check(forAlice.data.mentions === undefined, 'no mentions for the author');
+    });
     await step('rest.get_thread', async () => {
         const thread = await alice.getPostThread(root.id);
         check(thread.order[0] === root.id, `order[0] ${thread.order[0]}`);
         check(thread.order.includes(reply.id), 'reply in order');
         check(thread.posts[reply.id].message === 'a **reply**', 'reply message');
-        check(thread.posts[root.id].reply_count === 1, `reply_count ${thread.posts[root.id].reply_count}`);
+        check(thread.posts[root.id].reply_count === 2, `reply_count ${thread.posts[root.id].reply_count}`);
         check(thread.posts[root.id].pending_post_id === '', 'pending_post_id is not stored');
     });
     await step('rest.posts_since', async () => {
@@ -273,10 +289,70 @@ async function main() {
         check(ev.broadcast.channel_id === channelId, 'typing broadcast.channel_id');
         await new Promise((resolve) => b.ws.userTyping(channelId, root.id, resolve));
     });
+    await step('ws.client_actions', async () => {
+        // What the apps send as the user moves around: all answered OK.
+        const answers = await Promise.all([
+            new Promise((resolve) => a.ws.updateActiveChannel(channelId, resolve)),
+            new Promise((resolve) => a.ws.updateActiveTeam(seed.team.id, resolve)),
+            new Promise((resolve) => a.ws.updateActiveThread(true, channelId, resolve)),
+            new Promise((resolve) => a.ws.userUpdateActiveStatus(true, false, resolve)),
+            new Promise((resolve) => a.ws.getStatuses(resolve)),
+            new Promise((resolve) => a.ws.getStatusesByIds([seed.users.bob.id], resolve)),
+        ]);
+        for (const answer of answers) {
+            check(answer.status === 'OK', JSON.stringify(answer));
+        }
+        check(answers[5].data[seed.users.bob.id] === 'online', JSON.stringify(answers[5]));
+    });
+    await step('rest.channel_pages', async () => {
+        const page = await alice.getPosts(channelId, 0, 60);
+        check(page.order[0] === root.id || page.order.includes(root.id), 'root in the first page');
+        const before = await alice.getPostsBefore(channelId, reply.id, 0, 60);
+        check(before.order.includes(root.id) && !before.order.includes(reply.id), JSON.stringify(before.order));
+        const after = await alice.getPostsAfter(channelId, root.id, 0, 60);
+        check(after.order.includes(reply.id) && !after.order.includes(root.id), JSON.stringify(after.order));
+        const users = await alice.getProfilesByUsernames(['bob', 'claudebot']);
+        check(users.map((u) => u.username).sort().join() === 'bob,claudebot', 'profiles by usernames');
+    });
+    await step('rest.remove_reaction', async () => {
+        await alice.removeReaction(seed.users.alice.id, reply.id, '+1');
+        const ev = await b.events.wait((m) => m.event === 'reaction_removed', 'reaction_removed');
+        check(JSON.parse(ev.data.reaction).emoji_name === '+1', 'reaction_removed payload');
+        check((await alice.getReactionsForPost(reply.id)).length === 0, 'no reactions left');
+    });
+    await step('rest.delete_post', async () => {
+        const doomed = await alice.createPost({channel_id: channelId, root_id: root.id, message: 'to be deleted'});
+        await alice.deletePost(doomed.id);
+        const ev = await b.events.wait((m) => m.event === 'post_deleted' && parsePost(m).id === doomed.id, 'post_deleted');
+        check(ev.broadcast.channel_id === channelId, 'post_deleted broadcast.channel_id');
+        const thread = await alice.getPostThread(root.id);
+        check(!thread.order.includes(doomed.id), 'a deleted post leaves the thread');
+    });
+    await step('rest.errors', async () => {
+        const expectError = async (call, status, id) => {
+            try {
+                await call();
+            } catch (err) {
+                check(err.status_code === status, `status ${err.status_code}, wanted ${status}`);
+                check(err.server_error_id === id, `error id ${err.server_error_id}, wanted ${id}`);
+                return;
+            }
+            throw new Error(`no error, wanted ${status} ${id}`);
+        };
+        const stranger = client('notatoken');
+        await expectError(() => stranger.getMe(), 401, 'api.context.session_expired.app_error');
+        await expectError(() => bob.createPost({channel_id: seed.other_channel.id, message: 'x'}), 403, 'api.context.permissions.app_error');
+        await expectError(() => alice.getPost('a'.repeat(26)), 404, 'app.post.get.app_error');
+        await expectError(() => alice.patchPost({id: root.id, message: 'x'.repeat(16384)}), 400, 'model.post.is_valid.message_length.app_error');
+        await expectError(() => alice.patchPost({id: reply.id, message: 'not mine'}), 403, 'api.context.permissions.app_error');
+    });
     await step('ws.seq_contiguous', async () => {
         check(seqsContiguous(a.events), 'alice seqs ' + a.events.list.map((m) => m.seq).join(','));
         check(seqsContiguous(b.events), 'bob seqs ' + b.events.list.map((m) => m.seq).join(','));
-        check(a.state.closes === 0 && b.state.closes === 0, 'no socket closed (no seq mismatch)');
+        check(seqsContiguous(c.events), 'mallory seqs ' + c.events.list.map((m) => m.seq).join(','));
+        check(c.events.list.some((m) => m.event === 'posted'), 'mallory got the posted events');
+        const closes = [a, b, c].map((x) => x.state.closes);
+        check(closes.every((n) => n === 0), 'no socket closed (no seq mismatch): ' + closes);
     });
     await step('ws.reconnect_resumes', async () => {
         const connectionId = a.events.list[0].data.connection_id;
@@ -303,8 +379,9 @@ async function main() {
         check(a.state.missed === 1, `missed listener calls ${a.state.missed}`);
     });
 
-    a.ws.close();
-    b.ws.close();
+    for (const x of [a, b, c]) {
+        x.ws.close();
+    }
     process.stdout.write('DONE ' + JSON.stringify({failed}) + '\n');
     process.exit(failed.length === 0 ? 0 : 1);
 }
