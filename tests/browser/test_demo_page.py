@@ -147,6 +147,36 @@ def test_clicking_a_reaction_adds_it_as_the_chosen_user(chromium: str) -> None:
     run(scenario())
 
 
+def test_an_approval_post_offers_its_answers_as_buttons(chromium: str) -> None:
+    """A post with props.mmclaude_approval shows Allow once / Always allow / Deny; a click
+    is the matching reaction by the chosen user (what the bot reads as the decision)."""
+
+    async def scenario() -> None:
+        async with open_emulator(port=0) as mm:
+            approval = await mm.post_as(
+                "claudebot",
+                "Claude wants to run `Bash`:\n```\nls -la\n```",
+                props={"mmclaude_approval": "req-1"},
+            )
+            plain = await mm.post_as("claudebot", "just an answer")
+            async with open_browser(chromium) as browser, open_page(browser, mm.url) as page:
+                await page.select_option("#user", label="alice")
+                await expect(page.locator(post_locator(plain["id"]) + " .approval")).to_have_count(
+                    0
+                )
+                shown = page.locator(post_locator(approval["id"]))
+                await shown.locator('.approval button[data-approve="white_check_mark"]').click()
+                await expect(
+                    shown.locator('.reaction[data-emoji="white_check_mark"]')
+                ).to_have_text("✅ 1")
+                post = next(p for p in mm.posts() if p["id"] == approval["id"])
+                found = [(r["user_id"], r["emoji_name"]) for r in post["metadata"]["reactions"]]
+                assert found == [(mm.users["alice"].id, "white_check_mark")]
+                await screenshot(page, "approval")
+
+    run(scenario())
+
+
 def test_markdown_renders_and_never_injects_markup(chromium: str) -> None:
     """Code blocks, lists and links render; HTML, script and javascript: links in a post stay
     text."""

@@ -162,6 +162,15 @@ function renderPost(post) {
     } else if ((post.file_ids || []).length > 0) {
         node.append(el('div', {className: 'files'}, ...post.file_ids.map((id) => el('span', {className: 'file', text: '📎 ' + id}))));
     }
+    if (post.props && post.props.mmclaude_approval) {
+        // The bot's approval posts are answered by reactions (contract: +1 once,
+        // white_check_mark always, -1 deny): one click each.
+        const choices = [['+1', 'Allow once'], ['white_check_mark', 'Always allow'], ['-1', 'Deny']];
+        node.append(el('div', {className: 'approval'}, ...choices.map(([emoji, label]) => el('button', {
+            type: 'button', text: `${EMOJI[emoji]} ${label}`, 'data-approve': emoji,
+            onclick: () => toggleReaction(post, emoji),
+        }))));
+    }
     const grouped = reactionsOf(post);
     if (grouped.size > 0) {
         const row = el('div', {className: 'reactions'});
