@@ -56,7 +56,9 @@ def chromium() -> str:
 
 @contextlib.asynccontextmanager
 async def open_browser(executable: str) -> AsyncIterator[Browser]:
-    from playwright.async_api import async_playwright
+    from playwright.async_api import async_playwright, expect
+
+    expect.set_options(timeout=UI_TIMEOUT_MS)  # its default, 5 s, is short on a busy machine
 
     async with async_playwright() as p:
         browser = await p.chromium.launch(

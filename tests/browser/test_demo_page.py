@@ -117,6 +117,23 @@ def test_an_edited_post_updates_live(chromium: str) -> None:
     run(scenario())
 
 
+def test_the_page_catches_up_after_its_socket_is_cut(chromium: str) -> None:
+    """A post made while the page's socket is down appears once it reconnects (the new
+    hello makes it read the channel again over REST)."""
+
+    async def scenario() -> None:
+        async with open_emulator(port=0) as mm:
+            await mm.post_as("claudebot", "The session is ready.")
+            async with open_browser(chromium) as browser, open_page(browser, mm.url) as page:
+                mm.restart_sockets()
+                missed = await mm.post_as("bob", "posted while the page was away")
+                shown = page.locator(post_locator(missed["id"]))
+                await expect(shown.locator(".body")).to_have_text("posted while the page was away")
+                await expect(page.locator("#status")).to_have_attribute("data-state", "live")
+
+    run(scenario())
+
+
 def test_clicking_a_reaction_adds_it_as_the_chosen_user(chromium: str) -> None:
     """Bob clicks 👍 on the bot's post: the server records bob's +1 and the page shows it as
     his; a second click takes it back."""
