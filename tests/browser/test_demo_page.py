@@ -99,7 +99,7 @@ def test_mallory_is_not_answered(chromium: str) -> None:
 
 def test_an_edited_post_updates_live(chromium: str) -> None:
     """A bot post edited over the API (as the activity post is) changes in the open page,
-    without a reload, and is marked edited."""
+    without a reload, and is marked edited; a garbage frame on the socket is skipped."""
 
     async def scenario() -> None:
         async with open_emulator(port=0) as mm:
@@ -109,6 +109,7 @@ def test_an_edited_post_updates_live(chromium: str) -> None:
                 shown = page.locator(post_locator(status["id"]))
                 await expect(shown.locator(".body")).to_have_text("⏳ working: reading files")
                 await expect(shown.locator(".edited")).to_have_count(0)
+                assert await mm.send_garbage_frame() == 1  # skipped by the page, no error
                 await mm.patch_as("claudebot", status["id"], "✅ done: **3 files** read")
                 await expect(shown.locator(".body")).to_have_text("✅ done: 3 files read")
                 await expect(shown.locator(".body strong")).to_have_text("3 files")

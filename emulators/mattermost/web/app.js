@@ -150,7 +150,7 @@ function renderPost(post) {
     }
     meta.append(actions);
     const body = el('div', {className: 'body'});
-    body.append(window.renderMarkdown(post.message));
+    body.append(window.renderMarkdown(post.message || ''));
     const node = el('div', {className: 'post' + (bot ? ' by-bot' : ''), 'data-post-id': post.id}, meta, body);
     const files = (post.metadata && post.metadata.files) || [];
     if (files.length > 0) {
@@ -354,7 +354,11 @@ function connect() {
             status.dataset.state = 'live';
         }
         if (msg.event) {
-            onEvent(msg);
+            try {
+                onEvent(msg);
+            } catch (err) {
+                console.warn('an event the page cannot read', msg.event, err); // skipped
+            }
         }
     };
     socket.onclose = () => {
