@@ -11,7 +11,7 @@ from typing import TYPE_CHECKING, Any
 
 from aiohttp import web
 
-from .auth import REQUEST_ID, request_token
+from .auth import REQUEST_ID, csrf_refused, request_token
 from .core import RateLimitedError
 from .errors import AppError, bad_body_param, bad_url_param, forbidden
 from .faults import ceil_seconds
@@ -174,7 +174,7 @@ class RestApi:
     def session_user(self, request: web.Request) -> User:
         token = request_token(request)
         user = self.store.user_by_token(token) if token else None
-        if user is None:
+        if user is None or csrf_refused(request):
             raise AppError("api.context.session_expired.app_error", 401)
         return user
 

@@ -328,6 +328,16 @@ async function main() {
         const thread = await alice.getPostThread(root.id);
         check(!thread.order.includes(doomed.id), 'a deleted post leaves the thread');
     });
+    await step('rest.cookie_session', async () => {
+        // The web app's REST calls: no token of its own, the MMAUTHTOKEN cookie, and the
+        // X-Requested-With header that passes the server's CSRF check.
+        const web = new Client4();
+        web.setUrl(seed.url);
+        web.setHeader('Cookie', `MMAUTHTOKEN=${seed.users.bob.token}`);
+        check((await web.getMe()).id === seed.users.bob.id, 'cookie session user');
+        const post = await web.createPost({channel_id: channelId, root_id: root.id, message: 'from the web app'});
+        check(post.user_id === seed.users.bob.id, 'a cookie session may post');
+    });
     await step('rest.errors', async () => {
         const expectError = async (call, status, id) => {
             try {

@@ -38,6 +38,7 @@ EXPECTED_STEPS = [
     "rest.channel_pages",
     "rest.remove_reaction",
     "rest.delete_post",
+    "rest.cookie_session",
     "rest.errors",
     "ws.seq_contiguous",
     "ws.reconnect_resumes",
