@@ -35,7 +35,12 @@ lint: $(PY_STAMP)
 typecheck: $(PY_STAMP)
 	$(BIN)/mypy
 
+# The browser tests need a system Chromium (Playwright cannot download its own offline).
+CHROMIUM_CHECK = test -x "$${MMCLAUDE_CHROMIUM:-/usr/bin/chromium}" || command -v chromium >/dev/null \
+	|| echo "*** make: NO CHROMIUM FOUND: the browser tests (tests/browser) will be SKIPPED; apt-get install chromium (or set MMCLAUDE_CHROMIUM) ***"
+
 pytest: $(PY_STAMP) $(NPM_STAMP)
+	@$(CHROMIUM_CHECK)
 	$(BIN)/pytest
 
 unit: $(PY_STAMP)

@@ -47,6 +47,13 @@ def _parser() -> argparse.ArgumentParser:
     with_config(status)
     demo = sub.add_parser("demo", help="the whole tree against the built-in Mattermost emulator")
     demo.add_argument("--once", action="store_true", help="play the script, then exit")
+    demo.add_argument(
+        "--port",
+        type=int,
+        default=8065,
+        metavar="N",
+        help="the emulator's port for the browser page (default 8065; a free one if taken)",
+    )
     chaos = sub.add_parser("chaos", help="kill processes at random while posting; report")
     chaos.add_argument("--duration", type=float, default=60.0, metavar="S")
     chaos.add_argument("--seed", type=int, default=1, metavar="N")
@@ -107,7 +114,7 @@ def _dispatch(args: argparse.Namespace) -> int:
     if command == "demo":
         from supervisor.demo import run_demo
 
-        return run_demo(once=args.once)
+        return run_demo(once=args.once, port=args.port)
     if command == "chaos":
         from supervisor.chaos import run_chaos
 

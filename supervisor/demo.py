@@ -1,8 +1,11 @@
 """``mmclaude demo``: the whole process tree against the built-in Mattermost emulator.
 
-It starts the emulator, then ``mmclaude run`` against it, plays a short conversation as the
-user ``alice`` and prints each answer as it arrives; it kills the claude child once on the
-way to show that the session resumes with its context. It uses the real Claude Code CLI when
+It starts the emulator, then ``mmclaude run`` against it. By default it prints the URL of
+the emulator's web page (a browser shows the bot's thread live and posts as alice, bob or
+mallory) and runs until Ctrl-C, echoing the thread in the terminal. With ``--once`` it
+plays a short conversation as the user ``alice`` instead, prints each answer as it arrives,
+kills the claude child once on the way to show that the session resumes with its context,
+and exits. It uses the real Claude Code CLI when
 one is installed (the pinned npm install, else ``claude`` on PATH) — against the real API when
 ANTHROPIC_API_KEY is set, else against the built-in fake Anthropic API — and the fake claude
 when none is installed.
@@ -14,6 +17,7 @@ import asyncio
 import contextlib
 import os
 import signal
+import socket
 import time
 from typing import TYPE_CHECKING
 
@@ -36,10 +40,23 @@ def _say(text: str) -> None:
     print(text, flush=True)
 
 
-async def _demo(once: bool) -> int:
+def _free_or_zero(port: int) -> int:
+    """``port`` when it can be bound on loopback now, else 0 (the emulator picks one)."""
+    if port <= 0:
+        return 0
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as probe:
+        try:
+            probe.bind(("127.0.0.1", port))
+        except OSError:
+            return 0
+    return port
+
+
+async def _demo(once: bool, port: int) -> int:
     from supervisor.harness import open_tree
 
-    async with open_tree(real_claude=None, keep_scratch=True) as tree:
+    options = {"port": 0 if once else _free_or_zero(port)}
+    async with open_tree(real_claude=None, keep_scratch=True, emulator_options=options) as tree:
         mm = tree.mm
         _say("mmclaude demo")
         _say(f"  Mattermost emulator : {mm.url} (channel {mm.channel.id})")
@@ -50,8 +67,10 @@ async def _demo(once: bool) -> int:
         thread = await tree.wait_thread()
         root = next(p for p in mm.posts() if p["id"] == thread)
         _say(f"\nThe bot opened its thread {thread}: {root['message']!r}\n")
-        ok = await _play(tree, thread)
-        if not once:
+        if once:
+            ok = await _play(tree, thread)
+        else:
+            ok = True
             await _keep_running(tree, thread)
     _say(f"\nStopped. Logs kept in {tree.log_path}")
     return 0 if ok else 1
@@ -60,23 +79,30 @@ async def _demo(once: bool) -> int:
 async def _keep_running(tree: Tree, thread: str) -> None:
     mm = tree.mm
     _say(
-        "\nThe bot keeps running. Post as alice in the thread with:\n"
+        f"Open {mm.url}/ in a browser: the bot's thread, live. Pick alice or bob to talk to "
+        "Claude;\nmallory is not on the allowlist (MATTERMOST_ALLOWED_USERS=alice,bob), so "
+        "her posts get no answer.\n"
+        "\nThe emulator's admin routes (loopback only):\n"
         f"  curl -s -X POST {mm.url}/_admin/post -H 'Content-Type: application/json' "
         f'-d \'{{"username": "alice", "root_id": "{thread}", "message": "hello again"}}\'\n'
-        f"and read the thread: curl -s '{mm.url}/_admin/posts?root_id={thread}'\n"
-        "Ctrl-C stops everything."
+        f"  curl -s '{mm.url}/_admin/posts?root_id={thread}'   (the thread)\n"
+        f"  curl -s {mm.url}/_admin/seed   (users, tokens, channel)\n"
+        f"  curl -s {mm.url}/_admin/stats\n"
+        "\nThe bot keeps running; the thread is echoed below. Ctrl-C stops everything."
     )
     stop = asyncio.Event()
     loop = asyncio.get_running_loop()
     for sig in (signal.SIGINT, signal.SIGTERM):
         loop.add_signal_handler(sig, stop.set)
+    names = {u.id: name for name, u in mm.users.items()} | {mm.bot.id: "claude"}
     shown = {p["id"] for p in mm.posts(root_id=thread)}
     while not stop.is_set():
         for post in mm.posts(root_id=thread):
             if post["id"] not in shown:
                 shown.add(post["id"])
-                who = "claude <" if post["user_id"] == mm.bot.id else "user   >"
-                _say(f"{who} {post['message']}")
+                who = names.get(post["user_id"], post["user_id"])
+                arrow = "<" if post["user_id"] == mm.bot.id else ">"
+                _say(f"{who:<9}{arrow} {post['message']}")
         with contextlib.suppress(TimeoutError):
             await asyncio.wait_for(stop.wait(), 0.5)
 
@@ -120,6 +146,7 @@ async def _play(tree: Tree, thread: str) -> bool:
     return ok
 
 
-def run_demo(*, once: bool) -> int:
-    """Run the demo; with ``once``, play the script and exit (0 when every post was answered)."""
-    return asyncio.run(_demo(once))
+def run_demo(*, once: bool, port: int = 8065) -> int:
+    """Run the demo; with ``once``, play the script and exit (0 when every post was answered);
+    else serve the browser page on ``port`` (a free one if taken) until Ctrl-C."""
+    return asyncio.run(_demo(once, port))

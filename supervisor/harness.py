@@ -154,7 +154,7 @@ async def open_tree(
     tree: Tree | None = None
     try:
         async with (
-            open_emulator(port=0, **(emulator_options or {})) as mm,
+            open_emulator(**{"port": 0, **(emulator_options or {})}) as mm,
             choose_claude(scratch, real=real_claude) as claude,
         ):
             workdir = scratch / "workdir"

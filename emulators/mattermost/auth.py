@@ -27,3 +27,15 @@ def request_token(request: web.Request) -> str | None:
     if request.query.get("access_token"):
         raise AppError("api.context.token_provided.app_error", 401)
     return None
+
+
+def csrf_refused(request: web.Request) -> bool:
+    """The server's CSRF check: a session from the MMAUTHTOKEN cookie may change nothing
+    (any method but GET) unless the request says `X-Requested-With: XMLHttpRequest` (what
+    every Mattermost client sends; the emulator has no per-session MMCSRF token to match).
+    Header tokens and the WebSocket upgrade (a trusted requester) are never checked."""
+    return (
+        request.method != "GET"
+        and bool(request.cookies.get("MMAUTHTOKEN"))
+        and request.headers.get("X-Requested-With") != "XMLHttpRequest"
+    )

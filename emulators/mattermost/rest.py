@@ -11,7 +11,7 @@ from typing import TYPE_CHECKING, Any
 
 from aiohttp import web
 
-from .auth import REQUEST_ID, request_token
+from .auth import REQUEST_ID, csrf_refused, request_token
 from .core import RateLimitedError
 from .errors import AppError, bad_body_param, bad_url_param, forbidden
 from .faults import ceil_seconds
@@ -54,8 +54,10 @@ async def read_json(request: web.Request, name: str) -> Any:
 
 
 def json_response(body: Any, status: int = 200) -> web.Response:
+    # Exactly `application/json`, as the server sets it: @mattermost/client's Client4 parses
+    # a body as JSON only on that exact Content-Type (aiohttp's text= would add a charset).
     text = json.dumps(body, ensure_ascii=False, separators=(",", ":"))
-    return web.Response(text=text, status=status, content_type="application/json")
+    return web.Response(body=text.encode(), status=status, content_type="application/json")
 
 
 def _int_param(request: web.Request, name: str, default: int) -> int:
@@ -172,7 +174,7 @@ class RestApi:
     def session_user(self, request: web.Request) -> User:
         token = request_token(request)
         user = self.store.user_by_token(token) if token else None
-        if user is None:
+        if user is None or csrf_refused(request):
             raise AppError("api.context.session_expired.app_error", 401)
         return user
 

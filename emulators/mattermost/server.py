@@ -18,6 +18,7 @@ from .model import Team
 from .rest import RestApi, make_middleware
 from .stats import Counters
 from .store import PostPatch, Store
+from .webapp import web_routes
 from .websocket import WsEnv, handle_websocket
 
 if TYPE_CHECKING:
@@ -143,6 +144,7 @@ class MattermostEmulator:
 
         app.add_routes([web.get(r"/api/v4/{ws:websocket/?}", websocket)])
         app.add_routes(admin_routes(self))
+        app.add_routes(web_routes(self))
         return app
 
     async def start(self) -> None:

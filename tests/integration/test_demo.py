@@ -3,10 +3,17 @@
 from __future__ import annotations
 
 import os
+import re
+import signal
 import subprocess
 import sys
+import urllib.request
+from typing import TYPE_CHECKING
 
 import pytest
+
+if TYPE_CHECKING:
+    from tests.support import ProcessGroup
 
 pytestmark = pytest.mark.slow
 
@@ -29,3 +36,33 @@ def test_demo_once_plays_the_conversation() -> None:
     assert out.count("claude <") == 3
     assert "killing the claude child" in out
     assert "echo[5]" in out  # the third answer still knows the first two turns
+
+
+def test_demo_serves_the_page_until_ctrl_c(procs: ProcessGroup) -> None:
+    """`mmclaude demo` (no --once) prints the page's URL and the admin routes, serves the web
+    page there, and stops everything on SIGINT with exit 0."""
+    env = {k: v for k, v in os.environ.items() if not k.startswith(("MATTERMOST_", "ANTHROPIC_"))}
+    proc = procs.python(
+        "-u", "-m", "supervisor.cli", "demo", "--port", "0", env=env, stdout=subprocess.PIPE
+    )
+    assert proc.stdout is not None
+    seen: list[str] = []
+    url = None
+    while url is None:  # bounded by the pytest timeout; EOF ends it too
+        line = proc.stdout.readline().decode()
+        assert line, "the demo exited early:\n" + "".join(seen)
+        seen.append(line)
+        match = re.match(r"Open (http://127\.0\.0\.1:\d+)/ in a browser", line)
+        url = match.group(1) if match else None
+    while "Ctrl-C stops everything" not in seen[-1]:
+        line = proc.stdout.readline().decode()
+        assert line, "".join(seen)
+        seen.append(line)
+    out = "".join(seen)
+    assert f"{url}/_admin/post" in out
+    assert f"{url}/_admin/seed" in out
+    with urllib.request.urlopen(url + "/", timeout=5) as response:
+        page = response.read().decode()
+    assert 'id="composer"' in page
+    proc.send_signal(signal.SIGINT)
+    assert proc.wait(timeout=30) == 0
