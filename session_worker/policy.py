@@ -11,6 +11,7 @@ from dataclasses import dataclass
 __all__ = [
     "CONTEXT_LOST_NOTE",
     "EMPTY_ANSWER",
+    "SEE_LOG",
     "Backoff",
     "context_lost",
     "describe_exit",
@@ -71,19 +72,18 @@ def describe_exit(returncode: int | None) -> str:
     return f"exit code {returncode}"
 
 
-def _tail_block(stderr_tail: str) -> str:
-    tail = stderr_tail.strip()
-    if not tail:
-        return ""
-    return f"\n\nThe end of its error output:\n```\n{tail[-1500:]}\n```"
+# Where the details of a failure are: claude's error output (paths, environment names,
+# stack traces) stays in the bot's log and never reaches the thread.
+SEE_LOG = "see the bot's log for claude's error output"
 
 
-def failed_answer(tries: int, returncode: int | None, stderr_tail: str) -> str:
-    """The answer when claude died on every one of ``tries`` runs of the prompt."""
+def failed_answer(tries: int, returncode: int | None) -> str:
+    """The answer when claude died on every one of ``tries`` runs of the prompt: the exit
+    status only (its stderr is logged, see :data:`SEE_LOG`)."""
     return (
         f"⚠️ Claude could not answer this message: the claude process died {tries} times "
-        f"while working on it (last: {describe_exit(returncode)}). It was not retried again; "
-        f"send it again to retry.{_tail_block(stderr_tail)}"
+        f"while working on it (last: {describe_exit(returncode)}; {SEE_LOG}). It was not "
+        "retried again; send it again to retry."
     )
 
 
@@ -98,11 +98,13 @@ def worker_died_answer(tries: int) -> str:
     )
 
 
-def not_started_answer(tries: int, reason: str, stderr_tail: str) -> str:
-    """The answer when claude could not even be started ``tries`` times."""
+def not_started_answer(tries: int, returncode: int | None) -> str:
+    """The answer when claude could not even be started ``tries`` times: how the last try
+    ended, in words of ours (the exception text names paths: it is logged instead)."""
+    how = "it did not become ready" if returncode is None else describe_exit(returncode)
     return (
         f"⚠️ Claude could not answer this message: the claude process could not be started "
-        f"({tries} tries; last: {reason}).{_tail_block(stderr_tail)}"
+        f"({tries} tries; last: {how}; {SEE_LOG})."
     )
 
 

@@ -33,6 +33,7 @@ if TYPE_CHECKING:
 __all__ = ["Runner"]
 
 START_TIMEOUT = 30.0  # spawn → initialize answered (the real CLI needs ~0.5 s)
+STDERR_LOGGED = 1500  # characters of claude's stderr tail put in the log line of a death
 
 
 @dataclass(frozen=True)
@@ -153,7 +154,7 @@ class Runner:
                 if exc.no_conversation and session_id:
                     self._session_lost(session_id)
                     continue
-                logger.bind(error=str(exc), stderr=exc.stderr_tail[-500:]).error(
+                logger.bind(error=str(exc), stderr=exc.stderr_tail[-STDERR_LOGGED:]).error(
                     "claude.start_failed"
                 )
                 self._charge_head(exc)
@@ -189,7 +190,7 @@ class Runner:
             return
         row = self.journal.apply(row.post_id, Start())
         if row.tries >= self.config.max_tries:
-            text = policy.not_started_answer(row.tries, str(exc), exc.stderr_tail)
+            text = policy.not_started_answer(row.tries, exc.returncode)
             self._finish(row, text, is_error=True)
         else:
             self.journal.apply(row.post_id, Requeue())
@@ -218,11 +219,15 @@ class Runner:
                 text = policy.stopped_answer(self.config.idle_limit, killed, partial)
                 self._finish(row, text, is_error=True, subtype="stopped")
             case _Died(returncode=code, stderr_tail=tail):
+                # The thread only hears the exit status: the stderr tail is for the operator.
+                log.bind(code=code, tries=row.tries, stderr=tail[-STDERR_LOGGED:]).warning(
+                    "turn.claude_died"
+                )
                 if child.no_conversation and child.session_id:
                     self._session_lost(child.session_id)
                     self.journal.apply(row.post_id, Requeue(refund=True))
                 elif row.tries >= self.config.max_tries:
-                    text = policy.failed_answer(row.tries, code, tail)
+                    text = policy.failed_answer(row.tries, code)
                     self._finish(row, text, is_error=True, subtype="died")
                 else:
                     self.journal.apply(row.post_id, Requeue())

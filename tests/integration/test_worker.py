@@ -245,12 +245,19 @@ def test_crash_every_time_gives_an_error_answer(rig: WorkerRig) -> None:
             assert answer.is_error
             assert "died 3 times" in answer.text
             assert "exit code 3" in answer.text
-            assert "fake-claude: CRASH keyword" in answer.text  # the stderr tail
+            # claude's stderr (paths, stack traces) stays in the log; the thread gets a
+            # one-line reason.
+            assert "fake-claude: CRASH keyword" not in answer.text
+            assert "```" not in answer.text
+            assert "see the bot's log" in answer.text
             gw.prompt("p2", "after")
             assert (await answer_of(gw, "p2")).text.startswith("echo[")
 
     asyncio.run(scenario())
     assert len(rig.events("claude.restarted")) >= 3
+    died = rig.events("turn.claude_died")
+    assert len(died) == 3
+    assert all("fake-claude: CRASH keyword" in e["stderr"] for e in died)
     assert rig.stop() == 0
 
 
@@ -385,7 +392,9 @@ def test_claude_that_cannot_start_is_reported(rig: WorkerRig) -> None:
             answer = await answer_of(gw, "p1", timeout=15)
             assert answer.is_error
             assert "could not be started (2 tries" in answer.text
-            assert "no-such-claude" in answer.text
+            assert "see the bot's log" in answer.text
+            assert "no-such-claude" not in answer.text  # a path of the host: log only
 
     asyncio.run(scenario())
+    assert any("no-such-claude" in e["error"] for e in rig.events("claude.start_failed"))
     assert rig.stop() == 0

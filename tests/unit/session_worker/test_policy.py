@@ -34,13 +34,21 @@ def test_exit_descriptions() -> None:
     assert policy.describe_exit(None) == "an unknown exit status"
 
 
-def test_failed_answer_names_tries_code_and_stderr() -> None:
-    """The give-up answer says how often, how it died and what it printed."""
-    text = policy.failed_answer(3, 3, "boom\n")
+def test_failed_answer_names_tries_and_code_only() -> None:
+    """The give-up answer says how often and how it died; the details are in the log."""
+    text = policy.failed_answer(3, 3)
     assert "died 3 times" in text
     assert "exit code 3" in text
-    assert "```\nboom\n```" in text
-    assert "```" not in policy.failed_answer(3, -9, "  ")
+    assert policy.SEE_LOG in text
+    assert "killed by signal SIGKILL" in policy.failed_answer(3, -9)
+
+
+def test_not_started_answer_is_one_line_of_ours() -> None:
+    """A claude that cannot start: how the last try ended, in our words, one line."""
+    assert "last: exit code 1" in policy.not_started_answer(2, 1)
+    text = policy.not_started_answer(2, None)
+    assert "did not become ready" in text
+    assert "\n" not in text
 
 
 def test_stopped_answer_keeps_the_partial_text() -> None:
