@@ -18,6 +18,7 @@ __all__ = [
     "failed_answer",
     "non_empty",
     "not_started_answer",
+    "queue_full_answer",
     "stopped_answer",
     "turn_error_answer",
     "worker_died_answer",
@@ -130,6 +131,14 @@ def turn_error_answer(subtype: str, text: str, errors: tuple[str, ...]) -> str:
         return text
     detail = "; ".join(errors) if errors else "no details"
     return f"⚠️ Claude ended this turn with an error ({subtype}): {detail}"
+
+
+def queue_full_answer(limit: int) -> str:
+    """The refusal of a prompt whose author already has ``limit`` prompts waiting."""
+    return (
+        f"⚠️ Not queued: you already have {limit} messages waiting for Claude (the limit "
+        "per user). Send this one again once some of them are answered."
+    )
 
 
 def context_lost(text: str) -> str:
