@@ -14,6 +14,7 @@ __all__ = [
     "SEE_LOG",
     "Backoff",
     "context_lost",
+    "cut_note",
     "describe_exit",
     "failed_answer",
     "non_empty",
@@ -139,6 +140,18 @@ def queue_full_answer(limit: int) -> str:
         f"⚠️ Not queued: you already have {limit} messages waiting for Claude (the limit "
         "per user). Send this one again once some of them are answered."
     )
+
+
+def cut_note(chars: int, saved_as: str | None) -> str:
+    """The note under an answer cut for its size: where the whole text is."""
+    if saved_as is None:
+        where = "the whole text could not be saved (see the bot's log)"
+    else:
+        where = (
+            f"the whole answer is in `{saved_as}` in Claude's working directory "
+            f"(`!file {saved_as}` posts it)"
+        )
+    return f"✂️ This answer was cut: it is {chars:,} characters long; {where}."
 
 
 def context_lost(text: str) -> str:

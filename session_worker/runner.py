@@ -17,7 +17,7 @@ from typing import TYPE_CHECKING
 
 from loguru import logger
 
-from session_worker import policy
+from session_worker import answers, policy
 from session_worker.child import ClaudeChild
 from session_worker.errors import ChildExitedError, ChildStartError
 from session_worker.ndjson import TurnInterpreter, TurnOutcome
@@ -290,7 +290,7 @@ class Runner:
         # The notice of a lost session goes with the next answer that comes from claude.
         if not give_up and self.journal.meta("context_lost"):
             text = policy.context_lost(text)
-        text = policy.non_empty(text)
+        text = answers.cap(self.config.claude_workdir, row.post_id, policy.non_empty(text))
         event = GiveUp(text) if give_up else Finish(text, is_error)
         row = self.journal.apply(row.post_id, event)
         if not give_up:

@@ -19,6 +19,7 @@ import pytest
 
 import protocol
 from protocol import Receiver, Welcome, WorkerHeartbeat
+from session_worker.answers import MAX_ANSWER_CHARS
 from session_worker.journal import Journal
 from session_worker.policy import CONTEXT_LOST_NOTE
 from session_worker.testing import (
@@ -180,8 +181,13 @@ def test_duplicates_garbage_and_binding(rig: WorkerRig) -> None:
             assert answer.text == "echo[1]: GARBAGE one"
             gw.prompt("big", "LONG:3000000", create_at=1000)
             big = await answer_of(gw, "big")
-            assert len(big.text) == 3_000_000  # one stdout line of ~3 MB
+            # One stdout line of ~3 MB; the thread gets the first 256 KB, the workdir all.
+            assert len(big.text) < MAX_ANSWER_CHARS + 500
             assert big.text.startswith("echo[3]: ")
+            assert "`.mmclaude/answers/big.md`" in big.text
+            whole = (rig.dir / "work" / ".mmclaude" / "answers" / "big.md").read_text()
+            assert len(whole) == 3_000_000
+            assert whole.startswith(big.text.split("\n\n✂️")[0])
             gw.prompt("p1", "GARBAGE one", create_at=1000)  # after delivery: still once
             gw.send_raw(protocol.encode(
                 protocol.BindThread(gateway_id="gw1", thread_id="t1", channel_id="c1")
