@@ -21,10 +21,13 @@ from loguru import logger
 
 from session_worker.errors import ChildExitedError, ChildProtocolError, ChildStartError
 from session_worker.ndjson import (
+    MAX_LINE,
     NO_CONVERSATION,
+    OVERLONG,
     ControlReply,
     ControlRequestFromCli,
     LineSplitter,
+    Overlong,
     TurnEvent,
     decode_line,
     encode_control_request,
@@ -272,7 +275,10 @@ class ClaudeChild:
             while chunk := await stream.read(READ_CHUNK):
                 self.last_activity = time.monotonic()
                 for line in splitter.feed(chunk):
-                    await self._dispatch(line)
+                    if isinstance(line, Overlong):
+                        self._overlong(line)
+                    else:
+                        await self._dispatch(line)
             if splitter.pending():
                 self._bad_line(ChildProtocolError(f"truncated last line ({splitter.pending()} B)"))
         except (OSError, ValueError) as exc:  # a broken pipe ends the stream like EOF
@@ -304,6 +310,14 @@ class ClaudeChild:
                 self._events.put_nowait(dict(turn_event))
             case None:
                 pass
+
+    def _overlong(self, line: Overlong) -> None:
+        """A line over MAX_LINE was skipped (never held whole): the turn hears of it."""
+        kind = line.event_type
+        self._log.bind(
+            claude_pid=self.pid, size=line.size, limit=MAX_LINE, event_type=kind or None
+        ).warning("claude.line_too_long")
+        self._events.put_nowait({"type": OVERLONG, "size": line.size, "event_type": kind})
 
     def _bad_line(self, exc: ChildProtocolError) -> None:
         self.bad_lines += 1

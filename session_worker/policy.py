@@ -19,7 +19,9 @@ __all__ = [
     "failed_answer",
     "non_empty",
     "not_started_answer",
+    "overlong_result_answer",
     "queue_full_answer",
+    "skipped_lines_note",
     "stopped_answer",
     "turn_error_answer",
     "worker_died_answer",
@@ -132,6 +134,31 @@ def turn_error_answer(subtype: str, text: str, errors: tuple[str, ...]) -> str:
         return text
     detail = "; ".join(errors) if errors else "no details"
     return f"⚠️ Claude ended this turn with an error ({subtype}): {detail}"
+
+
+def _mb(size: int) -> str:
+    return f"{size / (1024 * 1024):,.1f} MB"
+
+
+def overlong_result_answer(size: int, limit: int, partial: str) -> str:
+    """The answer to a turn whose final result line was over the line limit (unreadable)."""
+    text = (
+        f"⚠️ Claude's answer to this message could not be read: its output line was "
+        f"{_mb(size)}, over the bot's limit of {_mb(limit)}. The session goes on; ask for a "
+        "shorter answer, or for the text to be written to a file."
+    )
+    if partial.strip():
+        text += f"\n\nWhat Claude had written before it:\n\n{partial}"
+    return text
+
+
+def skipped_lines_note(sizes: tuple[int, ...], limit: int) -> str:
+    """The note under an answer when output lines of claude's were skipped for their size."""
+    what = "an output line" if len(sizes) == 1 else f"{len(sizes)} output lines"
+    return (
+        f"⚠️ Claude wrote {what} of up to {_mb(max(sizes))} during this turn, over the bot's "
+        f"limit of {_mb(limit)}; skipped, so this answer may miss part of what happened."
+    )
 
 
 def queue_full_answer(limit: int) -> str:

@@ -20,7 +20,7 @@ from loguru import logger
 from session_worker import answers, policy
 from session_worker.child import ClaudeChild
 from session_worker.errors import ChildExitedError, ChildStartError
-from session_worker.ndjson import TurnInterpreter, TurnOutcome
+from session_worker.ndjson import MAX_LINE, OVERLONG, TurnInterpreter, TurnOutcome
 from session_worker.proctree import sweep_orphans
 from session_worker.states import Finish, GiveUp, PromptRow, Requeue, Start, State
 
@@ -212,8 +212,13 @@ class Runner:
             case _Answered(outcome=outcome):
                 self._backoff.reset()
                 text = outcome.text
-                if outcome.is_error:
+                if outcome.subtype == OVERLONG:
+                    size = outcome.skipped[-1] if outcome.skipped else 0
+                    text = policy.overlong_result_answer(size, MAX_LINE, text)
+                elif outcome.is_error:
                     text = policy.turn_error_answer(outcome.subtype, text, outcome.errors)
+                if outcome.skipped and outcome.subtype != OVERLONG:
+                    text += "\n\n" + policy.skipped_lines_note(outcome.skipped, MAX_LINE)
                 self._finish(row, text, is_error=outcome.is_error, subtype=outcome.subtype)
             case _Stopped(killed=killed, partial=partial):
                 text = policy.stopped_answer(self.config.idle_limit, killed, partial)
