@@ -17,7 +17,15 @@ from typing import TYPE_CHECKING, Any, Literal
 import msgspec
 
 from gateway.config import GatewayConfig
-from protocol import LOG_FORMATS, LOG_LEVELS, EndpointError, Redactor, check_endpoint
+from protocol import (
+    LOG_FORMATS,
+    LOG_LEVELS,
+    EndpointError,
+    Redactor,
+    StateDirError,
+    check_endpoint,
+    prepare_state_dir,
+)
 from protocol.endpoints import IPC_PATH_MAX, gateway_endpoint, supervisor_endpoint, worker_endpoint
 from session_worker.config import WorkerConfig
 from supervisor.errors import ConfigError
@@ -407,9 +415,12 @@ def load_settings(
 
 
 def ensure_state_dir(settings: Settings) -> None:
-    """Create the state dir (0700) and its run dir, or raise :class:`ConfigError`."""
+    """Create the state dir (0700) and its run dir, or raise :class:`ConfigError` when they
+    are unsafe (another user's, writable by others): before anything binds."""
     try:
-        Path(settings.state_dir).mkdir(parents=True, exist_ok=True, mode=0o700)
+        prepare_state_dir(settings.state_dir)
         worker_endpoint(Path(settings.state_dir))
+    except StateDirError as exc:
+        raise ConfigError(str(exc)) from None
     except (OSError, EndpointError) as exc:
         raise ConfigError(f"MMCLAUDE_STATE_DIR: cannot use {settings.state_dir!r}: {exc}") from None
