@@ -81,6 +81,11 @@ class ClaudeChild:
         self.last_activity = time.monotonic()
         self.bad_lines = 0
         self.no_conversation = False
+        # True while a turn reads events (the runner sets it): between turns nobody would,
+        # so turn events are dropped as they come instead of piling up in the queue until
+        # the next turn (a claude that writes while idle must not grow the worker).
+        self.listening = False
+        self.dropped_idle = 0
         self._proc: asyncio.subprocess.Process | None = None
         self._events: asyncio.Queue[dict[str, Any]] = asyncio.Queue()
         self._pending: dict[str, asyncio.Future[ControlReply]] = {}
@@ -307,6 +312,9 @@ class ClaudeChild:
                     errors = turn_event.get("errors")
                     if isinstance(errors, list) and any(NO_CONVERSATION in str(e) for e in errors):
                         self.no_conversation = True
+                if not self.listening:
+                    self.dropped_idle += 1
+                    return
                 self._events.put_nowait(dict(turn_event))
             case None:
                 pass
@@ -317,7 +325,8 @@ class ClaudeChild:
         self._log.bind(
             claude_pid=self.pid, size=line.size, limit=MAX_LINE, event_type=kind or None
         ).warning("claude.line_too_long")
-        self._events.put_nowait({"type": OVERLONG, "size": line.size, "event_type": kind})
+        if self.listening:
+            self._events.put_nowait({"type": OVERLONG, "size": line.size, "event_type": kind})
 
     def _bad_line(self, exc: ChildProtocolError) -> None:
         self.bad_lines += 1

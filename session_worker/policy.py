@@ -128,11 +128,19 @@ def stopped_answer(idle_s: float, killed: bool, partial: str) -> str:
     return text
 
 
+ERROR_DETAIL = 300  # characters of the CLI's error list shown in the thread (all are logged)
+
+
 def turn_error_answer(subtype: str, text: str, errors: tuple[str, ...]) -> str:
-    """The answer to a turn that ended with an error result: the CLI's own words."""
+    """The answer to a turn that ended with an error result: the CLI's own words, its
+    result text, or else the first line of each error, short (a stack trace is for the
+    log, where the runner puts the whole list)."""
     if text.strip():
         return text
-    detail = "; ".join(errors) if errors else "no details"
+    firsts = [e.strip().splitlines()[0] for e in errors if e.strip()]
+    detail = "; ".join(firsts) if firsts else "no details"
+    if len(detail) > ERROR_DETAIL:
+        detail = detail[: ERROR_DETAIL - 1] + "…"
     return f"⚠️ Claude ended this turn with an error ({subtype}): {detail}"
 
 

@@ -216,6 +216,10 @@ class Runner:
                     size = outcome.skipped[-1] if outcome.skipped else 0
                     text = policy.overlong_result_answer(size, MAX_LINE, text)
                 elif outcome.is_error:
+                    if outcome.errors:
+                        log.bind(subtype=outcome.subtype, errors=list(outcome.errors)).warning(
+                            "turn.error"
+                        )
                     text = policy.turn_error_answer(outcome.subtype, text, outcome.errors)
                 if outcome.skipped and outcome.subtype != OVERLONG:
                     text += "\n\n" + policy.skipped_lines_note(outcome.skipped, MAX_LINE)
@@ -242,7 +246,11 @@ class Runner:
         stale = child.drain()
         if stale:
             logger.bind(events=stale).debug("claude.stale_events_dropped")
+        if child.dropped_idle:
+            logger.bind(events=child.dropped_idle).debug("claude.idle_events_dropped")
+            child.dropped_idle = 0
         interp = TurnInterpreter()
+        child.listening = True
         try:
             logger.debug("hop.claude_write", post_id=row.post_id, t_ns=time.monotonic_ns())
             await child.send_user(row.text)
@@ -257,6 +265,8 @@ class Runner:
         except ChildExitedError:
             code = await child.stop()
             return _Died(code, child.stderr_tail())
+        finally:
+            child.listening = False
 
     async def _stop_hung(self, child: ClaudeChild, interp: TurnInterpreter) -> _Stopped:
         logger.bind(idle_s=self.config.idle_limit, claude_pid=child.pid).warning("turn.stalled")

@@ -12,6 +12,8 @@ from typing import TYPE_CHECKING
 
 import pytest
 
+from session_worker.child import ClaudeChild
+from session_worker.testing import worker_config
 from tests.integration.test_worker import WorkerRig, answer_of, welcomed
 from tests.support import REPO
 
@@ -74,3 +76,39 @@ def test_an_overlong_line_is_skipped_and_the_session_goes_on(rig: WorkerRig) -> 
     assert len(rig.events("claude.line_too_long")) == 2
     assert not rig.events("claude.restarted")
     assert rig.stop() == 0
+
+
+IDLE_CHATTER = """
+import json, sys
+request = json.loads(sys.stdin.readline())
+print(json.dumps({"type": "control_response", "response": {
+    "subtype": "success", "request_id": request["request_id"], "response": {}}}), flush=True)
+event = json.dumps({"type": "assistant", "message": {"content": "x" * 1000}})
+for _ in range(%d):
+    print(event)
+sys.stdout.flush()
+"""
+
+
+def test_events_written_between_turns_are_not_kept(short_tmp: Path) -> None:
+    """A claude that writes turn events while no turn runs: they are dropped as they come
+    (counted), not queued in the worker until the next turn."""
+    count = 20_000
+    script = short_tmp / "chatty.py"
+    script.write_text(IDLE_CHATTER % count)
+    wrapper = short_tmp / "chatty"
+    wrapper.write_text(f'#!/bin/sh\nexec "{sys.executable}" "{script}"\n')
+    wrapper.chmod(0o755)
+    config = worker_config(short_tmp, claude_path=str(wrapper))
+
+    async def scenario() -> None:
+        child = ClaudeChild(config, None)
+        try:
+            await child.start(timeout=20)
+            await asyncio.wait_for(child.wait_eof(), 30)
+            assert child.drain() == 0
+            assert child.dropped_idle == count
+        finally:
+            await child.stop()
+
+    asyncio.run(scenario())

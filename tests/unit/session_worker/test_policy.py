@@ -68,6 +68,16 @@ def test_error_results_use_the_cli_words() -> None:
     assert "Reached maximum" in text
 
 
+def test_an_error_list_is_shown_short_and_first_lines_only() -> None:
+    """A stack trace in the CLI's errors stays in the log: the thread gets a short line."""
+    trace = "TypeError: x is undefined\n    at foo (/usr/lib/node_modules/claude/cli.js:1:2)"
+    text = policy.turn_error_answer("error_during_execution", "", (trace, "y" * 1000))
+    assert "TypeError: x is undefined" in text
+    assert "cli.js" not in text
+    assert "\n" not in text
+    assert len(text) < 400
+
+
 def test_empty_answers_get_a_placeholder() -> None:
     """Mattermost refuses empty posts."""
     assert policy.non_empty("  \n") == policy.EMPTY_ANSWER
