@@ -43,6 +43,9 @@ Event = Mapping[str, Any]
 # What the CLI prints (result.errors and stderr) when ``--resume`` names an unknown session.
 NO_CONVERSATION = "No conversation found with session ID"
 
+_SESSION_ID = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_-]{0,127}$")
+MAX_UNKNOWN_TYPES = 32  # distinct unknown event types remembered per turn (to log once each)
+
 # The event the stdout reader puts in place of a line over MAX_LINE (never a CLI type).
 OVERLONG = "mmclaude_overlong_line"
 
@@ -382,8 +385,10 @@ class TurnInterpreter:
             self._learn_session(event)
             self.outcome = self._outcome(event)
             return self.outcome
-        elif not isinstance(kind, str) or kind not in KNOWN_TYPES:
-            self.unknown_types.add(str(kind))
+        elif (not isinstance(kind, str) or kind not in KNOWN_TYPES) and len(
+            self.unknown_types
+        ) < MAX_UNKNOWN_TYPES:
+            self.unknown_types.add(str(kind)[:64])
         return None
 
     @property
@@ -392,8 +397,10 @@ class TurnInterpreter:
         return "\n\n".join(self._texts)
 
     def _learn_session(self, event: Event) -> None:
+        # The id goes into the journal and onto the next claude's command line (--resume):
+        # only a plain token is taken (the CLI's are UUIDs).
         session_id = event.get("session_id")
-        if isinstance(session_id, str) and session_id:
+        if isinstance(session_id, str) and _SESSION_ID.match(session_id):
             self.session_id = session_id
 
     def _collect(self, event: Event) -> None:

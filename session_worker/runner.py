@@ -54,6 +54,7 @@ class _Died:
 
 
 _logged_unknown: set[str] = set()
+MAX_LOGGED_UNKNOWN = 256
 
 
 class Runner:
@@ -295,6 +296,8 @@ class Runner:
         if outcome is not None and self.journal.meta("session_has_turns") is None:
             self.journal.set_meta("session_has_turns", "1")
         for kind in interp.unknown_types - _logged_unknown:
+            if len(_logged_unknown) >= MAX_LOGGED_UNKNOWN:
+                break  # a claude inventing types without end gets no more lines, nor memory
             _logged_unknown.add(kind)
             logger.bind(event_type=kind).info("claude.unknown_event")
         return outcome

@@ -322,3 +322,19 @@ def test_an_overlong_event_is_noted_and_an_overlong_result_ends_the_turn() -> No
     outcome = interp.feed({"type": OVERLONG, "size": 7, "event_type": "result"})
     assert outcome is not None
     assert (outcome.is_error, outcome.subtype, outcome.skipped) == (True, OVERLONG, (7,))
+
+
+def test_session_ids_and_unknown_types_from_claude_are_bounded() -> None:
+    """Only a plain token is taken as the session id (it reaches argv and the journal);
+    unknown event types are remembered up to a bound, each shortened."""
+    interp = TurnInterpreter()
+    interp.feed({"type": "system", "subtype": "init", "session_id": "--dangerous-flag"})
+    interp.feed({"type": "system", "subtype": "init", "session_id": "x" * 1000})
+    learnt = [interp.session_id]
+    interp.feed({"type": "system", "subtype": "init", "session_id": ECHO_SID})
+    learnt.append(interp.session_id)
+    assert learnt == [None, ECHO_SID]
+    for i in range(1000):
+        interp.feed({"type": f"new_{i}_" + "y" * 500})
+    assert len(interp.unknown_types) == 32
+    assert max(map(len, interp.unknown_types)) <= 64
