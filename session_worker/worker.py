@@ -208,7 +208,7 @@ class Worker:
         refusal = None
         limit = self.config.max_queued_per_user
         if not self.journal.known(row.post_id) and self.journal.queued_of(row.user_id) >= limit:
-            # One user cannot bury the others (nor fill the disk): the post is answered with
+            # One user cannot bury the others: the post is answered at once with
             # a refusal, journaled like an answer so that it is posted exactly once.
             refusal = policy.queue_full_answer(limit)
         first = self.journal.insert(row, refusal=refusal)  # committed before the ack below
