@@ -18,6 +18,9 @@ from typing import Any
 
 RESULTS = Path(__file__).resolve().parent / "results"
 REPO = Path(__file__).resolve().parent.parent
+# The bursts of one user measure the pipeline, not MMCLAUDE_MAX_QUEUED_PER_USER (whose
+# refusals would otherwise answer most of a burst at once).
+NO_USER_CAP = {"MMCLAUDE_MAX_QUEUED_PER_USER": "1000000"}
 
 
 # --- statistics ---------------------------------------------------------------------------

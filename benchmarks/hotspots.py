@@ -21,7 +21,7 @@ import sys
 from pathlib import Path
 from typing import Any
 
-from benchmarks.common import RESULTS, ready_tree, save, tree_pids
+from benchmarks.common import NO_USER_CAP, RESULTS, ready_tree, save, tree_pids
 from supervisor.harness import open_tree
 
 
@@ -68,7 +68,7 @@ async def main(argv: list[str] | None = None) -> dict[str, Any]:
     out = RESULTS / "profiles"
     out.mkdir(parents=True, exist_ok=True)
     figures: dict[str, Any] = {}
-    async with open_tree(real_claude=False) as tree:
+    async with open_tree(real_claude=False, extra_env=NO_USER_CAP) as tree:
         thread, watch = await ready_tree(tree)
         pids = tree_pids(tree.status() or {})
         spies = {}

@@ -14,7 +14,7 @@ import asyncio
 import time
 from typing import TYPE_CHECKING, Any
 
-from benchmarks.common import ready_tree, rss_kb, save, tree_pids
+from benchmarks.common import NO_USER_CAP, ready_tree, rss_kb, save, tree_pids
 from supervisor.harness import open_tree
 
 if TYPE_CHECKING:
@@ -53,7 +53,7 @@ async def main(argv: list[str] | None = None) -> dict[str, Any]:
     parser.add_argument("--every", type=int, default=1000, help="posts per batch and sample")
     args = parser.parse_args(argv)
     rows = []
-    async with open_tree(real_claude=False) as tree:
+    async with open_tree(real_claude=False, extra_env=NO_USER_CAP) as tree:
         thread, watch = await ready_tree(tree)
         began = time.monotonic()
         await asyncio.sleep(2.0)

@@ -14,7 +14,7 @@ import asyncio
 import time
 from typing import Any
 
-from benchmarks.common import line, ready_tree, save, summary
+from benchmarks.common import NO_USER_CAP, line, ready_tree, save, summary
 from supervisor.harness import open_tree
 
 
@@ -27,7 +27,7 @@ async def main(argv: list[str] | None = None) -> dict[str, Any]:
     )
     args = parser.parse_args(argv)
     figures: dict[str, Any] = {}
-    async with open_tree(real_claude=False) as tree:
+    async with open_tree(real_claude=False, extra_env=NO_USER_CAP) as tree:
         thread, watch = await ready_tree(tree)
         base = len(watch.answered)
         began = time.monotonic()

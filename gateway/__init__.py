@@ -17,7 +17,7 @@ from gateway.config import GatewayConfig
 from gateway.errors import AuthError, BusError, FatalError
 from gateway.mattermost import MattermostClient
 from gateway.service import Gateway
-from protocol import GatewayBye, setup_logging
+from protocol import GatewayBye, StateDirError, prepare_state_dir, setup_logging
 
 __all__ = ["GatewayConfig", "run_gateway"]
 
@@ -25,7 +25,8 @@ BYE_FLUSH_S = 0.05  # sockets close with linger 0: give the bye a moment to leav
 
 
 def run_gateway(config: GatewayConfig) -> int:
-    """Run one gateway until SIGTERM/SIGINT (exit 0) or a fatal error (exit 1)."""
+    """Run one gateway until SIGTERM/SIGINT (exit 0) or a fatal error (exit 1); exit 2 when
+    the state dir is unsafe (another user's, or writable by others)."""
     fmt = config.log_format if config.log_format in ("text", "json") else None
     setup_logging(
         "gateway",
@@ -33,6 +34,13 @@ def run_gateway(config: GatewayConfig) -> int:
         fmt=fmt,  # type: ignore[arg-type]
         secrets=(config.token,),
     )
+    try:
+        # Before anything binds: a state dir another user can write is a socket they can
+        # take over (the same check as the worker's and the supervisor's).
+        prepare_state_dir(config.state_dir)
+    except StateDirError as exc:
+        logger.error(str(exc))
+        return 2
     try:
         return asyncio.run(_main(config))
     except KeyboardInterrupt:  # pragma: no cover - SIGINT is handled inside the loop

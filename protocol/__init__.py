@@ -12,7 +12,7 @@ from protocol.endpoints import (
     supervisor_endpoint,
     worker_endpoint,
 )
-from protocol.errors import DecodeError, EndpointError, ProtocolError
+from protocol.errors import DecodeError, EndpointError, ProtocolError, StateDirError
 from protocol.logs import LOG_FORMATS, LOG_LEVELS, REDACTED, Redactor, setup_logging
 from protocol.messages import (
     PROTOCOL_VERSION,
@@ -33,6 +33,7 @@ from protocol.messages import (
     WorkerHeartbeat,
 )
 from protocol.sockets import Receiver, Sender, context
+from protocol.statedir import prepare_state_dir, private_dir
 
 __all__ = [
     "IPC_PATH_MAX",
@@ -57,6 +58,7 @@ __all__ = [
     "Redactor",
     "Role",
     "Sender",
+    "StateDirError",
     "ToGateway",
     "ToSupervisor",
     "ToWorker",
@@ -67,6 +69,8 @@ __all__ = [
     "encode",
     "gateway_codec",
     "gateway_endpoint",
+    "prepare_state_dir",
+    "private_dir",
     "run_dir",
     "setup_logging",
     "supervisor_codec",

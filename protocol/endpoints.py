@@ -7,12 +7,11 @@ gateway on another host.
 
 from __future__ import annotations
 
-import os
 import re
-import stat
 from typing import TYPE_CHECKING
 
 from protocol.errors import EndpointError
+from protocol.statedir import private_dir
 
 if TYPE_CHECKING:
     from pathlib import Path
@@ -34,15 +33,9 @@ _GATEWAY_ID = re.compile(r"^[A-Za-z0-9_.-]{1,40}$")
 
 
 def run_dir(state_dir: Path) -> Path:
-    """Create ``<state dir>/run`` with mode 0700 (tightening it if it exists) and return it."""
-    path = state_dir / "run"
-    path.mkdir(parents=True, exist_ok=True, mode=0o700)
-    info = path.stat()
-    if info.st_uid != os.getuid():
-        raise EndpointError(f"{path} belongs to another user; refusing to put sockets there")
-    if stat.S_IMODE(info.st_mode) != 0o700:
-        path.chmod(0o700)
-    return path
+    """``<state dir>/run``, created 0700 and checked as the state dir is
+    (:func:`protocol.statedir.private_dir`); :class:`StateDirError` when unsafe."""
+    return private_dir(state_dir / "run")
 
 
 def check_endpoint(endpoint: str) -> str:

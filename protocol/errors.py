@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-__all__ = ["DecodeError", "EndpointError", "ProtocolError"]
+__all__ = ["DecodeError", "EndpointError", "ProtocolError", "StateDirError"]
 
 
 class ProtocolError(Exception):
@@ -23,3 +23,8 @@ class DecodeError(ProtocolError):
 
 class EndpointError(ProtocolError):
     """An endpoint that cannot be used (bad scheme, ipc path too long, unsafe directory)."""
+
+
+class StateDirError(EndpointError):
+    """The state dir (or its ``run/`` dir) is not safe to use: another user's, writable by
+    others, not a directory. The text names the setting; the process exits 2."""

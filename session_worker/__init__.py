@@ -42,7 +42,8 @@ __all__ = [
 def run_worker(config: WorkerConfig) -> int:
     """Run one worker until SIGTERM/SIGINT; 0 after a clean stop, 1 if it failed.
 
-    Exit 1 at once, with one line saying so, when another worker runs on the state dir.
+    Exit 1 at once, with one line saying so, when another worker runs on the state dir;
+    exit 2 when the state dir is unsafe (another user's, or writable by others).
     """
     from session_worker import statedir
 
@@ -54,6 +55,9 @@ def run_worker(config: WorkerConfig) -> int:
         # Before the journal is opened and the inbox bound: a second worker must not even
         # recover the first one's running prompts.
         lock = statedir.acquire(statedir.prepare(config.state_dir))
+    except protocol.StateDirError as exc:
+        logger.error(str(exc))  # one line naming MMCLAUDE_STATE_DIR: a configuration error
+        return 2
     except (WorkerError, OSError) as exc:
         logger.error(str(exc))
         return 1

@@ -21,10 +21,13 @@ from loguru import logger
 
 from session_worker.errors import ChildExitedError, ChildProtocolError, ChildStartError
 from session_worker.ndjson import (
+    MAX_LINE,
     NO_CONVERSATION,
+    OVERLONG,
     ControlReply,
     ControlRequestFromCli,
     LineSplitter,
+    Overlong,
     TurnEvent,
     decode_line,
     encode_control_request,
@@ -78,6 +81,11 @@ class ClaudeChild:
         self.last_activity = time.monotonic()
         self.bad_lines = 0
         self.no_conversation = False
+        # True while a turn reads events (the runner sets it): between turns nobody would,
+        # so turn events are dropped as they come instead of piling up in the queue until
+        # the next turn (a claude that writes while idle must not grow the worker).
+        self.listening = False
+        self.dropped_idle = 0
         self._proc: asyncio.subprocess.Process | None = None
         self._events: asyncio.Queue[dict[str, Any]] = asyncio.Queue()
         self._pending: dict[str, asyncio.Future[ControlReply]] = {}
@@ -272,7 +280,10 @@ class ClaudeChild:
             while chunk := await stream.read(READ_CHUNK):
                 self.last_activity = time.monotonic()
                 for line in splitter.feed(chunk):
-                    await self._dispatch(line)
+                    if isinstance(line, Overlong):
+                        self._overlong(line)
+                    else:
+                        await self._dispatch(line)
             if splitter.pending():
                 self._bad_line(ChildProtocolError(f"truncated last line ({splitter.pending()} B)"))
         except (OSError, ValueError) as exc:  # a broken pipe ends the stream like EOF
@@ -301,9 +312,21 @@ class ClaudeChild:
                     errors = turn_event.get("errors")
                     if isinstance(errors, list) and any(NO_CONVERSATION in str(e) for e in errors):
                         self.no_conversation = True
+                if not self.listening:
+                    self.dropped_idle += 1
+                    return
                 self._events.put_nowait(dict(turn_event))
             case None:
                 pass
+
+    def _overlong(self, line: Overlong) -> None:
+        """A line over MAX_LINE was skipped (never held whole): the turn hears of it."""
+        kind = line.event_type
+        self._log.bind(
+            claude_pid=self.pid, size=line.size, limit=MAX_LINE, event_type=kind or None
+        ).warning("claude.line_too_long")
+        if self.listening:
+            self._events.put_nowait({"type": OVERLONG, "size": line.size, "event_type": kind})
 
     def _bad_line(self, exc: ChildProtocolError) -> None:
         self.bad_lines += 1

@@ -25,6 +25,9 @@ class WorkerConfig(msgspec.Struct, frozen=True, kw_only=True):
     interrupt_grace: float = 5.0
     # How many times one prompt is sent to claude before it is answered with the failure.
     max_tries: int = 3
+    # Prompts one user may have waiting (the running one not counted); beyond it a prompt
+    # is answered with a short refusal instead of queued.
+    max_queued_per_user: int = 20
     # Re-send an undelivered answer this often (seconds).
     redeliver_interval: float = 2.0
     # Secrets to redact from log lines (the token, if the environment had one).

@@ -11,16 +11,27 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Protocol
 
-from protocol import Answer, GatewayHello
+from protocol import Answer, GatewayHello, ProtocolError
 
 if TYPE_CHECKING:
     from collections.abc import Callable
 
     from session_worker.states import PromptRow
 
-__all__ = ["EXPIRE_AFTER", "Gateway", "Gateways", "Outbox", "PendingAnswer", "SenderLike"]
+__all__ = [
+    "EXPIRE_AFTER",
+    "MAX_GATEWAYS",
+    "Gateway",
+    "Gateways",
+    "Outbox",
+    "PendingAnswer",
+    "SenderLike",
+]
 
 EXPIRE_AFTER = 5.0  # seconds without a hello: the gateway is gone (hellos come every ~1 s)
+# Live gateways at most: each is a socket and gets every undelivered answer, so a peer that
+# says hello under ever new ids must not open sockets without end. Scale-out uses a few.
+MAX_GATEWAYS = 32
 
 
 class SenderLike(Protocol):
@@ -51,11 +62,19 @@ class Gateways:
         self._by_id: dict[str, Gateway] = {}
 
     def hello(self, hello: GatewayHello, now: float) -> Gateway | None:
-        """Record a hello; the gateway if it is new (or restarted) and must be welcomed."""
+        """Record a hello; the gateway if it is new (or restarted) and must be welcomed.
+
+        :class:`protocol.ProtocolError` for a new one past :data:`MAX_GATEWAYS` (the inbox
+        logs it and drops the hello; a real gateway says hello again every second).
+        """
         known = self._by_id.get(hello.gateway_id)
         if known is not None and (known.endpoint, known.pid) == (hello.endpoint, hello.pid):
             known.last_seen = now
             return None
+        if known is None and len(self._by_id) >= MAX_GATEWAYS:
+            raise ProtocolError(
+                f"{MAX_GATEWAYS} gateways are live already; hello of {hello.gateway_id} refused"
+            )
         if known is not None:
             known.sender.close()
         gateway = Gateway(

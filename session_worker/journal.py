@@ -3,7 +3,10 @@
 Every accepted prompt is one row keyed by its post id; its state changes go through
 :func:`session_worker.states.transition`, and every method commits before it returns, so
 the caller may acknowledge right after. ``meta`` holds the bound thread, the bind token, the
-claude session id and whether the next answer must say that the earlier context was lost.
+claude session id, whether the next answer must say that the earlier context was lost, and
+for each user the number of the last turn that user was given (``served.<user id>``, from
+the counter ``turns``): the fair choice of the next turn is made from the journal alone, so
+it survives a restart.
 """
 
 from __future__ import annotations
@@ -19,7 +22,7 @@ from typing import TYPE_CHECKING
 import msgspec
 
 from session_worker.errors import JournalError
-from session_worker.states import PromptEvent, PromptRow, Recover, State, transition
+from session_worker.states import PromptEvent, PromptRow, Recover, Start, State, transition
 
 if TYPE_CHECKING:
     from types import TracebackType
@@ -43,6 +46,7 @@ CREATE TABLE IF NOT EXISTS prompts (
     updated_at  REAL NOT NULL
 );
 CREATE INDEX IF NOT EXISTS prompts_by_state ON prompts (state, create_at, post_id);
+CREATE INDEX IF NOT EXISTS prompts_by_user ON prompts (state, user_id, create_at, post_id);
 CREATE TABLE IF NOT EXISTS meta (key TEXT PRIMARY KEY, value TEXT NOT NULL);
 """
 
@@ -50,6 +54,8 @@ _COLUMNS = (
     "post_id, create_at, user_id, username, text, gateway_id, state, tries, answer, "
     "is_error, reply_ids"
 )
+
+_QUALIFIED = ", ".join(f"p.{c.strip()}" for c in _COLUMNS.split(","))
 
 # How long a statement waits for a lock held by another connection. The worker is the only
 # writer (worker.lock), and this wait blocks the event loop: keep it well under the
@@ -165,18 +171,37 @@ class Journal:
 
     # --- prompts ------------------------------------------------------------------------
 
-    def insert(self, row: PromptRow) -> bool:
-        """Store a new prompt as queued; False (and nothing changed) if the post id is known."""
+    def insert(self, row: PromptRow, *, refusal: str | None = None) -> bool:
+        """Store a new prompt as queued; False (and nothing changed) if the post id is known.
+
+        With ``refusal`` the prompt is stored already answered with that text (it will not
+        run): the refusal then travels, and is posted once, like any answer.
+        """
         now = time.time()
+        state, answer = (State.QUEUED, None) if refusal is None else (State.ANSWERED, refusal)
         cursor = self._db.execute(
             f"INSERT OR IGNORE INTO prompts ({_COLUMNS}, accepted_at, updated_at) "
             "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
             (
                 row.post_id, row.create_at, row.user_id, row.username, row.text,
-                row.gateway_id, State.QUEUED.value, 0, None, 0, "[]", now, now,
+                row.gateway_id, state.value, 0, answer, int(refusal is not None), "[]", now, now,
             ),
         )  # fmt: skip
         return cursor.rowcount == 1
+
+    def known(self, post_id: str) -> bool:
+        return (
+            self._db.execute("SELECT 1 FROM prompts WHERE post_id = ?", (post_id,)).fetchone()
+            is not None
+        )
+
+    def queued_of(self, user_id: str) -> int:
+        """How many prompts of this user wait for their turn (the running one not counted)."""
+        (n,) = self._db.execute(
+            "SELECT COUNT(*) FROM prompts WHERE state = ? AND user_id = ?",
+            (State.QUEUED.value, user_id),
+        ).fetchone()
+        return int(n)
 
     def get(self, post_id: str) -> PromptRow | None:
         values = self._db.execute(
@@ -193,7 +218,15 @@ class Journal:
             new = transition(row, event)
             if new != row:
                 self._store(new)
+            if isinstance(event, Start):
+                self._served(row.user_id)
         return new
+
+    def _served(self, user_id: str) -> None:
+        """Record that ``user_id`` was just given a turn (inside the Start's transaction)."""
+        turn = int(self.meta("turns") or 0) + 1
+        self.set_meta("turns", str(turn))
+        self.set_meta(f"served.{user_id}", str(turn))
 
     def recover(self) -> list[PromptRow]:
         """At start: rows a dead worker left running are queued again; returns those rows."""
@@ -215,10 +248,23 @@ class Journal:
         return [_row(v) for v in cursor.fetchall()]
 
     def next_queued(self) -> PromptRow | None:
-        """The prompt to run next: the oldest queued one."""
+        """The prompt to run next, fair between users.
+
+        Each user's prompts run in their own (create_at, post_id) order; between users, the
+        one served least recently goes first (never served counts as longest ago), ties by
+        the (create_at, post_id) of their oldest prompt. With one user, or users who take
+        turns, that is exactly the order in which the posts were made; a user who posts
+        eighty at once delays another user's one post by one turn, not by eighty.
+        """
         values = self._db.execute(
-            f"SELECT {_COLUMNS} FROM prompts WHERE state = ? ORDER BY create_at, post_id LIMIT 1",
-            (State.QUEUED.value,),
+            f"SELECT {_QUALIFIED} FROM prompts p "
+            "LEFT JOIN meta m ON m.key = 'served.' || p.user_id "
+            "WHERE p.state = :queued AND NOT EXISTS ("
+            "  SELECT 1 FROM prompts q WHERE q.state = :queued AND q.user_id = p.user_id"
+            "  AND (q.create_at < p.create_at"
+            "       OR (q.create_at = p.create_at AND q.post_id < p.post_id))) "
+            "ORDER BY COALESCE(CAST(m.value AS INTEGER), 0), p.create_at, p.post_id LIMIT 1",
+            {"queued": State.QUEUED.value},
         ).fetchone()
         return None if values is None else _row(values)
 

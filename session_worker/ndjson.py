@@ -11,6 +11,7 @@ the CLI that must be answered at once, or an event of the running turn), and
 
 from __future__ import annotations
 
+import re
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any, Literal
@@ -20,10 +21,13 @@ import msgspec
 from session_worker.errors import ChildProtocolError
 
 __all__ = [
+    "MAX_LINE",
     "NO_CONVERSATION",
+    "OVERLONG",
     "ControlReply",
     "ControlRequestFromCli",
     "LineSplitter",
+    "Overlong",
     "TurnEvent",
     "TurnInterpreter",
     "TurnOutcome",
@@ -38,6 +42,12 @@ Event = Mapping[str, Any]
 
 # What the CLI prints (result.errors and stderr) when ``--resume`` names an unknown session.
 NO_CONVERSATION = "No conversation found with session ID"
+
+_SESSION_ID = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_-]{0,127}$")
+MAX_UNKNOWN_TYPES = 32  # distinct unknown event types remembered per turn (to log once each)
+
+# The event the stdout reader puts in place of a line over MAX_LINE (never a CLI type).
+OVERLONG = "mmclaude_overlong_line"
 
 # Every top-level type the CLI is known to print (claude-stream-json.md §3.1). A type not in
 # here is still ignored, but logged once so that protocol drift is visible.
@@ -67,39 +77,91 @@ KNOWN_TYPES = frozenset(
 # --- framing ---------------------------------------------------------------------------------
 
 
-class LineSplitter:
-    """Frames a byte stream into lines of any length (a line may be megabytes).
+# The longest stdout line we read (bytes). The recorded streams' longest line is ~18 KB (the
+# initialize answer); tool results and images are the big ones: an image block is at most
+# ~7 MB of base64 (the API's 5 MB per image), and the Agent SDK caps a message at 1 MB.
+MAX_LINE = 16 * 1024 * 1024
+OVERLONG_HEAD = 256  # bytes of an over-long line kept to tell what it was
 
-    asyncio's ``readline`` refuses lines over its 64 KiB limit; this keeps the partial
-    line itself, so the only bound is memory.
+_TYPE_AT_START = re.compile(rb'^\s*\{\s*"type"\s*:\s*"([A-Za-z0-9_]{1,64})"')
+
+
+@dataclass(frozen=True)
+class Overlong:
+    """A line over the limit, skipped: its length and its first bytes (never the rest)."""
+
+    size: int
+    head: bytes
+
+    @property
+    def event_type(self) -> str:
+        """The event's ``type`` when the line starts with it (the CLI writes it first)."""
+        match = _TYPE_AT_START.match(self.head)
+        return match.group(1).decode() if match else ""
+
+
+class LineSplitter:
+    """Frames a byte stream into lines of up to ``max_line`` bytes (a line may be megabytes).
+
+    asyncio's ``readline`` refuses lines over its 64 KiB limit; this keeps the partial line
+    itself up to ``max_line``. Past that it keeps only the first bytes and counts (never
+    stores) the rest until the line ends, then yields an :class:`Overlong` in its place:
+    memory stays bounded whatever the child writes.
     """
 
-    def __init__(self) -> None:
+    def __init__(self, max_line: int = MAX_LINE) -> None:
+        self.max_line = max_line
         self._parts: list[bytes] = []
+        self._size = 0
+        self._skipping: bytes | None = None  # the head of the over-long line being skipped
 
-    def feed(self, chunk: bytes) -> list[bytes]:
+    def feed(self, chunk: bytes) -> list[bytes | Overlong]:
         """The complete lines ``chunk`` finishes, without their ``\\n``; blank lines dropped."""
-        lines: list[bytes] = []
+        lines: list[bytes | Overlong] = []
         start = 0
         while True:
             end = chunk.find(b"\n", start)
             if end < 0:
                 break
-            piece = chunk[start:end]
-            if self._parts:
-                self._parts.append(piece)
+            self._add(chunk[start:end])
+            if self._skipping is not None:
+                lines.append(Overlong(self._size, self._skipping))
+            else:
                 piece = b"".join(self._parts)
-                self._parts.clear()
-            if piece.strip():
-                lines.append(piece)
+                if piece.strip():
+                    lines.append(piece)
+            self._reset()
             start = end + 1
         if start < len(chunk):
-            self._parts.append(chunk[start:])
+            self._add(chunk[start:])
         return lines
+
+    def _add(self, piece: bytes) -> None:
+        self._size += len(piece)
+        if self._skipping is not None:
+            return
+        self._parts.append(piece)
+        if self._size > self.max_line:
+            head = b""
+            for part in self._parts:  # not a join of it all: that would copy max_line bytes
+                head += part[: OVERLONG_HEAD - len(head)]
+                if len(head) >= OVERLONG_HEAD:
+                    break
+            self._skipping = head
+            self._parts.clear()
+
+    def _reset(self) -> None:
+        self._parts.clear()
+        self._size = 0
+        self._skipping = None
 
     def pending(self) -> int:
         """Bytes of an unfinished line (at EOF: a truncated last line)."""
-        return sum(len(p) for p in self._parts)
+        return self._size
+
+    def held(self) -> int:
+        """Bytes kept in memory for the unfinished line (at most ``max_line`` + a chunk)."""
+        return sum(len(p) for p in self._parts) + len(self._skipping or b"")
 
 
 _decoder = msgspec.json.Decoder()
@@ -272,6 +334,7 @@ class TurnOutcome:
     session_id: str | None
     errors: tuple[str, ...] = ()
     terminal_reason: str | None = None
+    skipped: tuple[int, ...] = ()  # sizes of over-long lines skipped during the turn
 
     @property
     def interrupted(self) -> bool:
@@ -294,10 +357,25 @@ class TurnInterpreter:
     session_id: str | None = None
     unknown_types: set[str] = field(default_factory=set)
     outcome: TurnOutcome | None = None
+    skipped: list[int] = field(default_factory=list)
     _texts: list[str] = field(default_factory=list)
 
     def feed(self, event: Event) -> TurnOutcome | None:
         kind = event.get("type")
+        if kind == OVERLONG:
+            size = event.get("size")
+            self.skipped.append(size if isinstance(size, int) else 0)
+            if event.get("event_type") == "result":
+                # The turn's result itself was too long to read: the turn is over.
+                self.outcome = TurnOutcome(
+                    text=self.partial_text,
+                    is_error=True,
+                    subtype=OVERLONG,
+                    session_id=self.session_id,
+                    skipped=tuple(self.skipped),
+                )
+                return self.outcome
+            return None
         if kind == "system":
             if event.get("subtype") == "init":
                 self._learn_session(event)
@@ -307,8 +385,10 @@ class TurnInterpreter:
             self._learn_session(event)
             self.outcome = self._outcome(event)
             return self.outcome
-        elif not isinstance(kind, str) or kind not in KNOWN_TYPES:
-            self.unknown_types.add(str(kind))
+        elif (not isinstance(kind, str) or kind not in KNOWN_TYPES) and len(
+            self.unknown_types
+        ) < MAX_UNKNOWN_TYPES:
+            self.unknown_types.add(str(kind)[:64])
         return None
 
     @property
@@ -317,8 +397,10 @@ class TurnInterpreter:
         return "\n\n".join(self._texts)
 
     def _learn_session(self, event: Event) -> None:
+        # The id goes into the journal and onto the next claude's command line (--resume):
+        # only a plain token is taken (the CLI's are UUIDs).
         session_id = event.get("session_id")
-        if isinstance(session_id, str) and session_id:
+        if isinstance(session_id, str) and _SESSION_ID.match(session_id):
             self.session_id = session_id
 
     def _collect(self, event: Event) -> None:
@@ -354,4 +436,5 @@ class TurnInterpreter:
             session_id=self.session_id,
             errors=tuple(str(e) for e in errors) if isinstance(errors, list) else (),
             terminal_reason=reason if isinstance(reason, str) else None,
+            skipped=tuple(self.skipped),
         )

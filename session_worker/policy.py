@@ -11,12 +11,17 @@ from dataclasses import dataclass
 __all__ = [
     "CONTEXT_LOST_NOTE",
     "EMPTY_ANSWER",
+    "SEE_LOG",
     "Backoff",
     "context_lost",
+    "cut_note",
     "describe_exit",
     "failed_answer",
     "non_empty",
     "not_started_answer",
+    "overlong_result_answer",
+    "queue_full_answer",
+    "skipped_lines_note",
     "stopped_answer",
     "turn_error_answer",
     "worker_died_answer",
@@ -71,19 +76,18 @@ def describe_exit(returncode: int | None) -> str:
     return f"exit code {returncode}"
 
 
-def _tail_block(stderr_tail: str) -> str:
-    tail = stderr_tail.strip()
-    if not tail:
-        return ""
-    return f"\n\nThe end of its error output:\n```\n{tail[-1500:]}\n```"
+# Where the details of a failure are: claude's error output (paths, environment names,
+# stack traces) stays in the bot's log and never reaches the thread.
+SEE_LOG = "see the bot's log for claude's error output"
 
 
-def failed_answer(tries: int, returncode: int | None, stderr_tail: str) -> str:
-    """The answer when claude died on every one of ``tries`` runs of the prompt."""
+def failed_answer(tries: int, returncode: int | None) -> str:
+    """The answer when claude died on every one of ``tries`` runs of the prompt: the exit
+    status only (its stderr is logged, see :data:`SEE_LOG`)."""
     return (
         f"⚠️ Claude could not answer this message: the claude process died {tries} times "
-        f"while working on it (last: {describe_exit(returncode)}). It was not retried again; "
-        f"send it again to retry.{_tail_block(stderr_tail)}"
+        f"while working on it (last: {describe_exit(returncode)}; {SEE_LOG}). It was not "
+        "retried again; send it again to retry."
     )
 
 
@@ -98,11 +102,13 @@ def worker_died_answer(tries: int) -> str:
     )
 
 
-def not_started_answer(tries: int, reason: str, stderr_tail: str) -> str:
-    """The answer when claude could not even be started ``tries`` times."""
+def not_started_answer(tries: int, returncode: int | None) -> str:
+    """The answer when claude could not even be started ``tries`` times: how the last try
+    ended, in words of ours (the exception text names paths: it is logged instead)."""
+    how = "it did not become ready" if returncode is None else describe_exit(returncode)
     return (
         f"⚠️ Claude could not answer this message: the claude process could not be started "
-        f"({tries} tries; last: {reason}).{_tail_block(stderr_tail)}"
+        f"({tries} tries; last: {how}; {SEE_LOG})."
     )
 
 
@@ -122,12 +128,65 @@ def stopped_answer(idle_s: float, killed: bool, partial: str) -> str:
     return text
 
 
+ERROR_DETAIL = 300  # characters of the CLI's error list shown in the thread (all are logged)
+
+
 def turn_error_answer(subtype: str, text: str, errors: tuple[str, ...]) -> str:
-    """The answer to a turn that ended with an error result: the CLI's own words."""
+    """The answer to a turn that ended with an error result: the CLI's own words, its
+    result text, or else the first line of each error, short (a stack trace is for the
+    log, where the runner puts the whole list)."""
     if text.strip():
         return text
-    detail = "; ".join(errors) if errors else "no details"
+    firsts = [e.strip().splitlines()[0] for e in errors if e.strip()]
+    detail = "; ".join(firsts) if firsts else "no details"
+    if len(detail) > ERROR_DETAIL:
+        detail = detail[: ERROR_DETAIL - 1] + "…"
     return f"⚠️ Claude ended this turn with an error ({subtype}): {detail}"
+
+
+def _mb(size: int) -> str:
+    return f"{size / (1024 * 1024):,.1f} MB"
+
+
+def overlong_result_answer(size: int, limit: int, partial: str) -> str:
+    """The answer to a turn whose final result line was over the line limit (unreadable)."""
+    text = (
+        f"⚠️ Claude's answer to this message could not be read: its output line was "
+        f"{_mb(size)}, over the bot's limit of {_mb(limit)}. The session goes on; ask for a "
+        "shorter answer, or for the text to be written to a file."
+    )
+    if partial.strip():
+        text += f"\n\nWhat Claude had written before it:\n\n{partial}"
+    return text
+
+
+def skipped_lines_note(sizes: tuple[int, ...], limit: int) -> str:
+    """The note under an answer when output lines of claude's were skipped for their size."""
+    what = "an output line" if len(sizes) == 1 else f"{len(sizes)} output lines"
+    return (
+        f"⚠️ Claude wrote {what} of up to {_mb(max(sizes))} during this turn, over the bot's "
+        f"limit of {_mb(limit)}; skipped, so this answer may miss part of what happened."
+    )
+
+
+def queue_full_answer(limit: int) -> str:
+    """The refusal of a prompt whose author already has ``limit`` prompts waiting."""
+    return (
+        f"⚠️ Not queued: you already have {limit} messages waiting for Claude (the limit "
+        "per user). Send this one again once some of them are answered."
+    )
+
+
+def cut_note(chars: int, saved_as: str | None) -> str:
+    """The note under an answer cut for its size: where the whole text is."""
+    if saved_as is None:
+        where = "the whole text could not be saved (see the bot's log)"
+    else:
+        where = (
+            f"the whole answer is in `{saved_as}` in Claude's working directory "
+            f"(`!file {saved_as}` posts it)"
+        )
+    return f"✂️ This answer was cut: it is {chars:,} characters long; {where}."
 
 
 def context_lost(text: str) -> str:

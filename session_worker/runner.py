@@ -17,10 +17,10 @@ from typing import TYPE_CHECKING
 
 from loguru import logger
 
-from session_worker import policy
+from session_worker import answers, policy
 from session_worker.child import ClaudeChild
 from session_worker.errors import ChildExitedError, ChildStartError
-from session_worker.ndjson import TurnInterpreter, TurnOutcome
+from session_worker.ndjson import MAX_LINE, OVERLONG, TurnInterpreter, TurnOutcome
 from session_worker.proctree import sweep_orphans
 from session_worker.states import Finish, GiveUp, PromptRow, Requeue, Start, State
 
@@ -33,6 +33,7 @@ if TYPE_CHECKING:
 __all__ = ["Runner"]
 
 START_TIMEOUT = 30.0  # spawn → initialize answered (the real CLI needs ~0.5 s)
+STDERR_LOGGED = 1500  # characters of claude's stderr tail put in the log line of a death
 
 
 @dataclass(frozen=True)
@@ -53,6 +54,7 @@ class _Died:
 
 
 _logged_unknown: set[str] = set()
+MAX_LOGGED_UNKNOWN = 256
 
 
 class Runner:
@@ -153,7 +155,7 @@ class Runner:
                 if exc.no_conversation and session_id:
                     self._session_lost(session_id)
                     continue
-                logger.bind(error=str(exc), stderr=exc.stderr_tail[-500:]).error(
+                logger.bind(error=str(exc), stderr=exc.stderr_tail[-STDERR_LOGGED:]).error(
                     "claude.start_failed"
                 )
                 self._charge_head(exc)
@@ -189,7 +191,7 @@ class Runner:
             return
         row = self.journal.apply(row.post_id, Start())
         if row.tries >= self.config.max_tries:
-            text = policy.not_started_answer(row.tries, str(exc), exc.stderr_tail)
+            text = policy.not_started_answer(row.tries, exc.returncode)
             self._finish(row, text, is_error=True)
         else:
             self.journal.apply(row.post_id, Requeue())
@@ -211,18 +213,31 @@ class Runner:
             case _Answered(outcome=outcome):
                 self._backoff.reset()
                 text = outcome.text
-                if outcome.is_error:
+                if outcome.subtype == OVERLONG:
+                    size = outcome.skipped[-1] if outcome.skipped else 0
+                    text = policy.overlong_result_answer(size, MAX_LINE, text)
+                elif outcome.is_error:
+                    if outcome.errors:
+                        log.bind(subtype=outcome.subtype, errors=list(outcome.errors)).warning(
+                            "turn.error"
+                        )
                     text = policy.turn_error_answer(outcome.subtype, text, outcome.errors)
+                if outcome.skipped and outcome.subtype != OVERLONG:
+                    text += "\n\n" + policy.skipped_lines_note(outcome.skipped, MAX_LINE)
                 self._finish(row, text, is_error=outcome.is_error, subtype=outcome.subtype)
             case _Stopped(killed=killed, partial=partial):
                 text = policy.stopped_answer(self.config.idle_limit, killed, partial)
                 self._finish(row, text, is_error=True, subtype="stopped")
             case _Died(returncode=code, stderr_tail=tail):
+                # The thread only hears the exit status: the stderr tail is for the operator.
+                log.bind(code=code, tries=row.tries, stderr=tail[-STDERR_LOGGED:]).warning(
+                    "turn.claude_died"
+                )
                 if child.no_conversation and child.session_id:
                     self._session_lost(child.session_id)
                     self.journal.apply(row.post_id, Requeue(refund=True))
                 elif row.tries >= self.config.max_tries:
-                    text = policy.failed_answer(row.tries, code, tail)
+                    text = policy.failed_answer(row.tries, code)
                     self._finish(row, text, is_error=True, subtype="died")
                 else:
                     self.journal.apply(row.post_id, Requeue())
@@ -232,7 +247,11 @@ class Runner:
         stale = child.drain()
         if stale:
             logger.bind(events=stale).debug("claude.stale_events_dropped")
+        if child.dropped_idle:
+            logger.bind(events=child.dropped_idle).debug("claude.idle_events_dropped")
+            child.dropped_idle = 0
         interp = TurnInterpreter()
+        child.listening = True
         try:
             logger.debug("hop.claude_write", post_id=row.post_id, t_ns=time.monotonic_ns())
             await child.send_user(row.text)
@@ -247,6 +266,8 @@ class Runner:
         except ChildExitedError:
             code = await child.stop()
             return _Died(code, child.stderr_tail())
+        finally:
+            child.listening = False
 
     async def _stop_hung(self, child: ClaudeChild, interp: TurnInterpreter) -> _Stopped:
         logger.bind(idle_s=self.config.idle_limit, claude_pid=child.pid).warning("turn.stalled")
@@ -275,6 +296,8 @@ class Runner:
         if outcome is not None and self.journal.meta("session_has_turns") is None:
             self.journal.set_meta("session_has_turns", "1")
         for kind in interp.unknown_types - _logged_unknown:
+            if len(_logged_unknown) >= MAX_LOGGED_UNKNOWN:
+                break  # a claude inventing types without end gets no more lines, nor memory
             _logged_unknown.add(kind)
             logger.bind(event_type=kind).info("claude.unknown_event")
         return outcome
@@ -285,7 +308,7 @@ class Runner:
         # The notice of a lost session goes with the next answer that comes from claude.
         if not give_up and self.journal.meta("context_lost"):
             text = policy.context_lost(text)
-        text = policy.non_empty(text)
+        text = answers.cap(self.config.claude_workdir, row.post_id, policy.non_empty(text))
         event = GiveUp(text) if give_up else Finish(text, is_error)
         row = self.journal.apply(row.post_id, event)
         if not give_up:

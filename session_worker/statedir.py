@@ -1,11 +1,12 @@
 """The worker's state dir: private to its user, and owned by one worker at a time.
 
-:func:`prepare` creates ``<state dir>`` with mode 0700 (tightening an existing one, as
-``protocol.run_dir`` does for ``run/``): the journal holds every prompt and answer of the
-thread. :func:`acquire` takes an exclusive, non-blocking ``flock`` on ``worker.lock``: two
-workers on one journal would both run the queue and both answer. The lock belongs to the open
-file, so it dies with the process however it dies (a SIGKILLed worker never blocks its
-successor); the descriptor is not inherited by claude (close-on-exec, PEP 446).
+:func:`prepare` creates ``<state dir>`` with mode 0700, or refuses one that another user
+owns or can write (``protocol.prepare_state_dir``): the journal holds every prompt and
+answer of the thread. :func:`acquire` takes an exclusive, non-blocking ``flock`` on
+``worker.lock``: two workers on one journal would both run the queue and both answer. The
+lock belongs to the open file, so it dies with the process however it dies (a SIGKILLed
+worker never blocks its successor); the descriptor is not inherited by claude
+(close-on-exec, PEP 446).
 """
 
 from __future__ import annotations
@@ -13,10 +14,10 @@ from __future__ import annotations
 import contextlib
 import fcntl
 import os
-import stat
 from pathlib import Path
 
-from session_worker.errors import AlreadyRunningError, WorkerError
+import protocol
+from session_worker.errors import AlreadyRunningError
 
 __all__ = ["LOCK_NAME", "WorkerLock", "acquire", "prepare"]
 
@@ -24,15 +25,9 @@ LOCK_NAME = "worker.lock"
 
 
 def prepare(state_dir: Path | str) -> Path:
-    """Create the state dir with mode 0700 (tightening it if it exists) and return it."""
-    path = Path(state_dir)
-    path.mkdir(parents=True, exist_ok=True, mode=0o700)
-    info = path.stat()
-    if info.st_uid != os.getuid():
-        raise WorkerError(f"state dir {path} belongs to another user; refusing to use it")
-    if stat.S_IMODE(info.st_mode) != 0o700:
-        path.chmod(0o700)
-    return path
+    """The state dir and its run dir, created 0700 or checked safe (protocol's one check,
+    shared with the supervisor and the gateway): :class:`protocol.StateDirError` if not."""
+    return protocol.prepare_state_dir(state_dir)
 
 
 class WorkerLock:

@@ -82,7 +82,15 @@ class FakeGateway:
     def bye(self) -> None:
         self.sender.send(protocol.encode(GatewayBye(gateway_id=self.gateway_id)))
 
-    def prompt(self, post_id: str, text: str, create_at: int | None = None) -> Prompt:
+    def prompt(
+        self,
+        post_id: str,
+        text: str,
+        create_at: int | None = None,
+        *,
+        user_id: str = "user-1",
+        username: str = "alice",
+    ) -> Prompt:
         if create_at is None:
             self._next_create_at += 1000
             create_at = self._next_create_at
@@ -90,8 +98,8 @@ class FakeGateway:
             gateway_id=self.gateway_id,
             post_id=post_id,
             create_at=create_at,
-            user_id="user-1",
-            username="alice",
+            user_id=user_id,
+            username=username,
             text=text,
         )
         self.sender.send(protocol.encode(message))

@@ -30,6 +30,7 @@ from protocol import (
     Welcome,
     WorkerHeartbeat,
 )
+from session_worker import policy
 from session_worker.delivery import Delivery
 from session_worker.errors import JournalError
 from session_worker.gateways import Gateway, Gateways, Outbox, SenderLike
@@ -204,9 +205,22 @@ class Worker:
             text=message.text,
             gateway_id=message.gateway_id,
         )
-        first = self.journal.insert(row)  # committed before the acknowledgement below
+        refusal = None
+        limit = self.config.max_queued_per_user
+        if not self.journal.known(row.post_id) and self.journal.queued_of(row.user_id) >= limit:
+            # One user cannot bury the others: the post is answered at once with
+            # a refusal, journaled like an answer so that it is posted exactly once.
+            refusal = policy.queue_full_answer(limit)
+        first = self.journal.insert(row, refusal=refusal)  # committed before the ack below
         gateway.send(protocol.encode(Accepted(post_id=message.post_id, first=first)))
-        if first:
+        if first and refusal is not None:
+            logger.bind(post_id=row.post_id, user_id=row.user_id, limit=limit).warning(
+                "prompt.refused"
+            )
+            stored = self.journal.get(row.post_id)
+            if stored is not None:
+                self._answered(stored)
+        elif first:
             logger.debug("hop.worker_accepted", post_id=message.post_id, t_ns=time.monotonic_ns())
             logger.bind(
                 post_id=message.post_id, user_id=message.user_id, chars=len(message.text)

@@ -7,6 +7,10 @@ the gateway, the worker or the claude child is SIGKILLed (pids from the status f
 ``mmclaude status --json`` prints), the WebSocket is dropped or refused for a while, REST
 answers 500/429 bursts, and some turns are slow. Then it waits (bounded) for the system to
 settle and reports. Exit 0 only when lost, duplicated and out of order are all 0.
+
+"In order" is per user: the worker shares turns fairly between users (a user's posts keep
+their order; another user's post may go ahead of a burst), so alice's answers must come in
+the order of alice's posts and bob's in the order of bob's.
 """
 
 from __future__ import annotations
@@ -105,6 +109,7 @@ async def _user(
     until: float,
     posted: list[tuple[str, str]],
     created: dict[str, int],
+    authors: dict[str, str],
     slow_ok: bool,
 ) -> None:
     i = 0
@@ -122,6 +127,7 @@ async def _user(
             continue
         posted.append((post["id"], text))
         created[post["id"]] = int(post["create_at"])
+        authors[post["id"]] = user
         await asyncio.sleep(rng.expovariate(rate))
 
 
@@ -176,6 +182,7 @@ def _check(
     thread: str,
     posted: list[tuple[str, str]],
     created: dict[str, int],
+    authors: dict[str, str],
     report: ChaosReport,
 ) -> None:
     grouped = replies(mm, thread)
@@ -197,14 +204,17 @@ def _check(
         first_answer_at.append(((first["create_at"], first["id"]), post_id))
     # Mattermost orders a thread by (create_at in ms, id): two posts made in the same
     # millisecond are ordered by id, not by which call returned first.
+    # Each user's answers in the order of that user's posts (turns are shared fairly
+    # between users, so the order across users is not the order of the posts).
     order = sorted((pid for pid, _ in posted if pid in grouped), key=lambda p: (created[p], p))
     answered_order = [pid for _, pid in sorted(first_answer_at)]
     rank = {pid: i for i, pid in enumerate(order)}
-    highest = -1
+    highest: dict[str, int] = {}
     for pid in answered_order:
-        if rank[pid] < highest:
+        user = authors.get(pid, "")
+        if rank[pid] < highest.get(user, -1):
             report.out_of_order.append(pid)
-        highest = max(highest, rank[pid])
+        highest[user] = max(highest.get(user, -1), rank[pid])
 
 
 def _recovery(
@@ -249,11 +259,22 @@ async def chaos(
         await tree.wait_status(lambda s: s["claude"]["pid"] and s["gateway"]["pid"], 60)
         posted: list[tuple[str, str]] = []
         created: dict[str, int] = {}
+        authors: dict[str, str] = {}
         kill_times: list[tuple[str, float]] = []
         until = time.monotonic() + duration
         async with asyncio.TaskGroup() as tasks:
             tasks.create_task(
-                _user(tree, thread, rng, rate, until, posted, created, slow_ok=not tree.claude.real)
+                _user(
+                    tree,
+                    thread,
+                    rng,
+                    rate,
+                    until,
+                    posted,
+                    created,
+                    authors,
+                    slow_ok=not tree.claude.real,
+                )
             )
             tasks.create_task(_monkey(tree, thread, rng, until, report, kill_times))
         settle_start = time.monotonic()
@@ -266,7 +287,7 @@ async def chaos(
             await asyncio.sleep(0.2)
         report.settle_s = time.monotonic() - settle_start
         report.posts = len(posted)
-        _check(tree.mm, thread, posted, created, report)
+        _check(tree.mm, thread, posted, created, authors, report)
         _recovery(tree.mm, thread, kill_times, report)
         tree_pids = descendants(tree.process.pid) | {tree.process.pid}
         tree.stop()

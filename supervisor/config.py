@@ -17,7 +17,15 @@ from typing import TYPE_CHECKING, Any, Literal
 import msgspec
 
 from gateway.config import GatewayConfig
-from protocol import LOG_FORMATS, LOG_LEVELS, EndpointError, Redactor, check_endpoint
+from protocol import (
+    LOG_FORMATS,
+    LOG_LEVELS,
+    EndpointError,
+    Redactor,
+    StateDirError,
+    check_endpoint,
+    prepare_state_dir,
+)
 from protocol.endpoints import IPC_PATH_MAX, gateway_endpoint, supervisor_endpoint, worker_endpoint
 from session_worker.config import WorkerConfig
 from supervisor.errors import ConfigError
@@ -46,6 +54,7 @@ SETTINGS: dict[str, tuple[str, str] | None] = {
     "MMCLAUDE_LOG_LEVEL": ("mmclaude", "log-level"),
     "MMCLAUDE_LOG_FORMAT": ("mmclaude", "log-format"),
     "MMCLAUDE_WORKER_ENDPOINT": ("mmclaude", "worker-endpoint"),
+    "MMCLAUDE_MAX_QUEUED_PER_USER": ("mmclaude", "max-queued-per-user"),
     "MMCLAUDE_GATEWAYS": ("supervisor", "gateways"),
     "MMCLAUDE_HEARTBEAT_LIMIT": ("supervisor", "heartbeat-limit"),
     "MMCLAUDE_MAX_RESTARTS": ("supervisor", "max-restarts"),
@@ -72,6 +81,7 @@ class Settings(msgspec.Struct, frozen=True, kw_only=True):
     log_level: str
     log_format: str | None
     worker_endpoint: str
+    max_queued_per_user: int
     gateways: int
     heartbeat_limit: float
     max_restarts: int
@@ -95,6 +105,7 @@ class Settings(msgspec.Struct, frozen=True, kw_only=True):
             log_level=self.log_level,
             log_format=self.log_format,
             idle_limit=self.idle_limit,
+            max_queued_per_user=self.max_queued_per_user,
             redact=(self.token,) if self.token else (),
         )
 
@@ -134,6 +145,7 @@ class Settings(msgspec.Struct, frozen=True, kw_only=True):
             "MMCLAUDE_LOG_LEVEL": self.log_level,
             "MMCLAUDE_LOG_FORMAT": self.log_format or "auto (text on a terminal, else json)",
             "MMCLAUDE_WORKER_ENDPOINT": self.worker_endpoint,
+            "MMCLAUDE_MAX_QUEUED_PER_USER": self.max_queued_per_user,
             "MMCLAUDE_GATEWAYS": self.gateways,
             "MMCLAUDE_HEARTBEAT_LIMIT": self.heartbeat_limit,
             "MMCLAUDE_MAX_RESTARTS": self.max_restarts,
@@ -367,6 +379,9 @@ def load_settings(
     else:
         endpoint = f"ipc://{state_path}/run/inbox"
 
+    found = src.get("MMCLAUDE_MAX_QUEUED_PER_USER")
+    max_queued = int(_number(found[0], found[1], integer=True, minimum=1)) if found else 20
+
     found = src.get("MMCLAUDE_GATEWAYS")
     gateways = int(_number(found[0], found[1], integer=True, minimum=1)) if found else 1
     found = src.get("MMCLAUDE_HEARTBEAT_LIMIT")
@@ -391,6 +406,7 @@ def load_settings(
         log_level=log_level,
         log_format=log_format,
         worker_endpoint=endpoint,
+        max_queued_per_user=max_queued,
         gateways=gateways,
         heartbeat_limit=heartbeat_limit,
         max_restarts=max_restarts,
@@ -399,9 +415,12 @@ def load_settings(
 
 
 def ensure_state_dir(settings: Settings) -> None:
-    """Create the state dir (0700) and its run dir, or raise :class:`ConfigError`."""
+    """Create the state dir (0700) and its run dir, or raise :class:`ConfigError` when they
+    are unsafe (another user's, writable by others): before anything binds."""
     try:
-        Path(settings.state_dir).mkdir(parents=True, exist_ok=True, mode=0o700)
+        prepare_state_dir(settings.state_dir)
         worker_endpoint(Path(settings.state_dir))
+    except StateDirError as exc:
+        raise ConfigError(str(exc)) from None
     except (OSError, EndpointError) as exc:
         raise ConfigError(f"MMCLAUDE_STATE_DIR: cannot use {settings.state_dir!r}: {exc}") from None

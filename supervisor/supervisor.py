@@ -22,7 +22,9 @@ from protocol import (
     DecodeError,
     GatewayHeartbeat,
     Receiver,
+    StateDirError,
     WorkerHeartbeat,
+    prepare_state_dir,
     setup_logging,
     supervisor_codec,
     supervisor_endpoint,
@@ -375,6 +377,11 @@ def run_supervisor(settings: Settings, *, gateways: int | None = None) -> int:
     # environment cannot be scrubbed.
     for name in [n for n in os.environ if n.startswith("MATTERMOST_")]:
         del os.environ[name]
+    try:
+        prepare_state_dir(settings.state_dir)  # before anything binds (the CLI checked too)
+    except StateDirError as exc:
+        logger.error(str(exc))
+        return 2
     heartbeat = settings.supervisor_endpoint()
     worker_config = msgspec.structs.replace(settings.worker_config(), heartbeat_endpoint=heartbeat)
 

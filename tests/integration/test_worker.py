@@ -19,6 +19,7 @@ import pytest
 
 import protocol
 from protocol import Receiver, Welcome, WorkerHeartbeat
+from session_worker.answers import MAX_ANSWER_CHARS
 from session_worker.journal import Journal
 from session_worker.policy import CONTEXT_LOST_NOTE
 from session_worker.testing import (
@@ -180,8 +181,13 @@ def test_duplicates_garbage_and_binding(rig: WorkerRig) -> None:
             assert answer.text == "echo[1]: GARBAGE one"
             gw.prompt("big", "LONG:3000000", create_at=1000)
             big = await answer_of(gw, "big")
-            assert len(big.text) == 3_000_000  # one stdout line of ~3 MB
+            # One stdout line of ~3 MB; the thread gets the first 256 KB, the workdir all.
+            assert len(big.text) < MAX_ANSWER_CHARS + 500
             assert big.text.startswith("echo[3]: ")
+            assert "`.mmclaude/answers/big.md`" in big.text
+            whole = (rig.dir / "work" / ".mmclaude" / "answers" / "big.md").read_text()
+            assert len(whole) == 3_000_000
+            assert whole.startswith(big.text.split("\n\n✂️")[0])
             gw.prompt("p1", "GARBAGE one", create_at=1000)  # after delivery: still once
             gw.send_raw(protocol.encode(
                 protocol.BindThread(gateway_id="gw1", thread_id="t1", channel_id="c1")
@@ -245,12 +251,19 @@ def test_crash_every_time_gives_an_error_answer(rig: WorkerRig) -> None:
             assert answer.is_error
             assert "died 3 times" in answer.text
             assert "exit code 3" in answer.text
-            assert "fake-claude: CRASH keyword" in answer.text  # the stderr tail
+            # claude's stderr (paths, stack traces) stays in the log; the thread gets a
+            # one-line reason.
+            assert "fake-claude: CRASH keyword" not in answer.text
+            assert "```" not in answer.text
+            assert "see the bot's log" in answer.text
             gw.prompt("p2", "after")
             assert (await answer_of(gw, "p2")).text.startswith("echo[")
 
     asyncio.run(scenario())
     assert len(rig.events("claude.restarted")) >= 3
+    died = rig.events("turn.claude_died")
+    assert len(died) == 3
+    assert all("fake-claude: CRASH keyword" in e["stderr"] for e in died)
     assert rig.stop() == 0
 
 
@@ -385,7 +398,9 @@ def test_claude_that_cannot_start_is_reported(rig: WorkerRig) -> None:
             answer = await answer_of(gw, "p1", timeout=15)
             assert answer.is_error
             assert "could not be started (2 tries" in answer.text
-            assert "no-such-claude" in answer.text
+            assert "see the bot's log" in answer.text
+            assert "no-such-claude" not in answer.text  # a path of the host: log only
 
     asyncio.run(scenario())
+    assert any("no-such-claude" in e["error"] for e in rig.events("claude.start_failed"))
     assert rig.stop() == 0

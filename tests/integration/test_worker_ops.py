@@ -18,6 +18,7 @@ import protocol
 from protocol import Welcome
 from session_worker.delivery import REROUTE_AFTER
 from session_worker.journal import Journal
+from session_worker.states import PromptRow
 from tests.integration.test_worker import WorkerRig, answer_of, welcomed
 
 if TYPE_CHECKING:
@@ -159,3 +160,72 @@ def test_an_answer_a_gateway_cannot_deliver_moves_to_another(rig: WorkerRig) -> 
     assert rig.events("answer.rerouted")
     assert not rig.events("gateway.expired")
     assert rig.stop() == 0
+
+
+def test_a_users_waiting_prompts_are_capped_and_the_refusal_posted_once(rig: WorkerRig) -> None:
+    """Beyond max_queued_per_user waiting prompts a post is answered with a short refusal,
+    exactly once (a re-sent post is only acknowledged again); other users are not limited.
+    claude cannot start here, so the queue cannot drain while the test looks at it."""
+    rig.start(claude_path=rig.dir / "no-such-claude", max_tries=1000, max_queued_per_user=3)
+
+    async def scenario() -> None:
+        with rig.gateway() as gw:
+            await welcomed(gw)
+            for i in range(5):
+                gw.prompt(f"a{i}", f"alice {i}", create_at=1000 + i)
+            gw.prompt("b0", "bob 0", create_at=2000, user_id="user-2", username="bob")
+            await gw.wait_for(
+                lambda g: all(g.accepted(p) for p in ("a0", "a1", "a2", "a3", "a4", "b0")),
+                10,
+                "every post acknowledged",
+            )
+            refusals = await gw.wait_for(
+                lambda g: len(g.answers()) >= 2 and g.answers(), 10, "two refusals"
+            )
+            assert sorted(a.post_id for a in refusals) == ["a3", "a4"]
+            assert all(a.is_error and "Not queued" in a.text for a in refusals)
+            gw.prompt("a3", "alice 3", create_at=1003)  # a gateway re-sends it
+            await gw.wait_for(lambda g: len(g.accepted("a3")) == 2, 10, "a3 acknowledged again")
+            assert [a.first for a in gw.accepted("a3")] == [True, False]
+            await gw.pump(1.5)  # past the redelivery interval
+            assert sorted(a.post_id for a in gw.answers()) == ["a3", "a4"]
+
+    asyncio.run(scenario())
+    assert len(rig.events("prompt.refused")) == 2
+    with Journal(rig.dir) as journal:
+        assert journal.queued_of("user-1") == 3
+        assert journal.queued_of("user-2") == 1
+    assert rig.stop() == 0
+
+
+def test_turns_are_shared_fairly_between_users(rig: WorkerRig) -> None:
+    """Five prompts of alice queued before bob's one: bob's runs second, alice's keep
+    their order (the queue is in the journal before the worker starts, so nothing races)."""
+    with Journal(rig.dir) as journal:
+        for i in range(5):
+            journal.insert(row(f"a{i}", 1000 + i, "user-1", "alice"))
+        journal.insert(row("b0", 2000, "user-2", "bob"))
+    rig.start()
+
+    async def scenario() -> None:
+        with rig.gateway() as gw:
+            await welcomed(gw)
+            answers = await gw.wait_for(
+                lambda g: len(g.first_answers()) == 6 and g.first_answers(), 20, "six answers"
+            )
+            # One conversation: the fake's echo counter (1, 3, 5, …) numbers the turns.
+            # (Answers that wait for a gateway together are sent in the order of the posts,
+            # so the order they arrive in says nothing about the order of the turns.)
+            turn = {p: int(a.text.split("]")[0].removeprefix("echo[")) for p, a in answers.items()}
+            assert sorted(turn.values()) == [2 * i + 1 for i in range(6)]
+            assert sorted(turn, key=turn.__getitem__) == ["a0", "b0", "a1", "a2", "a3", "a4"]
+
+    asyncio.run(scenario())
+    assert rig.stop() == 0
+
+
+def row(post_id: str, create_at: int, user_id: str, username: str) -> PromptRow:
+    return PromptRow(
+        post_id=post_id, create_at=create_at, user_id=user_id, username=username,
+        text=f"{username} says {post_id}", gateway_id="gw0",
+    )  # fmt: skip

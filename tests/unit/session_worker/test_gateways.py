@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
-from protocol import GatewayHello
-from session_worker.gateways import Gateways, Outbox
+import pytest
+
+from protocol import GatewayHello, ProtocolError
+from session_worker.gateways import MAX_GATEWAYS, Gateways, Outbox
 from session_worker.states import PromptRow, State
 
 
@@ -91,3 +93,24 @@ def test_outbox_order_survives_late_older_answers_and_removals() -> None:
         outbox.remove(post_id)
     outbox.add(answered("z", 0))
     assert [p.post_id for p in outbox.ordered()] == ["z"]
+
+
+def test_hellos_under_ever_new_ids_cannot_open_sockets_without_end() -> None:
+    """Past MAX_GATEWAYS live gateways a new id is refused (no socket); known ones go on,
+    and a place frees up when one expires."""
+    senders: list[FakeSender] = []
+
+    def connect(endpoint: str) -> FakeSender:
+        senders.append(FakeSender(endpoint))
+        return senders[-1]
+
+    gateways = Gateways(connect)
+    for i in range(MAX_GATEWAYS):
+        assert gateways.hello(hello(f"g{i}"), now=0.0) is not None
+    for i in range(1000):
+        with pytest.raises(ProtocolError, match="refused"):
+            gateways.hello(hello(f"flood{i}"), now=1.0)
+    assert len(senders) == len(gateways) == MAX_GATEWAYS
+    assert gateways.hello(hello("g0"), now=1.0) is None  # a keepalive still works
+    assert gateways.expire(now=5.5) == [f"g{i}" for i in range(1, MAX_GATEWAYS)]
+    assert gateways.hello(hello("late"), now=6.0) is not None

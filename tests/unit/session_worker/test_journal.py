@@ -4,9 +4,12 @@ from __future__ import annotations
 
 import os
 import stat
+import tempfile
 from typing import TYPE_CHECKING
 
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from session_worker.errors import JournalError, TransitionError
 from session_worker.journal import Binding, Journal
@@ -161,3 +164,99 @@ def test_busy_timeout_stays_short(tmp_path: Path) -> None:
     with Journal(tmp_path) as journal:
         (timeout_ms,) = journal._db.execute("PRAGMA busy_timeout").fetchone()
         assert timeout_ms == 2000
+
+
+def by(user_id: str, post_id: str, create_at: int) -> PromptRow:
+    return PromptRow(
+        post_id=post_id, create_at=create_at, user_id=user_id, username=user_id, text="hi",
+        gateway_id="g",
+    )  # fmt: skip
+
+
+def run_all(journal: Journal) -> list[str]:
+    """Run the queue to the end (each turn answered at once); the post ids in turn order."""
+    order: list[str] = []
+    while (head := journal.next_queued()) is not None:
+        journal.apply(head.post_id, Start())
+        journal.apply(head.post_id, Finish("ok", is_error=False))
+        order.append(head.post_id)
+    return order
+
+
+def test_one_user_cannot_bury_another(tmp_path: Path) -> None:
+    """80 posts of alice made before bob's one: bob's runs second, not 81st."""
+    with Journal(tmp_path) as journal:
+        for i in range(80):
+            journal.insert(by("alice", f"a{i:02}", 1000 + i))
+        journal.insert(by("bob", "b0", 1100))
+        order = run_all(journal)
+    assert order[:3] == ["a00", "b0", "a01"]
+    assert [p for p in order if p.startswith("a")] == [f"a{i:02}" for i in range(80)]
+
+
+def test_fair_order_survives_a_reopen(tmp_path: Path) -> None:
+    """Who was served last is in the journal: a restarted worker picks the same next turn."""
+    with Journal(tmp_path) as journal:
+        for i in range(5):
+            journal.insert(by("alice", f"a{i}", 1000 + i))
+        journal.insert(by("bob", "b0", 1100))
+        journal.insert(by("bob", "b1", 1101))
+        assert run_all_but_stop_after(journal, 2) == ["a0", "b0"]
+    with Journal(tmp_path) as journal:
+        assert run_all(journal) == ["a1", "b1", "a2", "a3", "a4"]
+
+
+def run_all_but_stop_after(journal: Journal, turns: int) -> list[str]:
+    order: list[str] = []
+    for _ in range(turns):
+        head = journal.next_queued()
+        assert head is not None
+        journal.apply(head.post_id, Start())
+        journal.apply(head.post_id, Finish("ok", is_error=False))
+        order.append(head.post_id)
+    return order
+
+
+def test_one_user_or_users_taking_turns_keep_the_order_of_posts(tmp_path: Path) -> None:
+    """Alone, or alternating with others, the turns are exactly in the order of the posts."""
+    with Journal(tmp_path / "one") as journal:
+        for post_id, create_at in [("c", 20), ("b", 10), ("a", 10), ("d", 5)]:
+            journal.insert(by("alice", post_id, create_at))
+        assert run_all(journal) == ["d", "a", "b", "c"]
+    with Journal(tmp_path / "turns") as journal:
+        users = ["alice", "bob", "carol"]
+        posts = [(users[i % 3], f"p{i:02}", 100 + i) for i in range(12)]
+        for user, post_id, create_at in reversed(posts):
+            journal.insert(by(user, post_id, create_at))
+        assert run_all(journal) == [p for _, p, _ in posts]
+
+
+@settings(max_examples=60, deadline=None)
+@given(st.lists(st.tuples(st.sampled_from("abc"), st.integers(0, 50)), max_size=30))
+def test_each_users_posts_run_in_their_order(posts: list[tuple[str, int]]) -> None:
+    """Whatever the mix, every user's own prompts run in (create_at, post_id) order, each once."""
+    with tempfile.TemporaryDirectory() as tmp, Journal(tmp) as journal:
+        for i, (user, create_at) in enumerate(posts):
+            journal.insert(by(user, f"{user}{i:03}", create_at))
+        order = run_all(journal)
+        assert sorted(order) == sorted(f"{u}{i:03}" for i, (u, _) in enumerate(posts))
+        for user in "abc":
+            mine = [p for p in order if p.startswith(user)]
+            keys = [(posts[int(p[1:])][1], p) for p in mine]
+            assert keys == sorted(keys)
+
+
+def test_refused_prompt_is_stored_answered_once(tmp_path: Path) -> None:
+    """A refusal is an answer like any other: stored once, never run, re-sent until delivered."""
+    with Journal(tmp_path) as journal:
+        assert journal.insert(by("alice", "p1", 1), refusal="too many")
+        assert not journal.insert(by("alice", "p1", 1))
+        stored = journal.get("p1")
+        assert stored is not None
+        assert (stored.state, stored.answer, stored.is_error) == (State.ANSWERED, "too many", True)
+        assert journal.next_queued() is None
+        journal.insert(by("alice", "p2", 2))
+        journal.insert(by("bob", "p3", 3))
+        assert (journal.queued_of("alice"), journal.queued_of("bob")) == (1, 1)
+        assert journal.known("p1")
+        assert not journal.known("p9")

@@ -11,9 +11,11 @@ import pytest
 
 from session_worker.errors import ChildProtocolError
 from session_worker.ndjson import (
+    OVERLONG,
     ControlReply,
     ControlRequestFromCli,
     LineSplitter,
+    Overlong,
     TurnEvent,
     TurnInterpreter,
     TurnOutcome,
@@ -134,7 +136,9 @@ def replay(name: str) -> Replay:
         if "ev" in record
     )
     splitter = LineSplitter()
-    lines = [line for i in range(0, len(stdout), 7) for line in splitter.feed(stdout[i : i + 7])]
+    framed = [line for i in range(0, len(stdout), 7) for line in splitter.feed(stdout[i : i + 7])]
+    lines = [line for line in framed if isinstance(line, bytes)]
+    assert len(lines) == len(framed)  # no recorded line comes near MAX_LINE
     assert splitter.pending() == 0
     result = Replay([], None, [], [])
     interp = TurnInterpreter()
@@ -274,3 +278,63 @@ def test_stdin_lines_are_single_line_json() -> None:
     }
     init = msgspec.json.decode(encode_control_request("i2", "initialize"))
     assert init["request"] == {"subtype": "initialize", "hooks": None}
+
+
+def test_an_overlong_line_is_skipped_with_bounded_memory() -> None:
+    """A line over the limit is never held whole: only its head is kept, the rest counted,
+    and the lines around it come through intact."""
+    splitter = LineSplitter(max_line=1000)
+    head = b'{"type":"result","subtype":"success","result":"'
+    out = splitter.feed(b'{"type":"a"}\n' + head)
+    assert out == [b'{"type":"a"}']
+    held = []
+    for _ in range(100):
+        assert splitter.feed(b"x" * 4096) == []
+        held.append(splitter.held())
+    assert max(held) <= 1000 + 4096
+    out = splitter.feed(b'"}\n{"type":"b"}\n')
+    assert len(out) == 2
+    overlong = out[0]
+    assert isinstance(overlong, Overlong)
+    assert overlong.size == len(head) + 100 * 4096 + 2
+    assert overlong.event_type == "result"
+    assert out[1] == b'{"type":"b"}'
+    assert splitter.pending() == splitter.held() == 0
+
+
+def test_a_line_at_the_limit_is_kept() -> None:
+    """Exactly max_line bytes is still a line; one more is over-long, within one chunk too."""
+    splitter = LineSplitter(max_line=10)
+    assert splitter.feed(b"0123456789\n") == [b"0123456789"]
+    out = splitter.feed(b"0123456789A\n")
+    assert out == [Overlong(11, b"0123456789A")]
+    assert Overlong(11, b"0123456789A").event_type == ""
+
+
+def test_an_overlong_event_is_noted_and_an_overlong_result_ends_the_turn() -> None:
+    """The interpreter counts skipped lines into the outcome; a skipped result is the end."""
+    interp = TurnInterpreter()
+    assert interp.feed({"type": OVERLONG, "size": 5, "event_type": "user"}) is None
+    outcome = interp.feed({"type": "result", "subtype": "success", "result": "ok"})
+    assert outcome is not None
+    assert outcome.skipped == (5,)
+    interp = TurnInterpreter()
+    outcome = interp.feed({"type": OVERLONG, "size": 7, "event_type": "result"})
+    assert outcome is not None
+    assert (outcome.is_error, outcome.subtype, outcome.skipped) == (True, OVERLONG, (7,))
+
+
+def test_session_ids_and_unknown_types_from_claude_are_bounded() -> None:
+    """Only a plain token is taken as the session id (it reaches argv and the journal);
+    unknown event types are remembered up to a bound, each shortened."""
+    interp = TurnInterpreter()
+    interp.feed({"type": "system", "subtype": "init", "session_id": "--dangerous-flag"})
+    interp.feed({"type": "system", "subtype": "init", "session_id": "x" * 1000})
+    learnt = [interp.session_id]
+    interp.feed({"type": "system", "subtype": "init", "session_id": ECHO_SID})
+    learnt.append(interp.session_id)
+    assert learnt == [None, ECHO_SID]
+    for i in range(1000):
+        interp.feed({"type": f"new_{i}_" + "y" * 500})
+    assert len(interp.unknown_types) == 32
+    assert max(map(len, interp.unknown_types)) <= 64

@@ -34,13 +34,21 @@ def test_exit_descriptions() -> None:
     assert policy.describe_exit(None) == "an unknown exit status"
 
 
-def test_failed_answer_names_tries_code_and_stderr() -> None:
-    """The give-up answer says how often, how it died and what it printed."""
-    text = policy.failed_answer(3, 3, "boom\n")
+def test_failed_answer_names_tries_and_code_only() -> None:
+    """The give-up answer says how often and how it died; the details are in the log."""
+    text = policy.failed_answer(3, 3)
     assert "died 3 times" in text
     assert "exit code 3" in text
-    assert "```\nboom\n```" in text
-    assert "```" not in policy.failed_answer(3, -9, "  ")
+    assert policy.SEE_LOG in text
+    assert "killed by signal SIGKILL" in policy.failed_answer(3, -9)
+
+
+def test_not_started_answer_is_one_line_of_ours() -> None:
+    """A claude that cannot start: how the last try ended, in our words, one line."""
+    assert "last: exit code 1" in policy.not_started_answer(2, 1)
+    text = policy.not_started_answer(2, None)
+    assert "did not become ready" in text
+    assert "\n" not in text
 
 
 def test_stopped_answer_keeps_the_partial_text() -> None:
@@ -58,6 +66,16 @@ def test_error_results_use_the_cli_words() -> None:
     text = policy.turn_error_answer("error_max_turns", "", ("Reached maximum number of turns",))
     assert "error_max_turns" in text
     assert "Reached maximum" in text
+
+
+def test_an_error_list_is_shown_short_and_first_lines_only() -> None:
+    """A stack trace in the CLI's errors stays in the log: the thread gets a short line."""
+    trace = "TypeError: x is undefined\n    at foo (/usr/lib/node_modules/claude/cli.js:1:2)"
+    text = policy.turn_error_answer("error_during_execution", "", (trace, "y" * 1000))
+    assert "TypeError: x is undefined" in text
+    assert "cli.js" not in text
+    assert "\n" not in text
+    assert len(text) < 400
 
 
 def test_empty_answers_get_a_placeholder() -> None:

@@ -93,6 +93,8 @@ def test_thread_replaces_channel(tmp_path: Path) -> None:
         ("CLAUDE_IDLE_LIMIT", "-3", "greater"),
         ("MMCLAUDE_GATEWAYS", "0", "greater"),
         ("MMCLAUDE_GATEWAYS", "two", "whole number"),
+        ("MMCLAUDE_MAX_QUEUED_PER_USER", "0", "greater"),
+        ("MMCLAUDE_MAX_QUEUED_PER_USER", "many", "whole number"),
         ("MATTERMOST_ALLOWED_USERS", "alice,bad name!", "username"),
         ("MMCLAUDE_WORKER_ENDPOINT", "udp://x:1", "endpoint"),
         ("MMCLAUDE_STATE_DIR", "/" + "d" * 100, "too long"),
@@ -105,6 +107,16 @@ def test_malformed_values(tmp_path: Path, name: str, value: str, needle: str) ->
     with pytest.raises(ConfigError, match=name) as info:
         load_settings(env)
     assert needle in str(info.value)
+
+
+def test_max_queued_per_user_reaches_the_worker(tmp_path: Path) -> None:
+    """The per-user queue cap defaults to 20 and is passed to the worker."""
+    env = base_env(tmp_path)
+    assert load_settings(env).worker_config().max_queued_per_user == 20
+    env["MMCLAUDE_MAX_QUEUED_PER_USER"] = "3"
+    settings = load_settings(env)
+    assert settings.worker_config().max_queued_per_user == 3
+    assert settings.describe()["MMCLAUDE_MAX_QUEUED_PER_USER"] == 3
 
 
 def test_unreadable_token_file(tmp_path: Path) -> None:
