@@ -4,9 +4,9 @@ Every accepted prompt is one row keyed by its post id; its state changes go thro
 :func:`session_worker.states.transition`, and every method commits before it returns, so
 the caller may acknowledge right after. ``meta`` holds the bound thread, the bind token, the
 claude session id, whether the next answer must say that the earlier context was lost, and
-for each user the number of the last turn that user was given (``served.<user id>``, from
-the counter ``turns``): the fair choice of the next turn is made from the journal alone, so
-it survives a restart.
+which user was given the last turns and how many in a row (``served.user``,
+``served.streak``): the fair choice of the next turn is made from the journal alone, so it
+survives a restart.
 """
 
 from __future__ import annotations
@@ -27,7 +27,9 @@ from session_worker.states import PromptEvent, PromptRow, Recover, Start, State,
 if TYPE_CHECKING:
     from types import TracebackType
 
-__all__ = ["Binding", "Journal"]
+__all__ = ["MAX_STREAK", "Binding", "Journal"]
+
+MAX_STREAK = 5  # turns in a row one user may have while another user waits
 
 _SCHEMA = """
 CREATE TABLE IF NOT EXISTS prompts (
@@ -55,7 +57,6 @@ _COLUMNS = (
     "is_error, reply_ids"
 )
 
-_QUALIFIED = ", ".join(f"p.{c.strip()}" for c in _COLUMNS.split(","))
 
 # How long a statement waits for a lock held by another connection. The worker is the only
 # writer (worker.lock), and this wait blocks the event loop: keep it well under the
@@ -224,9 +225,12 @@ class Journal:
 
     def _served(self, user_id: str) -> None:
         """Record that ``user_id`` was just given a turn (inside the Start's transaction)."""
-        turn = int(self.meta("turns") or 0) + 1
-        self.set_meta("turns", str(turn))
-        self.set_meta(f"served.{user_id}", str(turn))
+        turns = int(self.meta("turns") or 0) + 1
+        self.set_meta("turns", str(turns))
+        streak = int(self.meta("served.streak") or 0)
+        same = self.meta("served.user") == user_id
+        self.set_meta("served.user", user_id)
+        self.set_meta("served.streak", str(streak + 1 if same else 1))
 
     def recover(self) -> list[PromptRow]:
         """At start: rows a dead worker left running are queued again; returns those rows."""
@@ -248,23 +252,27 @@ class Journal:
         return [_row(v) for v in cursor.fetchall()]
 
     def next_queued(self) -> PromptRow | None:
-        """The prompt to run next, fair between users.
+        """The prompt to run next: the oldest queued, in (create_at, post_id) order, unless
+        its user has just had :data:`MAX_STREAK` turns in a row while another user waits;
+        then that other user's oldest prompt goes first.
 
-        Each user's prompts run in their own (create_at, post_id) order; between users, the
-        one served least recently goes first (never served counts as longest ago), ties by
-        the (create_at, post_id) of their oldest prompt. With one user, or users who take
-        turns, that is exactly the order in which the posts were made; a user who posts
-        eighty at once delays another user's one post by one turn, not by eighty.
+        So the turns follow the order of the posts (the contract), and a user who posts
+        eighty at once delays another user's one post by at most MAX_STREAK turns, not by
+        eighty. Each user's own prompts always run in their order.
         """
+        oldest = self._first_queued("", ())
+        if oldest is None:
+            return None
+        last = self.meta("served.user")
+        if last != oldest.user_id or int(self.meta("served.streak") or 0) < MAX_STREAK:
+            return oldest
+        return self._first_queued("AND user_id != ?", (last,)) or oldest
+
+    def _first_queued(self, where: str, args: tuple[str, ...]) -> PromptRow | None:
         values = self._db.execute(
-            f"SELECT {_QUALIFIED} FROM prompts p "
-            "LEFT JOIN meta m ON m.key = 'served.' || p.user_id "
-            "WHERE p.state = :queued AND NOT EXISTS ("
-            "  SELECT 1 FROM prompts q WHERE q.state = :queued AND q.user_id = p.user_id"
-            "  AND (q.create_at < p.create_at"
-            "       OR (q.create_at = p.create_at AND q.post_id < p.post_id))) "
-            "ORDER BY COALESCE(CAST(m.value AS INTEGER), 0), p.create_at, p.post_id LIMIT 1",
-            {"queued": State.QUEUED.value},
+            f"SELECT {_COLUMNS} FROM prompts WHERE state = ? {where} "
+            "ORDER BY create_at, post_id LIMIT 1",
+            (State.QUEUED.value, *args),
         ).fetchone()
         return None if values is None else _row(values)
 

@@ -9,8 +9,8 @@ answers 500/429 bursts, and some turns are slow. Then it waits (bounded) for the
 settle and reports. Exit 0 only when lost, duplicated and out of order are all 0.
 
 "In order" is per user: the worker shares turns fairly between users (a user's posts keep
-their order; another user's post may go ahead of a burst), so alice's answers must come in
-the order of alice's posts and bob's in the order of bob's.
+their order; after five turns in a row of one user, another user's waiting post goes next),
+so alice's answers must come in the order of alice's posts and bob's in the order of bob's.
 """
 
 from __future__ import annotations

@@ -199,10 +199,11 @@ def test_a_users_waiting_prompts_are_capped_and_the_refusal_posted_once(rig: Wor
 
 
 def test_turns_are_shared_fairly_between_users(rig: WorkerRig) -> None:
-    """Five prompts of alice queued before bob's one: bob's runs second, alice's keep
-    their order (the queue is in the journal before the worker starts, so nothing races)."""
+    """Seven prompts of alice queued before bob's one: bob's runs after MAX_STREAK (5) of
+    alice's, not last; alice's keep their order (the queue is in the journal before the
+    worker starts, so nothing races)."""
     with Journal(rig.dir) as journal:
-        for i in range(5):
+        for i in range(7):
             journal.insert(row(f"a{i}", 1000 + i, "user-1", "alice"))
         journal.insert(row("b0", 2000, "user-2", "bob"))
     rig.start()
@@ -211,14 +212,15 @@ def test_turns_are_shared_fairly_between_users(rig: WorkerRig) -> None:
         with rig.gateway() as gw:
             await welcomed(gw)
             answers = await gw.wait_for(
-                lambda g: len(g.first_answers()) == 6 and g.first_answers(), 20, "six answers"
+                lambda g: len(g.first_answers()) == 8 and g.first_answers(), 20, "eight answers"
             )
             # One conversation: the fake's echo counter (1, 3, 5, …) numbers the turns.
             # (Answers that wait for a gateway together are sent in the order of the posts,
             # so the order they arrive in says nothing about the order of the turns.)
             turn = {p: int(a.text.split("]")[0].removeprefix("echo[")) for p, a in answers.items()}
-            assert sorted(turn.values()) == [2 * i + 1 for i in range(6)]
-            assert sorted(turn, key=turn.__getitem__) == ["a0", "b0", "a1", "a2", "a3", "a4"]
+            assert sorted(turn.values()) == [2 * i + 1 for i in range(8)]
+            alice = [f"a{i}" for i in range(7)]
+            assert sorted(turn, key=turn.__getitem__) == [*alice[:5], "b0", *alice[5:]]
 
     asyncio.run(scenario())
     assert rig.stop() == 0
