@@ -201,7 +201,8 @@ def _number(value: object, label: str, *, integer: bool = False, minimum: float 
         kind = "a whole number" if integer else "a number"
         raise ConfigError(f"{label}: must be {kind}, got {value!r}") from None
     if number != number or number <= minimum - (1 if integer else 0) or number == float("inf"):
-        raise ConfigError(f"{label}: must be greater than {minimum}, got {value!r}")
+        bound = f"at least {minimum}" if integer else f"greater than {minimum}"
+        raise ConfigError(f"{label}: must be {bound}, got {value!r}")
     return number
 
 
