@@ -27,6 +27,7 @@ from protocol import (
     supervisor_codec,
     supervisor_endpoint,
 )
+from supervisor.claude_restarts import ClaudeRestarts
 from supervisor.policy import ChildHistory, GiveUp, RestartPolicy
 from supervisor.process import ChildProcess, set_child_subreaper, sweep_orphans
 from supervisor.status import process_start_time, status_path, write_status
@@ -95,7 +96,7 @@ class Supervisor:
         self.state = "running"
         self.exit_code = 0
         self.claude_pid: int | None = None
-        self.claude_restarts = 0
+        self.claude_restarts = ClaudeRestarts()
         self.thread_id = ""
         self._stop = asyncio.Event()
         self._last_status: dict[str, Any] | None = None
@@ -259,12 +260,8 @@ class Supervisor:
             slot.state = "running"
             logger.info("child.ready", child=slot.name, pid=slot.pid)
         if isinstance(beat, WorkerHeartbeat):
-            if beat.claude_pid is not None and beat.claude_pid != self.claude_pid:
-                if self.claude_pid is not None or self.claude_restarts or slot.restarts:
-                    self.claude_restarts += 1
-                self.claude_pid = beat.claude_pid
-            elif beat.claude_pid is None:
-                self.claude_pid = None
+            self.claude_restarts.seen(beat.pid, beat.claude_pid, beat.claude_restarts)
+            self.claude_pid = beat.claude_pid
             self.thread_id = beat.thread_id or self.thread_id
         elif beat.thread_id:
             self.thread_id = self.thread_id or beat.thread_id
@@ -324,7 +321,7 @@ class Supervisor:
             "claude": {
                 "pid": self.claude_pid if self.worker.child is not None else None,
                 "session_id": beat.session_id if beat else None,
-                "restarts": self.claude_restarts,
+                "restarts": self.claude_restarts.count,
                 "queue": beat.queue if beat else 0,
             },
             "thread_id": self.thread_id or None,

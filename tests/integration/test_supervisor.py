@@ -59,6 +59,28 @@ def test_sigkill_of_each_role_heals(role: str) -> None:
     run_tree(scenario)
 
 
+def test_claude_restarts_grow_by_one_per_new_claude(tmp_path: Path) -> None:
+    """`status --json` counts each new claude process after the first: 0, then 1 after a kill,
+    even though a heartbeat came while claude was down (a claude that takes a while to start,
+    as the real CLI does: the old count, by pid changes, stayed at 0)."""
+    slow = tmp_path / "slow-claude"
+    slow.write_text(f'#!/bin/sh\nsleep 1.5\nexec "{sys.executable}" -m emulators.claude "$@"\n')
+    slow.chmod(0o755)
+
+    async def scenario(tree: Tree, thread: str) -> None:
+        assert "echo[1]: first" in await ask(tree, thread, "first")
+        before = await tree.wait_status(lambda s: s["claude"]["pid"], 10)
+        assert before["claude"]["restarts"] == 0
+        old_pid = before["claude"]["pid"]
+        os.kill(old_pid, signal.SIGKILL)
+        after = await tree.wait_status(lambda s: s["claude"]["pid"] not in (None, old_pid), 30)
+        assert after["claude"]["restarts"] == 1
+        shown = json.loads(status_cli(tree, "--json").stdout)
+        assert shown["claude"]["restarts"] == 1
+
+    run_tree(scenario, extra_env={"CLAUDE_PATH": str(slow)})
+
+
 def test_stopped_child_is_replaced_after_heartbeat_limit() -> None:
     """A SIGSTOPped gateway sends no heartbeat; it is killed and replaced after the limit."""
 
