@@ -29,6 +29,7 @@ __all__ = [
     "pid_alive",
     "set_child_subreaper",
     "set_parent_death_signal",
+    "stop_resource_tracker",
     "sweep_orphans",
 ]
 
@@ -115,6 +116,39 @@ def sweep_orphans(known: set[int]) -> list[int]:
         with contextlib.suppress(ChildProcessError, OSError):
             os.waitpid(pid, os.WNOHANG)
     return swept
+
+
+def stop_resource_tracker(timeout: float = 2.0) -> int | None:
+    """Stop multiprocess's resource tracker and reap it before we exit; returns its pid.
+
+    Spawning a child starts the tracker as our child; left alone it notices our death only
+    after we are gone and lives on for a moment reparented to init. Closing its pipe is its
+    signal to exit (it ignores SIGTERM); SIGKILL after ``timeout`` (a child still holding the
+    pipe). Call once every child has exited.
+    """
+    from multiprocess import resource_tracker
+
+    tracker = resource_tracker._resource_tracker
+    fd, pid = getattr(tracker, "_fd", None), getattr(tracker, "_pid", None)
+    if fd is None or pid is None:
+        return None
+    tracker._fd = tracker._pid = None
+    with contextlib.suppress(OSError):
+        os.close(fd)
+    deadline = time.monotonic() + timeout
+    while True:
+        try:
+            if os.waitpid(pid, os.WNOHANG)[0] == pid:
+                return int(pid)
+        except ChildProcessError:
+            return int(pid)
+        if time.monotonic() > deadline:
+            with contextlib.suppress(ProcessLookupError):
+                os.kill(pid, signal.SIGKILL)
+            with contextlib.suppress(ChildProcessError):
+                os.waitpid(pid, 0)
+            return int(pid)
+        time.sleep(0.005)
 
 
 def child_main(role: str, config: Any, supervisor_pid: int) -> None:

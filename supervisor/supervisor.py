@@ -29,7 +29,12 @@ from protocol import (
 )
 from supervisor.claude_restarts import ClaudeRestarts
 from supervisor.policy import ChildHistory, GiveUp, RestartPolicy
-from supervisor.process import ChildProcess, set_child_subreaper, sweep_orphans
+from supervisor.process import (
+    ChildProcess,
+    set_child_subreaper,
+    stop_resource_tracker,
+    sweep_orphans,
+)
 from supervisor.status import process_start_time, status_path, write_status
 
 if TYPE_CHECKING:
@@ -387,4 +392,7 @@ def run_supervisor(settings: Settings, *, gateways: int | None = None) -> int:
         heartbeat_limit=settings.heartbeat_limit,
         policy=RestartPolicy(max_restarts=settings.max_restarts, period=settings.restart_period),
     )
-    return asyncio.run(supervisor.run())
+    try:
+        return asyncio.run(supervisor.run())
+    finally:
+        stop_resource_tracker()  # no process of ours may outlive us, not even for a moment
