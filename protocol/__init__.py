@@ -15,6 +15,7 @@ from protocol.endpoints import (
 from protocol.errors import DecodeError, EndpointError, ProtocolError
 from protocol.logs import LOG_FORMATS, LOG_LEVELS, REDACTED, Redactor, setup_logging
 from protocol.messages import (
+    EMPTY_ANSWER,
     PROTOCOL_VERSION,
     Accepted,
     Answer,
@@ -35,6 +36,7 @@ from protocol.messages import (
 from protocol.sockets import Receiver, Sender, context
 
 __all__ = [
+    "EMPTY_ANSWER",
     "IPC_PATH_MAX",
     "LOG_FORMATS",
     "LOG_LEVELS",

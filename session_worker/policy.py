@@ -8,9 +8,10 @@ from __future__ import annotations
 import signal
 from dataclasses import dataclass
 
+from protocol import EMPTY_ANSWER
+
 __all__ = [
     "CONTEXT_LOST_NOTE",
-    "EMPTY_ANSWER",
     "Backoff",
     "context_lost",
     "describe_exit",
@@ -28,7 +29,6 @@ BACKOFF_STEPS = (0.2, 0.5, 1.0, 2.0, 5.0)
 # A claude that ran this long (seconds) without dying counts as stable: the backoff resets.
 STABLE_AFTER = 10.0
 
-EMPTY_ANSWER = "(Claude finished this turn without writing any text.)"
 CONTEXT_LOST_NOTE = (
     "ℹ️ The earlier Claude session could not be resumed, so this answer comes from a new "
     "session: the earlier context of this thread was lost."

@@ -8,6 +8,7 @@ import sys
 from importlib.metadata import PackageNotFoundError, version
 from typing import TYPE_CHECKING
 
+from protocol.proctree import drop_mattermost
 from supervisor.errors import ConfigError
 
 if TYPE_CHECKING:
@@ -119,8 +120,7 @@ def _dispatch(args: argparse.Namespace) -> int:
 
 def _forget_secrets() -> None:
     """The worker needs no Mattermost secret, and its claude child must never see one."""
-    for name in [n for n in os.environ if n.startswith("MATTERMOST_")]:
-        del os.environ[name]
+    drop_mattermost(os.environ)
 
 
 if __name__ == "__main__":  # pragma: no cover

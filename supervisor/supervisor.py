@@ -27,15 +27,12 @@ from protocol import (
     supervisor_codec,
     supervisor_endpoint,
 )
+from protocol.procfs import start_ticks
+from protocol.proctree import become_subreaper, drop_mattermost, kill_orphans
 from supervisor.claude_restarts import ClaudeRestarts
 from supervisor.policy import ChildHistory, GiveUp, RestartPolicy
-from supervisor.process import (
-    ChildProcess,
-    set_child_subreaper,
-    stop_resource_tracker,
-    sweep_orphans,
-)
-from supervisor.status import process_start_time, status_path, write_status
+from supervisor.process import ChildProcess, stop_resource_tracker
+from supervisor.status import status_path, write_status
 
 if TYPE_CHECKING:
     from collections.abc import Callable
@@ -113,7 +110,7 @@ class Supervisor:
         loop = asyncio.get_running_loop()
         for sig in (signal.SIGTERM, signal.SIGINT):
             loop.add_signal_handler(sig, self.request_stop, f"signal {sig.name}")
-        set_child_subreaper()
+        become_subreaper()
         logger.info("supervisor.started", gateways=len(self.gateways), state_dir=self.state_dir)
         for slot in [self.worker, *self.gateways]:
             self._spawn(slot)
@@ -143,7 +140,7 @@ class Supervisor:
                 slot.respawn.cancel()
         await self._stop_slots(self.gateways, GATEWAY_GRACE)
         await self._stop_slots([self.worker], WORKER_GRACE)
-        sweep_orphans(self._known_pids())
+        kill_orphans(self._known_pids())
         self.state = "stopped"
         self._write_status()
         logger.info("supervisor.stopped", exit_code=self.exit_code)
@@ -193,7 +190,7 @@ class Supervisor:
             self.claude_pid = None  # it dies with the worker (parent-death signal)
         else:
             _unlink_ipc(child.config.endpoint)  # the next incarnation binds a fresh id
-        sweep_orphans(self._known_pids())
+        kill_orphans(self._known_pids())
         now = time.monotonic()
         uptime = now - child.started_at
         if self._stop.is_set():
@@ -292,7 +289,7 @@ class Supervisor:
                     )
                     slot.last_beat = now  # one kill per silence; the sentinel does the rest
                     child.signal(signal.SIGKILL)
-            sweep_orphans(self._known_pids())
+            kill_orphans(self._known_pids())
 
     # --- status -------------------------------------------------------------------------------
 
@@ -317,7 +314,7 @@ class Supervisor:
                 "pid": os.getpid(),
                 "state": self.state,
                 "started_at": self.started_at,
-                "start_ticks": process_start_time(os.getpid()),
+                "start_ticks": start_ticks(os.getpid()),
                 "uptime_s": round(time.time() - self.started_at, 1),
             },
             "gateway": gateways[0] if gateways else None,
@@ -375,8 +372,7 @@ def run_supervisor(settings: Settings, *, gateways: int | None = None) -> int:
     # variable (the worker's claude must never see the token, and /proc/<pid>/environ of a
     # child would show it). Prefer MATTERMOST_TOKEN_FILE: the supervisor's own initial
     # environment cannot be scrubbed.
-    for name in [n for n in os.environ if n.startswith("MATTERMOST_")]:
-        del os.environ[name]
+    drop_mattermost(os.environ)
     heartbeat = settings.supervisor_endpoint()
     worker_config = msgspec.structs.replace(settings.worker_config(), heartbeat_endpoint=heartbeat)
 

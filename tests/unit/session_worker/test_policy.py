@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import protocol
 from session_worker import policy
 from session_worker.policy import Backoff
 
@@ -62,6 +63,6 @@ def test_error_results_use_the_cli_words() -> None:
 
 def test_empty_answers_get_a_placeholder() -> None:
     """Mattermost refuses empty posts."""
-    assert policy.non_empty("  \n") == policy.EMPTY_ANSWER
+    assert policy.non_empty("  \n") == protocol.EMPTY_ANSWER
     assert policy.non_empty("ok") == "ok"
     assert policy.context_lost("x").startswith(policy.CONTEXT_LOST_NOTE)
