@@ -7,12 +7,11 @@ gateway on another host.
 
 from __future__ import annotations
 
-import os
 import re
-import stat
 from typing import TYPE_CHECKING
 
-from protocol.errors import EndpointError
+from protocol.errors import EndpointError, NotPrivateError
+from protocol.private import ensure_private_dir
 
 if TYPE_CHECKING:
     from pathlib import Path
@@ -35,14 +34,10 @@ _GATEWAY_ID = re.compile(r"^[A-Za-z0-9_.-]{1,40}$")
 
 def run_dir(state_dir: Path) -> Path:
     """Create ``<state dir>/run`` with mode 0700 (tightening it if it exists) and return it."""
-    path = state_dir / "run"
-    path.mkdir(parents=True, exist_ok=True, mode=0o700)
-    info = path.stat()
-    if info.st_uid != os.getuid():
-        raise EndpointError(f"{path} belongs to another user; refusing to put sockets there")
-    if stat.S_IMODE(info.st_mode) != 0o700:
-        path.chmod(0o700)
-    return path
+    try:
+        return ensure_private_dir(state_dir / "run")
+    except NotPrivateError as exc:
+        raise EndpointError(f"{exc} (the sockets' directory)") from None
 
 
 def check_endpoint(endpoint: str) -> str:

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-__all__ = ["DecodeError", "EndpointError", "ProtocolError"]
+__all__ = ["DecodeError", "EndpointError", "NotPrivateError", "ProtocolError"]
 
 
 class ProtocolError(Exception):
@@ -23,3 +23,7 @@ class DecodeError(ProtocolError):
 
 class EndpointError(ProtocolError):
     """An endpoint that cannot be used (bad scheme, ipc path too long, unsafe directory)."""
+
+
+class NotPrivateError(ProtocolError):
+    """A directory that must be ours alone belongs to another user."""

@@ -1,7 +1,7 @@
 """The worker's state dir: private to its user, and owned by one worker at a time.
 
-:func:`prepare` creates ``<state dir>`` with mode 0700 (tightening an existing one, as
-``protocol.run_dir`` does for ``run/``): the journal holds every prompt and answer of the
+:func:`prepare` creates ``<state dir>`` private (``protocol.private``, the rule ``run/``
+follows too): the journal holds every prompt and answer of the
 thread. :func:`acquire` takes an exclusive, non-blocking ``flock`` on ``worker.lock``: two
 workers on one journal would both run the queue and both answer. The lock belongs to the open
 file, so it dies with the process however it dies (a SIGKILLed worker never blocks its
@@ -13,9 +13,10 @@ from __future__ import annotations
 import contextlib
 import fcntl
 import os
-import stat
 from pathlib import Path
 
+from protocol.errors import NotPrivateError
+from protocol.private import ensure_private_dir
 from session_worker.errors import AlreadyRunningError, WorkerError
 
 __all__ = ["LOCK_NAME", "WorkerLock", "acquire", "prepare"]
@@ -25,14 +26,10 @@ LOCK_NAME = "worker.lock"
 
 def prepare(state_dir: Path | str) -> Path:
     """Create the state dir with mode 0700 (tightening it if it exists) and return it."""
-    path = Path(state_dir)
-    path.mkdir(parents=True, exist_ok=True, mode=0o700)
-    info = path.stat()
-    if info.st_uid != os.getuid():
-        raise WorkerError(f"state dir {path} belongs to another user; refusing to use it")
-    if stat.S_IMODE(info.st_mode) != 0o700:
-        path.chmod(0o700)
-    return path
+    try:
+        return ensure_private_dir(Path(state_dir))
+    except NotPrivateError as exc:
+        raise WorkerError(f"state dir: {exc}") from None
 
 
 class WorkerLock:
