@@ -11,9 +11,10 @@ from typing import TYPE_CHECKING, NoReturn, Protocol
 
 from loguru import logger
 
-from gateway.bridge import Backoff, WsCursor
+from gateway.bridge import WsCursor
 from gateway.errors import AuthError, MattermostError
 from gateway.mattermost import decode_post
+from protocol.backoff import Backoff
 
 if TYPE_CHECKING:
     from contextlib import AbstractAsyncContextManager

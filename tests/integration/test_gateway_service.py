@@ -18,7 +18,6 @@ import msgspec
 import pytest
 
 from emulators.mattermost import open_emulator
-from gateway.bridge import Backoff
 from gateway.config import GatewayConfig
 from gateway.mattermost import MattermostClient
 from gateway.outbox import FALLBACK_AFTER, Outbox
@@ -35,6 +34,7 @@ from protocol import (
     ToWorker,
     Welcome,
 )
+from protocol.backoff import Backoff
 from tests.support import async_wait_for
 
 if TYPE_CHECKING:

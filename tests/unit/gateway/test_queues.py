@@ -6,12 +6,12 @@ from __future__ import annotations
 import asyncio
 import contextlib
 
-from gateway.bridge import Backoff
 from gateway.chores import Chores, missing_endpoint, run_chores
 from gateway.errors import BadRequestError, NotFoundError, ServerError
 from gateway.outbox import FALLBACK_AFTER, Outbox
 from gateway.prompts import PromptQueue
 from protocol import Answer, Prompt
+from protocol.backoff import Backoff
 
 
 def prompt(post_id: str, create_at: int) -> Prompt:

@@ -8,10 +8,11 @@ from session_worker.policy import Backoff
 
 
 def test_backoff_grows_then_caps() -> None:
-    """Consecutive deaths wait 0.2, 0.5, 1, 2, then 5 s at most."""
+    """Consecutive deaths wait 0.2, 0.4, 0.8 … then 5 s at most."""
     backoff = Backoff()
     backoff.started(0.0)
-    assert [backoff.delay(1.0) for _ in range(7)] == [0.2, 0.5, 1.0, 2.0, 5.0, 5.0, 5.0]
+    delays = [backoff.delay(1.0) for _ in range(7)]
+    assert [round(d, 3) for d in delays] == [0.2, 0.4, 0.8, 1.6, 3.2, 5.0, 5.0]
 
 
 def test_backoff_resets_when_stable_or_after_a_turn() -> None:
