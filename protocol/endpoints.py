@@ -8,6 +8,7 @@ gateway on another host.
 from __future__ import annotations
 
 import re
+import uuid
 from typing import TYPE_CHECKING
 
 from protocol.errors import EndpointError, NotPrivateError
@@ -17,9 +18,11 @@ if TYPE_CHECKING:
     from pathlib import Path
 
 __all__ = [
+    "GATEWAY_ID_LENGTH",
     "IPC_PATH_MAX",
     "check_endpoint",
     "gateway_endpoint",
+    "new_gateway_id",
     "run_dir",
     "supervisor_endpoint",
     "worker_endpoint",
@@ -62,6 +65,14 @@ def check_endpoint(endpoint: str) -> str:
 
 def _ipc(state_dir: Path, name: str) -> str:
     return check_endpoint(f"ipc://{run_dir(state_dir)}/{name}")
+
+
+GATEWAY_ID_LENGTH = 12
+
+
+def new_gateway_id() -> str:
+    """A fresh gateway id (each gateway incarnation gets one): ``g`` and 11 hex digits."""
+    return "g" + uuid.uuid4().hex[: GATEWAY_ID_LENGTH - 1]
 
 
 def worker_endpoint(state_dir: Path) -> str:

@@ -10,7 +10,6 @@ from __future__ import annotations
 import os
 import shlex
 import tomllib
-import uuid
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Literal
 
@@ -18,7 +17,14 @@ import msgspec
 
 from gateway.config import GatewayConfig
 from protocol import LOG_FORMATS, LOG_LEVELS, EndpointError, Redactor, check_endpoint
-from protocol.endpoints import IPC_PATH_MAX, gateway_endpoint, supervisor_endpoint, worker_endpoint
+from protocol.endpoints import (
+    GATEWAY_ID_LENGTH,
+    IPC_PATH_MAX,
+    gateway_endpoint,
+    new_gateway_id,
+    supervisor_endpoint,
+    worker_endpoint,
+)
 from session_worker.config import WorkerConfig
 from supervisor.errors import ConfigError
 
@@ -99,7 +105,7 @@ class Settings(msgspec.Struct, frozen=True, kw_only=True):
         )
 
     def gateway_config(self, gateway_id: str | None = None) -> GatewayConfig:
-        gid = gateway_id or uuid.uuid4().hex[:12]
+        gid = gateway_id or new_gateway_id()
         return GatewayConfig(
             url=self.url,
             token=self.token,
@@ -344,7 +350,7 @@ def load_settings(
     state_path = Path(state_dir).expanduser().absolute()
     if state_path.exists() and not state_path.is_dir():
         raise ConfigError(f"{label}: {str(state_path)!r} exists and is not a directory")
-    longest = len(f"{state_path}/run/gw-{'x' * 12}".encode())
+    longest = len(f"{state_path}/run/gw-{'x' * GATEWAY_ID_LENGTH}".encode())
     if longest > IPC_PATH_MAX:
         raise ConfigError(
             f"{label}: {str(state_path)!r} is too long for ipc socket paths "

@@ -11,7 +11,6 @@ import os
 import random
 import signal
 import time
-import uuid
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -377,8 +376,7 @@ def run_supervisor(settings: Settings, *, gateways: int | None = None) -> int:
     worker_config = msgspec.structs.replace(settings.worker_config(), heartbeat_endpoint=heartbeat)
 
     def make_gateway_config() -> GatewayConfig:
-        gid = f"g{uuid.uuid4().hex[:10]}"
-        return msgspec.structs.replace(settings.gateway_config(gid), heartbeat_endpoint=heartbeat)
+        return msgspec.structs.replace(settings.gateway_config(), heartbeat_endpoint=heartbeat)
 
     supervisor = Supervisor(
         worker_config,

@@ -15,6 +15,7 @@ from protocol import (
     supervisor_endpoint,
     worker_endpoint,
 )
+from protocol.endpoints import GATEWAY_ID_LENGTH, new_gateway_id
 
 if TYPE_CHECKING:
     from pathlib import Path
@@ -64,3 +65,12 @@ def test_gateway_id_is_checked(tmp_path: Path) -> None:
     """A gateway id that could escape the run dir is refused."""
     with pytest.raises(EndpointError):
         gateway_endpoint(tmp_path, "../evil")
+
+
+def test_new_gateway_ids_are_distinct_valid_and_of_the_planned_length(tmp_path: Path) -> None:
+    """The ipc path length check of the configuration assumes GATEWAY_ID_LENGTH."""
+    ids = {new_gateway_id() for _ in range(100)}
+    assert len(ids) == 100
+    for gid in ids:
+        assert len(gid) == GATEWAY_ID_LENGTH
+        assert gateway_endpoint(tmp_path, gid).endswith(f"/gw-{gid}")
