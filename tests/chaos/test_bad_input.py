@@ -12,9 +12,9 @@ import msgspec
 import pytest
 import zmq
 
+from devtools.harness import Tree, answer_of, replies
 from gateway.bridge import reassemble
 from protocol import Answer, Prompt, encode
-from supervisor.harness import Tree, answer_of, replies
 from tests.support import REPO, async_wait_for
 from tests.tree import ask, run_tree
 

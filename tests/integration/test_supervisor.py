@@ -14,8 +14,8 @@ from typing import Any
 
 import pytest
 
+from devtools.harness import Tree, answer_of, open_tree
 from protocol.procfs import descendants, pid_alive, read_stat, session_members
-from supervisor.harness import Tree, answer_of, open_tree
 from tests.support import async_wait_for
 from tests.tree import ask, run_tree
 

@@ -23,8 +23,8 @@ import time
 from dataclasses import dataclass, field
 from typing import Any
 
+from devtools.harness import Tree, open_tree, replies
 from protocol.procfs import descendants, pid_alive
-from supervisor.harness import Tree, open_tree, replies
 
 __all__ = ["ChaosReport", "chaos", "check", "run_chaos"]
 

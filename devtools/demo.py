@@ -17,10 +17,10 @@ import signal
 import time
 from typing import TYPE_CHECKING
 
-from supervisor.harness import answer_of
+from devtools.harness import answer_of
 
 if TYPE_CHECKING:
-    from supervisor.harness import Tree
+    from devtools.harness import Tree
 
 __all__ = ["run_demo"]
 
@@ -37,7 +37,7 @@ def _say(text: str) -> None:
 
 
 async def _demo(once: bool) -> int:
-    from supervisor.harness import open_tree
+    from devtools.harness import open_tree
 
     async with open_tree(real_claude=None, keep_scratch=True) as tree:
         mm = tree.mm

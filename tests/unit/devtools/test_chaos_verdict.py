@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from supervisor.chaos import ChaosReport, check
+from devtools.chaos import ChaosReport, check
 
 
 def answer(post_id: str, text: str, at: int, part: int = 1, parts: int = 1) -> dict[str, Any]:
