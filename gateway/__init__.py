@@ -9,6 +9,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import signal
+from pathlib import Path
 
 from loguru import logger
 
@@ -17,7 +18,7 @@ from gateway.config import GatewayConfig
 from gateway.errors import AuthError, BusError, FatalError
 from gateway.mattermost import MattermostClient
 from gateway.service import Gateway
-from protocol import GatewayBye, setup_logging
+from protocol import EndpointError, GatewayBye, prepare_run_dir, setup_logging
 
 __all__ = ["GatewayConfig", "run_gateway"]
 
@@ -57,12 +58,13 @@ async def _main(config: GatewayConfig) -> int:
     for sig in (signal.SIGTERM, signal.SIGINT):
         loop.add_signal_handler(sig, stop.set)
     try:
+        prepare_run_dir(Path(config.state_dir))  # where its socket goes, by default
         bus = Bus(
             endpoint=config.endpoint,
             worker_endpoint=config.worker_endpoint,
             heartbeat_endpoint=config.heartbeat_endpoint,
         )
-    except BusError as exc:
+    except (BusError, EndpointError, OSError) as exc:
         logger.error("gateway.failed {}", exc)
         return 1
     client = MattermostClient(config.url, config.token)

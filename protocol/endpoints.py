@@ -1,8 +1,9 @@
 """Where each process listens.
 
 By default every endpoint is an ``ipc://`` socket file in ``<state dir>/run`` (mode 0700, so
-only this user can connect). ``tcp://`` endpoints are accepted from configuration, for a
-gateway on another host.
+only this user can connect). The names are pure; :func:`prepare_run_dir` creates the
+directory. ``tcp://`` endpoints are accepted from configuration, for a gateway on another
+host.
 """
 
 from __future__ import annotations
@@ -23,6 +24,7 @@ __all__ = [
     "check_endpoint",
     "gateway_endpoint",
     "new_gateway_id",
+    "prepare_run_dir",
     "run_dir",
     "supervisor_endpoint",
     "worker_endpoint",
@@ -36,9 +38,15 @@ _GATEWAY_ID = re.compile(r"^[A-Za-z0-9_.-]{1,40}$")
 
 
 def run_dir(state_dir: Path) -> Path:
-    """Create ``<state dir>/run`` with mode 0700 (tightening it if it exists) and return it."""
+    """``<state dir>/run``, where the ipc sockets and status.json live (a name: no I/O)."""
+    return state_dir / "run"
+
+
+def prepare_run_dir(state_dir: Path) -> Path:
+    """Create ``<state dir>/run`` private (0700, tightened, ours); every process that binds a
+    socket there calls this first. :class:`EndpointError` when it is another user's."""
     try:
-        return ensure_private_dir(state_dir / "run")
+        return ensure_private_dir(run_dir(state_dir))
     except NotPrivateError as exc:
         raise EndpointError(f"{exc} (the sockets' directory)") from None
 

@@ -15,7 +15,8 @@ import fcntl
 import os
 from pathlib import Path
 
-from protocol.errors import NotPrivateError
+from protocol.endpoints import prepare_run_dir
+from protocol.errors import EndpointError, NotPrivateError
 from protocol.private import ensure_private_dir
 from session_worker.errors import AlreadyRunningError, WorkerError
 
@@ -25,11 +26,13 @@ LOCK_NAME = "worker.lock"
 
 
 def prepare(state_dir: Path | str) -> Path:
-    """Create the state dir with mode 0700 (tightening it if it exists) and return it."""
+    """Create the state dir and its run/ with mode 0700 (tightening them if they exist)."""
     try:
-        return ensure_private_dir(Path(state_dir))
-    except NotPrivateError as exc:
+        path = ensure_private_dir(Path(state_dir))
+        prepare_run_dir(path)
+    except (NotPrivateError, EndpointError) as exc:
         raise WorkerError(f"state dir: {exc}") from None
+    return path
 
 
 class WorkerLock:

@@ -22,9 +22,12 @@ from protocol.endpoints import (
     IPC_PATH_MAX,
     gateway_endpoint,
     new_gateway_id,
+    prepare_run_dir,
     supervisor_endpoint,
     worker_endpoint,
 )
+from protocol.errors import NotPrivateError
+from protocol.private import ensure_private_dir
 from session_worker.config import WorkerConfig
 from supervisor.errors import ConfigError
 
@@ -372,7 +375,7 @@ def load_settings(
         except EndpointError as exc:
             raise ConfigError(f"{label}: {exc}") from None
     else:
-        endpoint = f"ipc://{state_path}/run/inbox"
+        endpoint = worker_endpoint(state_path)
 
     found = src.get("MMCLAUDE_GATEWAYS")
     gateways = int(_number(found[0], found[1], integer=True, minimum=1)) if found else 1
@@ -408,7 +411,7 @@ def load_settings(
 def ensure_state_dir(settings: Settings) -> None:
     """Create the state dir (0700) and its run dir, or raise :class:`ConfigError`."""
     try:
-        Path(settings.state_dir).mkdir(parents=True, exist_ok=True, mode=0o700)
-        worker_endpoint(Path(settings.state_dir))
-    except (OSError, EndpointError) as exc:
+        ensure_private_dir(Path(settings.state_dir))
+        prepare_run_dir(Path(settings.state_dir))
+    except (OSError, EndpointError, NotPrivateError) as exc:
         raise ConfigError(f"MMCLAUDE_STATE_DIR: cannot use {settings.state_dir!r}: {exc}") from None

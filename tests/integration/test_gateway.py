@@ -471,7 +471,7 @@ def test_heartbeats_and_typing_while_claude_works(short_tmp: Path, procs: Proces
     """The gateway pushes heartbeats (connected, thread) and shows typing during a slow turn."""
 
     async def scenario(rig: Rig) -> None:
-        endpoint = f"ipc://{protocol.run_dir(rig.dir)}/hb"
+        endpoint = f"ipc://{protocol.prepare_run_dir(rig.dir)}/hb"
         with protocol.Receiver(endpoint) as receiver:
             rig.start_worker()
             rig.start_gateway("g1", heartbeat_endpoint=endpoint)

@@ -47,6 +47,7 @@ class WorkerRig:
         self.procs = procs
         self.claude = fake_claude_executable(state_dir, REPO, sys.executable)
         self.log_path = state_dir / "worker.log"
+        protocol.prepare_run_dir(state_dir)  # the test binds sockets there too
         self.endpoint = protocol.worker_endpoint(state_dir)
         self.proc: subprocess.Popen[bytes] | None = None
 
