@@ -109,9 +109,6 @@ class ChildProcess:
         self._process.join(timeout=0.5)
         return self.exitcode
 
-    def is_alive(self) -> bool:
-        return bool(self._process.is_alive())
-
     def signal(self, sig: int) -> None:
         """Signal the child's process group (its own), falling back to the pid."""
         with contextlib.suppress(ProcessLookupError, PermissionError):
