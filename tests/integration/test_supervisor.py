@@ -64,8 +64,12 @@ def test_claude_restarts_grow_by_one_per_new_claude(tmp_path: Path) -> None:
     """`status --json` counts each new claude process after the first: 0, then 1 after a kill,
     even though a heartbeat came while claude was down (a claude that takes a while to start,
     as the real CLI does: the old count, by pid changes, stayed at 0)."""
-    slow = tmp_path / "slow-claude"
-    slow.write_text(f'#!/bin/sh\nsleep 1.5\nexec "{sys.executable}" -m emulators.claude "$@"\n')
+    slow = tmp_path / "slow-claude"  # slow to start from the second start on
+    started = tmp_path / "started-once"
+    slow.write_text(
+        f'#!/bin/sh\nif [ -e "{started}" ]; then sleep 1.5; fi\ntouch "{started}"\n'
+        f'exec "{sys.executable}" -m emulators.claude "$@"\n'
+    )
     slow.chmod(0o755)
 
     async def scenario(tree: Tree, thread: str) -> None:
