@@ -137,32 +137,34 @@ def test_missing_endpoint_means_404_or_405_but_not_a_missing_post() -> None:
     assert not missing_endpoint(ServerError("x", status=500))
 
 
-class ChoreClient:
+class FakeChoreClient:
     """Records chore calls; fails them as told."""
 
     def __init__(self, error: Exception | None = None) -> None:
         self.error = error
         self.calls: list[tuple[str, dict[str, str]]] = []
 
-    async def add_reaction(self, **kw: str) -> None:
-        self.calls.append(("react", kw))
+    async def add_reaction(self, *, user_id: str, post_id: str, emoji_name: str) -> None:
+        self.calls.append(
+            ("react", {"user_id": user_id, "post_id": post_id, "emoji_name": emoji_name})
+        )
         if self.error is not None:
             raise self.error
 
-    async def typing(self, **kw: str) -> None:
-        self.calls.append(("typing", kw))
+    async def typing(self, *, user_id: str, channel_id: str, parent_id: str) -> None:
+        self.calls.append(
+            ("typing", {"user_id": user_id, "channel_id": channel_id, "parent_id": parent_id})
+        )
         if self.error is not None:
             raise self.error
 
 
-def _run_chores(chores: Chores, client: ChoreClient, calls: int) -> None:
+def _run_chores(chores: Chores, client: FakeChoreClient, calls: int) -> None:
     """Run the chore loop until it has made ``calls`` calls (bounded), then stop it. A call
     and the handling of its failure happen in one step of the loop, so both are done."""
 
     async def main() -> None:
-        task = asyncio.create_task(
-            run_chores(chores, client, lambda: ("bot1", "chan1", "thread1"))  # type: ignore[arg-type]
-        )
+        task = asyncio.create_task(run_chores(chores, client, lambda: ("bot1", "chan1", "thread1")))
         try:
             async with asyncio.timeout(5):
                 while len(client.calls) < calls:
@@ -179,7 +181,7 @@ def test_typing_uses_the_bots_own_id_and_reactions_the_eyes() -> None:
     chores = Chores()
     chores.add("typing")
     chores.add("react", "p1")
-    client = ChoreClient()
+    client = FakeChoreClient()
     _run_chores(chores, client, calls=2)
     assert client.calls == [
         ("typing", {"user_id": "bot1", "channel_id": "chan1", "parent_id": "thread1"}),
@@ -190,7 +192,7 @@ def test_typing_uses_the_bots_own_id_and_reactions_the_eyes() -> None:
 def test_a_missing_typing_endpoint_switches_typing_off_for_good() -> None:
     chores = Chores()
     chores.add("typing")
-    client = ChoreClient(NotFoundError("typing: HTTP 404", status=404))
+    client = FakeChoreClient(NotFoundError("typing: HTTP 404", status=404))
     _run_chores(chores, client, calls=1)
     assert [kind for kind, _ in client.calls] == ["typing"]
     assert chores.disabled == {"typing"}
@@ -201,7 +203,7 @@ def test_a_missing_typing_endpoint_switches_typing_off_for_good() -> None:
 def test_a_reaction_on_a_deleted_post_does_not_switch_reactions_off() -> None:
     chores = Chores()
     chores.add("react", "p1")
-    client = ChoreClient(NotFoundError("x", status=404, error_id="app.post.get.app_error"))
+    client = FakeChoreClient(NotFoundError("x", status=404, error_id="app.post.get.app_error"))
     _run_chores(chores, client, calls=1)
     assert [kind for kind, _ in client.calls] == ["react"]
     assert chores.disabled == set()
