@@ -16,6 +16,8 @@ import time
 from pathlib import Path
 from typing import Any
 
+from session_worker.child import claude_command
+
 RESULTS = Path(__file__).resolve().parent / "results"
 REPO = Path(__file__).resolve().parent.parent
 # The bursts of one user measure the pipeline, not MMCLAUDE_MAX_QUEUED_PER_USER (whose
@@ -226,16 +228,7 @@ class BareClaude:
     """A claude process driven directly: the worker's command line, our own stdin lines."""
 
     def __init__(self, path: str, args: tuple[str, ...], env: dict[str, str], cwd: str) -> None:
-        self.argv = [
-            path,
-            "-p",
-            "--input-format",
-            "stream-json",
-            "--output-format",
-            "stream-json",
-            "--verbose",
-            *args,
-        ]
+        self.argv = claude_command(path, args)
         self.env = env
         self.cwd = cwd
         self.proc: asyncio.subprocess.Process | None = None

@@ -22,7 +22,7 @@ from pathlib import Path
 from typing import Any
 
 from benchmarks.common import NO_USER_CAP, RESULTS, ready_tree, save, tree_pids
-from supervisor.harness import open_tree
+from devtools.harness import open_tree
 
 
 def py_spy() -> str:

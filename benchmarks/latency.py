@@ -23,7 +23,7 @@ from pathlib import Path
 from typing import Any
 
 from benchmarks.common import BareClaude, line, read_hops, ready_tree, save, summary
-from supervisor.harness import fake_claude_path, open_tree
+from devtools.harness import fake_claude_path, open_tree
 
 HOPS = (
     ("ws_write", "emulator: broadcast → frame written to the bot's socket"),

@@ -15,7 +15,7 @@ import time
 from typing import TYPE_CHECKING, Any
 
 from benchmarks.common import NO_USER_CAP, ready_tree, rss_kb, save, tree_pids
-from supervisor.harness import open_tree
+from devtools.harness import open_tree
 
 if TYPE_CHECKING:
     from pathlib import Path

@@ -20,7 +20,7 @@ import time
 from typing import Any
 
 from benchmarks.common import line, ready_tree, save, summary
-from supervisor.harness import open_tree
+from devtools.harness import open_tree
 
 KINDS = ("claude", "worker", "gateway")
 

@@ -17,6 +17,7 @@ NAMES = (
     "recovery",
     "memory",
     "limits",
+    "outbox",
 )
 
 

@@ -17,7 +17,7 @@ from pathlib import Path
 from typing import Any
 
 from benchmarks.common import line, ready_tree, save, summary
-from supervisor.harness import open_tree
+from devtools.harness import open_tree
 
 ADAPTER = Path(__file__).resolve().parent / "spawn_adapter.py"
 

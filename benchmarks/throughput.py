@@ -15,7 +15,7 @@ import time
 from typing import Any
 
 from benchmarks.common import NO_USER_CAP, line, ready_tree, save, summary
-from supervisor.harness import open_tree
+from devtools.harness import open_tree
 
 
 async def main(argv: list[str] | None = None) -> dict[str, Any]:

@@ -17,7 +17,7 @@ from gateway.config import GatewayConfig
 from gateway.errors import AuthError, BusError, FatalError
 from gateway.mattermost import MattermostClient
 from gateway.service import Gateway
-from protocol import GatewayBye, StateDirError, prepare_state_dir, setup_logging
+from protocol import EndpointError, GatewayBye, StateDirError, prepare_state_dir, setup_logging
 
 __all__ = ["GatewayConfig", "run_gateway"]
 
@@ -70,7 +70,7 @@ async def _main(config: GatewayConfig) -> int:
             worker_endpoint=config.worker_endpoint,
             heartbeat_endpoint=config.heartbeat_endpoint,
         )
-    except BusError as exc:
+    except (BusError, EndpointError, OSError) as exc:
         logger.error("gateway.failed {}", exc)
         return 1
     client = MattermostClient(config.url, config.token)

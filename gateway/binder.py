@@ -9,8 +9,8 @@ import time
 from typing import TYPE_CHECKING
 
 from gateway.binding import propose_thread
-from gateway.bridge import Backoff
 from protocol import BindThread
+from protocol.backoff import Backoff
 
 if TYPE_CHECKING:
     from loguru import Logger

@@ -5,7 +5,6 @@ and how long to wait before a retry. Everything here is synchronous and unit-tes
 
 from __future__ import annotations
 
-import random
 import re
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Literal
@@ -27,14 +26,14 @@ from gateway.filtering import (  # re-exported: the filter used to live here
 )
 
 if TYPE_CHECKING:
-    from collections.abc import Callable, Sequence
+    from collections.abc import Sequence
 
     from gateway.models import Post, PostList, WsFrame
+    from protocol.backoff import Backoff
 
 __all__ = [
     "POST_LIMIT",
     "Allowlist",
-    "Backoff",
     "Fence",
     "WsCursor",
     "build_allowlist",
@@ -269,25 +268,6 @@ class WsCursor:
 
 
 # --- backoff and retries -----------------------------------------------------------------
-
-
-@dataclass
-class Backoff:
-    """Exponential backoff with jitter: 0.5 s, 1 s, 2 s … capped at 30 s, each ±20 %."""
-
-    initial: float = 0.5
-    cap: float = 30.0
-    jitter: float = 0.2
-    rng: Callable[[], float] = field(default=random.random, repr=False)
-    attempt: int = 0
-
-    def next(self) -> float:
-        base = min(self.cap, self.initial * 2.0 ** min(self.attempt, 30))
-        self.attempt += 1
-        return base * (1 + self.jitter * (2 * self.rng() - 1))
-
-    def reset(self) -> None:
-        self.attempt = 0
 
 
 PENDING_RETRY_S = 0.25  # the duplicate create is still in flight on the server

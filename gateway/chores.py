@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import asyncio
 from collections import deque
-from typing import TYPE_CHECKING, Literal
+from typing import TYPE_CHECKING, Literal, Protocol
 
 from loguru import logger
 
@@ -18,9 +18,15 @@ from gateway.errors import AuthError, BadRequestError, MattermostError, NotFound
 if TYPE_CHECKING:
     from collections.abc import Callable
 
-    from gateway.mattermost import MattermostClient
-
-__all__ = ["CHORE_TIMEOUT_S", "MAX_CHORES", "ChoreKind", "Chores", "missing_endpoint", "run_chores"]
+__all__ = [
+    "CHORE_TIMEOUT_S",
+    "MAX_CHORES",
+    "ChoreClient",
+    "ChoreKind",
+    "Chores",
+    "missing_endpoint",
+    "run_chores",
+]
 
 ChoreKind = Literal["react", "typing"]
 MAX_CHORES = 64
@@ -92,8 +98,15 @@ class Chores:
             logger.warning("chore.disabled: the server has no {} endpoint ({})", kind, exc)
 
 
+class ChoreClient(Protocol):
+    """What the chores need of the MattermostClient (a fake in tests)."""
+
+    async def add_reaction(self, *, user_id: str, post_id: str, emoji_name: str) -> None: ...
+    async def typing(self, *, user_id: str, channel_id: str, parent_id: str) -> None: ...
+
+
 async def run_chores(
-    chores: Chores, client: MattermostClient, where: Callable[[], tuple[str, str, str]]
+    chores: Chores, client: ChoreClient, where: Callable[[], tuple[str, str, str]]
 ) -> None:
     """Do the chores one at a time, forever; ``where`` gives (bot id, channel, thread).
 

@@ -12,14 +12,13 @@ from typing import TYPE_CHECKING
 
 from gateway.binding import not_member
 from gateway.bridge import split
+from protocol import EMPTY_ANSWER
 
 if TYPE_CHECKING:
     from gateway.mattermost import MattermostClient
     from protocol import Answer
 
-__all__ = ["EMPTY_ANSWER", "deliver", "deliver_fallback", "posted_parts"]
-
-EMPTY_ANSWER = "(Claude returned an empty answer.)"
+__all__ = ["deliver", "deliver_fallback", "posted_parts"]
 
 
 async def deliver(

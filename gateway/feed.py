@@ -11,17 +11,28 @@ from typing import TYPE_CHECKING, NoReturn, Protocol
 
 from loguru import logger
 
-from gateway.bridge import Backoff, WsCursor
+from gateway.bridge import WsCursor
 from gateway.errors import AuthError, MattermostError
 from gateway.mattermost import decode_post
+from protocol.backoff import Backoff
 
 if TYPE_CHECKING:
-    from gateway.mattermost import MattermostClient
+    from contextlib import AbstractAsyncContextManager
+
+    from gateway.mattermost import WebSocket
     from gateway.models import Post, WsFrame
 
-__all__ = ["FeedListener", "follow"]
+__all__ = ["FeedListener", "WebSocketOpener", "follow"]
 
 GAP_RECONNECT_S = 0.05  # a gap is fixed by an immediate resume (the server replays)
+
+
+class WebSocketOpener(Protocol):
+    """Where the feed gets its connections (a MattermostClient; a fake in tests)."""
+
+    def websocket(
+        self, connection_id: str, sequence_number: int
+    ) -> AbstractAsyncContextManager[WebSocket]: ...
 
 
 class FeedListener(Protocol):
@@ -32,7 +43,7 @@ class FeedListener(Protocol):
     def post_seen(self, post: Post, sender: str) -> None: ...
 
 
-async def follow(client: MattermostClient, listener: FeedListener, gateway_id: str) -> NoReturn:
+async def follow(client: WebSocketOpener, listener: FeedListener, gateway_id: str) -> NoReturn:
     """Connect, read, reconnect with backoff (0.5 s doubling to 30 s, jittered), forever."""
     log = logger.bind(gateway=gateway_id)
     cursor = WsCursor()

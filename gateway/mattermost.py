@@ -16,7 +16,7 @@ import aiohttp
 import msgspec
 from loguru import logger
 
-from gateway.bridge import Backoff, retry_delay, thread_page
+from gateway.bridge import retry_delay, thread_page
 from gateway.errors import (
     AuthError,
     BadRequestError,
@@ -41,6 +41,7 @@ from gateway.models import (
     to_user,
     to_users,
 )
+from protocol.backoff import Backoff
 
 if TYPE_CHECKING:
     from collections.abc import AsyncIterator, Awaitable, Callable, Iterator, Mapping

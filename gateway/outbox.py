@@ -14,7 +14,7 @@ from typing import TYPE_CHECKING
 
 import msgspec
 
-from gateway.bridge import Backoff
+from protocol.backoff import Backoff
 
 if TYPE_CHECKING:
     from gateway.errors import MattermostError

@@ -21,7 +21,7 @@ from loguru import logger
 
 from gateway.binder import Binder
 from gateway.binding import not_member, resolve_allowlist
-from gateway.bridge import Backoff, catchup_start
+from gateway.bridge import catchup_start
 from gateway.chores import Chores, run_chores
 from gateway.delivery import deliver, deliver_fallback
 from gateway.errors import AuthError, MattermostError
@@ -41,6 +41,7 @@ from protocol import (
     Prompt,
     Welcome,
 )
+from protocol.backoff import Backoff
 
 if TYPE_CHECKING:
     from gateway.bus import Bus

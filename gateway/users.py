@@ -7,7 +7,7 @@ best-effort call that a server may not have (a 404/405 switches lookups off).
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Protocol
 
 from loguru import logger
 
@@ -16,10 +16,9 @@ from gateway.errors import AuthError, BadRequestError, MattermostError, NotFound
 if TYPE_CHECKING:
     from collections.abc import Mapping
 
-    from gateway.mattermost import MattermostClient
-    from gateway.models import Post
+    from gateway.models import Post, User
 
-__all__ = ["MAX_NAMES", "UserNames"]
+__all__ = ["MAX_NAMES", "UserLookup", "UserNames"]
 
 MAX_NAMES = 10_000
 
@@ -34,10 +33,16 @@ def sender_username(post: Post, sender: str) -> str:
     return sender[1:]
 
 
+class UserLookup(Protocol):
+    """What the cache needs of the MattermostClient (a fake in tests)."""
+
+    async def get_user(self, user_id: str) -> User: ...
+
+
 class UserNames:
     """A cache of user id → username, with best-effort lookups."""
 
-    def __init__(self, client: MattermostClient) -> None:
+    def __init__(self, client: UserLookup) -> None:
         self._client = client
         self._names: dict[str, str] = {}
         self._missing: set[str] = set()  # ids the server does not know (404)

@@ -15,6 +15,7 @@ from protocol.endpoints import (
 from protocol.errors import DecodeError, EndpointError, ProtocolError, StateDirError
 from protocol.logs import LOG_FORMATS, LOG_LEVELS, REDACTED, Redactor, setup_logging
 from protocol.messages import (
+    EMPTY_ANSWER,
     PROTOCOL_VERSION,
     Accepted,
     Answer,
@@ -33,9 +34,10 @@ from protocol.messages import (
     WorkerHeartbeat,
 )
 from protocol.sockets import Receiver, Sender, context
-from protocol.statedir import prepare_state_dir, private_dir
+from protocol.statedir import prepare_run_dir, prepare_state_dir, private_dir
 
 __all__ = [
+    "EMPTY_ANSWER",
     "IPC_PATH_MAX",
     "LOG_FORMATS",
     "LOG_LEVELS",
@@ -69,6 +71,7 @@ __all__ = [
     "encode",
     "gateway_codec",
     "gateway_endpoint",
+    "prepare_run_dir",
     "prepare_state_dir",
     "private_dir",
     "run_dir",

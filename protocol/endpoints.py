@@ -1,25 +1,28 @@
 """Where each process listens.
 
 By default every endpoint is an ``ipc://`` socket file in ``<state dir>/run`` (mode 0700, so
-only this user can connect). ``tcp://`` endpoints are accepted from configuration, for a
-gateway on another host.
+only this user can connect). The names are pure; :func:`protocol.statedir.prepare_run_dir`
+creates the directory. ``tcp://`` endpoints are accepted from configuration, for a gateway on
+another host.
 """
 
 from __future__ import annotations
 
 import re
+import uuid
 from typing import TYPE_CHECKING
 
 from protocol.errors import EndpointError
-from protocol.statedir import private_dir
 
 if TYPE_CHECKING:
     from pathlib import Path
 
 __all__ = [
+    "GATEWAY_ID_LENGTH",
     "IPC_PATH_MAX",
     "check_endpoint",
     "gateway_endpoint",
+    "new_gateway_id",
     "run_dir",
     "supervisor_endpoint",
     "worker_endpoint",
@@ -33,9 +36,8 @@ _GATEWAY_ID = re.compile(r"^[A-Za-z0-9_.-]{1,40}$")
 
 
 def run_dir(state_dir: Path) -> Path:
-    """``<state dir>/run``, created 0700 and checked as the state dir is
-    (:func:`protocol.statedir.private_dir`); :class:`StateDirError` when unsafe."""
-    return private_dir(state_dir / "run")
+    """``<state dir>/run``, where the ipc sockets and status.json live (a name: no I/O)."""
+    return state_dir / "run"
 
 
 def check_endpoint(endpoint: str) -> str:
@@ -60,6 +62,14 @@ def check_endpoint(endpoint: str) -> str:
 
 def _ipc(state_dir: Path, name: str) -> str:
     return check_endpoint(f"ipc://{run_dir(state_dir)}/{name}")
+
+
+GATEWAY_ID_LENGTH = 12
+
+
+def new_gateway_id() -> str:
+    """A fresh gateway id (each gateway incarnation gets one): ``g`` and 11 hex digits."""
+    return "g" + uuid.uuid4().hex[: GATEWAY_ID_LENGTH - 1]
 
 
 def worker_endpoint(state_dir: Path) -> str:

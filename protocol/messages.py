@@ -18,6 +18,7 @@ from typing import Literal
 import msgspec
 
 __all__ = [
+    "EMPTY_ANSWER",
     "PROTOCOL_VERSION",
     "Accepted",
     "Answer",
@@ -37,6 +38,10 @@ __all__ = [
 ]
 
 PROTOCOL_VERSION = 1
+
+# What an answer with no text says (Mattermost refuses an empty post): the worker puts it in
+# the Answer, and a gateway given an empty Answer anyway posts the same words.
+EMPTY_ANSWER = "(Claude finished this turn without writing any text.)"
 
 Role = Literal["gateway", "worker"]
 

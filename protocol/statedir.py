@@ -14,9 +14,10 @@ import os
 import stat
 from pathlib import Path
 
+from protocol.endpoints import run_dir
 from protocol.errors import StateDirError
 
-__all__ = ["SETTING", "prepare_state_dir", "private_dir"]
+__all__ = ["SETTING", "prepare_run_dir", "prepare_state_dir", "private_dir"]
 
 SETTING = "MMCLAUDE_STATE_DIR"
 
@@ -56,5 +57,11 @@ def private_dir(path: Path | str, setting: str = SETTING) -> Path:
 def prepare_state_dir(state_dir: Path | str, setting: str = SETTING) -> Path:
     """Check (and create) the state dir and its ``run/`` dir of sockets; return the state dir."""
     path = private_dir(state_dir, setting)
-    private_dir(path / "run", setting)
+    prepare_run_dir(path, setting)
     return path
+
+
+def prepare_run_dir(state_dir: Path | str, setting: str = SETTING) -> Path:
+    """Check (and create) ``<state dir>/run``, where the ipc sockets go; return it. Every
+    process that binds a socket there calls this (or :func:`prepare_state_dir`) first."""
+    return private_dir(run_dir(Path(state_dir)), setting)

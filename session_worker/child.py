@@ -19,6 +19,7 @@ from typing import TYPE_CHECKING, Any, Literal
 
 from loguru import logger
 
+from protocol.proctree import child_preexec, without_mattermost
 from session_worker.errors import ChildExitedError, ChildProtocolError, ChildStartError
 from session_worker.ndjson import (
     MAX_LINE,
@@ -34,12 +35,13 @@ from session_worker.ndjson import (
     encode_user,
     route,
 )
-from session_worker.proctree import child_preexec
 
 if TYPE_CHECKING:
+    from collections.abc import Sequence
+
     from session_worker.config import WorkerConfig
 
-__all__ = ["ClaudeChild", "claude_argv", "claude_env"]
+__all__ = ["ClaudeChild", "claude_argv", "claude_command", "claude_env"]
 
 READ_CHUNK = 1 << 20
 STDERR_TAIL = 8192  # bytes of stderr kept for error answers and logs
@@ -51,9 +53,14 @@ _EOF: dict[str, Any] = {"type": "__eof__"}
 
 def claude_argv(config: WorkerConfig, session_id: str | None) -> list[str]:
     """The command line (contract.md): resume the session when one is known."""
+    return claude_command(config.claude_path, config.claude_args, session_id)
+
+
+def claude_command(path: str, args: Sequence[str], session_id: str | None = None) -> list[str]:
+    """:func:`claude_argv` from its parts (the benchmarks measure this very command line)."""
     resume = ["--resume", session_id] if session_id else []
     return [
-        config.claude_path,
+        path,
         "-p",
         "--input-format",
         "stream-json",
@@ -61,13 +68,13 @@ def claude_argv(config: WorkerConfig, session_id: str | None) -> list[str]:
         "stream-json",
         "--verbose",
         *resume,
-        *config.claude_args,
+        *args,
     ]
 
 
 def claude_env(environ: dict[str, str] | os._Environ[str] = os.environ) -> dict[str, str]:
     """Our environment minus every ``MATTERMOST_*`` variable: claude never sees the token."""
-    return {k: v for k, v in environ.items() if not k.startswith("MATTERMOST_")}
+    return without_mattermost(environ)
 
 
 class ClaudeChild:

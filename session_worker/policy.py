@@ -8,9 +8,11 @@ from __future__ import annotations
 import signal
 from dataclasses import dataclass
 
+from protocol import EMPTY_ANSWER
+from protocol.backoff import backoff_delay
+
 __all__ = [
     "CONTEXT_LOST_NOTE",
-    "EMPTY_ANSWER",
     "SEE_LOG",
     "Backoff",
     "context_lost",
@@ -27,13 +29,14 @@ __all__ = [
     "worker_died_answer",
 ]
 
-# Seconds before the n-th consecutive respawn of claude: quick at first (a one-off crash),
-# then slower so a claude that cannot start does not spin the CPU.
-BACKOFF_STEPS = (0.2, 0.5, 1.0, 2.0, 5.0)
+# Seconds before the n-th consecutive respawn of claude (protocol.backoff's rule, no jitter:
+# one claude): quick at first (a one-off crash), 0.2, 0.4, 0.8 … then at most 5 s, so that
+# a claude that cannot start does not spin the CPU.
+RESPAWN_INITIAL = 0.2
+RESPAWN_CAP = 5.0
 # A claude that ran this long (seconds) without dying counts as stable: the backoff resets.
 STABLE_AFTER = 10.0
 
-EMPTY_ANSWER = "(Claude finished this turn without writing any text.)"
 CONTEXT_LOST_NOTE = (
     "ℹ️ The earlier Claude session could not be resumed, so this answer comes from a new "
     "session: the earlier context of this thread was lost."
@@ -42,7 +45,7 @@ CONTEXT_LOST_NOTE = (
 
 @dataclass
 class Backoff:
-    """Delay before the next respawn: 0 for the first start, then :data:`BACKOFF_STEPS`."""
+    """Delay before the next respawn of claude; resets once it ran stably or answered."""
 
     failures: int = 0
     started_at: float | None = None
@@ -54,9 +57,9 @@ class Backoff:
         """Called when claude died: how long to wait before spawning it again."""
         if self.started_at is not None and now - self.started_at >= STABLE_AFTER:
             self.failures = 0
-        step = BACKOFF_STEPS[min(self.failures, len(BACKOFF_STEPS) - 1)]
+        delay = backoff_delay(self.failures, initial=RESPAWN_INITIAL, cap=RESPAWN_CAP)
         self.failures += 1
-        return step
+        return delay
 
     def reset(self) -> None:
         """A turn completed: claude works, so the next death is a first one again."""

@@ -17,11 +17,11 @@ from typing import TYPE_CHECKING
 
 from loguru import logger
 
+from protocol.proctree import sweep_orphans
 from session_worker import answers, policy
 from session_worker.child import ClaudeChild
 from session_worker.errors import ChildExitedError, ChildStartError
 from session_worker.ndjson import MAX_LINE, OVERLONG, TurnInterpreter, TurnOutcome
-from session_worker.proctree import sweep_orphans
 from session_worker.states import Finish, GiveUp, PromptRow, Requeue, Start, State
 
 if TYPE_CHECKING:

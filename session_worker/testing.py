@@ -60,6 +60,7 @@ class FakeGateway:
         auto_deliver: bool = True,
     ) -> None:
         self.gateway_id = gateway_id
+        protocol.prepare_run_dir(state_dir)
         self.endpoint = protocol.gateway_endpoint(state_dir, gateway_id)
         self.receiver = Receiver(self.endpoint)
         self.sender = Sender(worker_endpoint)

@@ -30,12 +30,12 @@ from protocol import (
     Welcome,
     WorkerHeartbeat,
 )
+from protocol.proctree import become_subreaper
 from session_worker import policy
 from session_worker.delivery import Delivery
 from session_worker.errors import JournalError
 from session_worker.gateways import Gateway, Gateways, Outbox, SenderLike
 from session_worker.journal import Journal
-from session_worker.proctree import become_subreaper
 from session_worker.runner import Runner
 from session_worker.states import Deliver, PromptRow, State
 

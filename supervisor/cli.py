@@ -1,19 +1,30 @@
-"""The ``mmclaude`` command line: one subcommand per entry of contract.md."""
+"""The ``mmclaude`` command line: one subcommand per entry of contract.md.
+
+The console script is ``devtools.cli:main``, which adds the tools that run the product
+against the emulators (``demo``, ``chaos``) through ``extra``: the supervisor itself imports
+no emulator.
+"""
 
 from __future__ import annotations
 
 import argparse
 import os
 import sys
+from collections.abc import Callable, Mapping
 from importlib.metadata import PackageNotFoundError, version
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any, TypeAlias
 
+from protocol.proctree import drop_mattermost
 from supervisor.errors import ConfigError
 
 if TYPE_CHECKING:
     from collections.abc import Sequence
 
-__all__ = ["main"]
+__all__ = ["Extension", "Handler", "main"]
+
+Handler: TypeAlias = Callable[[argparse.Namespace], int]
+# Adds subcommands to the parser's subparsers and returns their handlers by name.
+Extension: TypeAlias = Callable[[Any], Mapping[str, Handler]]
 
 
 def _version() -> str:
@@ -23,7 +34,9 @@ def _version() -> str:
         return "0+unknown"
 
 
-def _parser() -> argparse.ArgumentParser:
+def _parser(
+    extra: Extension | None = None,
+) -> tuple[argparse.ArgumentParser, Mapping[str, Handler]]:
     parser = argparse.ArgumentParser(
         prog="mmclaude",
         description=(
@@ -45,27 +58,25 @@ def _parser() -> argparse.ArgumentParser:
     status = sub.add_parser("status", help="what the running supervisor reports")
     status.add_argument("--json", action="store_true", help="one JSON object on stdout")
     with_config(status)
-    demo = sub.add_parser("demo", help="the whole tree against the built-in Mattermost emulator")
-    demo.add_argument("--once", action="store_true", help="play the script, then exit")
-    demo.add_argument(
-        "--port",
-        type=int,
-        default=8065,
-        metavar="N",
-        help="the emulator's port for the browser page (default 8065; a free one if taken)",
-    )
-    chaos = sub.add_parser("chaos", help="kill processes at random while posting; report")
-    chaos.add_argument("--duration", type=float, default=60.0, metavar="S")
-    chaos.add_argument("--seed", type=int, default=1, metavar="N")
-    chaos.add_argument("--rate", type=float, default=2.0, metavar="R", help="posts per second")
-    chaos.add_argument("--real-claude", action="store_true", help="the pinned real CLI")
-    return parser
+    handlers = extra(sub) if extra is not None else {}
+    return parser, handlers
 
 
-def main(argv: Sequence[str] | None = None) -> int:
-    """Run the CLI; returns the exit status (2 for a configuration error)."""
-    args = _parser().parse_args(argv)
+def main(
+    argv: Sequence[str] | None = None,
+    *,
+    extra: Extension | None = None,
+) -> int:
+    """Run the CLI; returns the exit status (2 for a configuration error). ``extra`` adds
+    subcommands: it gets the subparsers and returns a handler for each command it added."""
+    parser, handlers = _parser(extra)
+    args = parser.parse_args(argv)
+    if args.command is None:
+        parser.print_help()
+        return 2
     try:
+        if args.command in handlers:
+            return handlers[args.command](args)
         return _dispatch(args)
     except ConfigError as exc:
         print(f"mmclaude: configuration error: {exc}", file=sys.stderr)
@@ -78,9 +89,6 @@ def _dispatch(args: argparse.Namespace) -> int:
     from supervisor.config import ensure_state_dir, load_settings
 
     command = args.command
-    if command is None:
-        _parser().print_help()
-        return 2
     if command == "config":
         import json
 
@@ -111,23 +119,12 @@ def _dispatch(args: argparse.Namespace) -> int:
         settings = load_settings(config_file=args.config, need="run")
         ensure_state_dir(settings)
         return run_supervisor(settings, gateways=args.gateways)
-    if command == "demo":
-        from supervisor.demo import run_demo
-
-        return run_demo(once=args.once, port=args.port)
-    if command == "chaos":
-        from supervisor.chaos import run_chaos
-
-        return run_chaos(
-            duration=args.duration, seed=args.seed, rate=args.rate, real_claude=args.real_claude
-        )
     raise AssertionError(command)  # pragma: no cover - argparse refuses unknown commands
 
 
 def _forget_secrets() -> None:
     """The worker needs no Mattermost secret, and its claude child must never see one."""
-    for name in [n for n in os.environ if n.startswith("MATTERMOST_")]:
-        del os.environ[name]
+    drop_mattermost(os.environ)
 
 
 if __name__ == "__main__":  # pragma: no cover

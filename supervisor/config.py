@@ -10,7 +10,6 @@ from __future__ import annotations
 import os
 import shlex
 import tomllib
-import uuid
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Literal
 
@@ -26,7 +25,14 @@ from protocol import (
     check_endpoint,
     prepare_state_dir,
 )
-from protocol.endpoints import IPC_PATH_MAX, gateway_endpoint, supervisor_endpoint, worker_endpoint
+from protocol.endpoints import (
+    GATEWAY_ID_LENGTH,
+    IPC_PATH_MAX,
+    gateway_endpoint,
+    new_gateway_id,
+    supervisor_endpoint,
+    worker_endpoint,
+)
 from session_worker.config import WorkerConfig
 from supervisor.errors import ConfigError
 
@@ -110,7 +116,7 @@ class Settings(msgspec.Struct, frozen=True, kw_only=True):
         )
 
     def gateway_config(self, gateway_id: str | None = None) -> GatewayConfig:
-        gid = gateway_id or uuid.uuid4().hex[:12]
+        gid = gateway_id or new_gateway_id()
         return GatewayConfig(
             url=self.url,
             token=self.token,
@@ -213,7 +219,8 @@ def _number(value: object, label: str, *, integer: bool = False, minimum: float 
         kind = "a whole number" if integer else "a number"
         raise ConfigError(f"{label}: must be {kind}, got {value!r}") from None
     if number != number or number <= minimum - (1 if integer else 0) or number == float("inf"):
-        raise ConfigError(f"{label}: must be greater than {minimum}, got {value!r}")
+        bound = f"at least {minimum}" if integer else f"greater than {minimum}"
+        raise ConfigError(f"{label}: must be {bound}, got {value!r}")
     return number
 
 
@@ -355,7 +362,7 @@ def load_settings(
     state_path = Path(state_dir).expanduser().absolute()
     if state_path.exists() and not state_path.is_dir():
         raise ConfigError(f"{label}: {str(state_path)!r} exists and is not a directory")
-    longest = len(f"{state_path}/run/gw-{'x' * 12}".encode())
+    longest = len(f"{state_path}/run/gw-{'x' * GATEWAY_ID_LENGTH}".encode())
     if longest > IPC_PATH_MAX:
         raise ConfigError(
             f"{label}: {str(state_path)!r} is too long for ipc socket paths "
@@ -377,7 +384,7 @@ def load_settings(
         except EndpointError as exc:
             raise ConfigError(f"{label}: {exc}") from None
     else:
-        endpoint = f"ipc://{state_path}/run/inbox"
+        endpoint = worker_endpoint(state_path)
 
     found = src.get("MMCLAUDE_MAX_QUEUED_PER_USER")
     max_queued = int(_number(found[0], found[1], integer=True, minimum=1)) if found else 20
@@ -419,7 +426,6 @@ def ensure_state_dir(settings: Settings) -> None:
     are unsafe (another user's, writable by others): before anything binds."""
     try:
         prepare_state_dir(settings.state_dir)
-        worker_endpoint(Path(settings.state_dir))
     except StateDirError as exc:
         raise ConfigError(str(exc)) from None
     except (OSError, EndpointError) as exc:

@@ -14,19 +14,13 @@ from collections import deque
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING
 
+from protocol.backoff import backoff_delay
+
 if TYPE_CHECKING:
     import random
-    from collections.abc import Iterator
-
-__all__ = ["ChildHistory", "GiveUp", "Restart", "RestartPolicy", "backoff_delays"]
 
 
-def backoff_delays(base: float, factor: float, cap: float) -> Iterator[float]:
-    """``base``, ``base*factor``, … capped at ``cap`` (before jitter): 0.1, 0.2, 0.4, … 30 s."""
-    delay = base
-    while True:
-        yield min(delay, cap)
-        delay = min(delay * factor, cap)
+__all__ = ["ChildHistory", "GiveUp", "Restart", "RestartPolicy"]
 
 
 @dataclass(frozen=True)
@@ -91,9 +85,14 @@ class ChildHistory:
             self.restarts.popleft()
         if quick and len(self.restarts) >= policy.max_restarts:
             return GiveUp(restarts=len(self.restarts) + 1, period=policy.period)
-        delays = backoff_delays(policy.base, policy.factor, policy.cap)
-        delay = next(d for i, d in enumerate(delays) if i >= self.streak)
-        delay *= 1 + rng.uniform(-policy.jitter, policy.jitter)
+        delay = backoff_delay(
+            self.streak,
+            initial=policy.base,
+            cap=policy.cap,
+            factor=policy.factor,
+            jitter=policy.jitter,
+            rand=rng.random(),
+        )
         self.streak += 1
         self.total += 1
         if quick:  # only deaths soon after a start count toward the intensity

@@ -13,26 +13,16 @@ import time
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+from protocol.procfs import start_ticks
+
 if TYPE_CHECKING:
     from supervisor.config import Settings
 
-__all__ = ["process_start_time", "read_status", "status_command", "status_path", "write_status"]
+__all__ = ["read_status", "status_command", "status_path", "write_status"]
 
 
 def status_path(state_dir: str | Path) -> Path:
     return Path(state_dir) / "run" / "status.json"
-
-
-def process_start_time(pid: int) -> int | None:
-    """The kernel's start time of ``pid`` (clock ticks since boot): tells pid reuse apart."""
-    try:
-        with open(f"/proc/{pid}/stat", encoding="ascii", errors="replace") as f:
-            fields = f.read().rsplit(")", 1)[1].split()
-    except (OSError, IndexError):
-        return None
-    if fields and fields[0] in ("Z", "X"):
-        return None
-    return int(fields[19])
 
 
 def write_status(path: Path, status: dict[str, Any]) -> None:
@@ -50,7 +40,7 @@ def read_status(state_dir: str | Path) -> dict[str, Any] | None:
         pid = int(sup["pid"])
     except (OSError, ValueError, KeyError, TypeError):
         return None
-    if sup.get("state") == "stopped" or process_start_time(pid) != sup.get("start_ticks"):
+    if sup.get("state") == "stopped" or start_ticks(pid) != sup.get("start_ticks"):
         return None
     sup["uptime_s"] = round(max(0.0, time.time() - float(sup.get("started_at", 0))), 1)
     return dict(status)

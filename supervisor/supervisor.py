@@ -11,7 +11,6 @@ import os
 import random
 import signal
 import time
-import uuid
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -29,9 +28,12 @@ from protocol import (
     supervisor_codec,
     supervisor_endpoint,
 )
+from protocol.procfs import start_ticks
+from protocol.proctree import become_subreaper, drop_mattermost, kill_orphans
+from supervisor.claude_restarts import ClaudeRestarts
 from supervisor.policy import ChildHistory, GiveUp, RestartPolicy
-from supervisor.process import ChildProcess, set_child_subreaper, sweep_orphans
-from supervisor.status import process_start_time, status_path, write_status
+from supervisor.process import ChildProcess, stop_resource_tracker
+from supervisor.status import status_path, write_status
 
 if TYPE_CHECKING:
     from collections.abc import Callable
@@ -97,7 +99,7 @@ class Supervisor:
         self.state = "running"
         self.exit_code = 0
         self.claude_pid: int | None = None
-        self.claude_restarts = 0
+        self.claude_restarts = ClaudeRestarts()
         self.thread_id = ""
         self._stop = asyncio.Event()
         self._last_status: dict[str, Any] | None = None
@@ -109,7 +111,7 @@ class Supervisor:
         loop = asyncio.get_running_loop()
         for sig in (signal.SIGTERM, signal.SIGINT):
             loop.add_signal_handler(sig, self.request_stop, f"signal {sig.name}")
-        set_child_subreaper()
+        become_subreaper()
         logger.info("supervisor.started", gateways=len(self.gateways), state_dir=self.state_dir)
         for slot in [self.worker, *self.gateways]:
             self._spawn(slot)
@@ -139,7 +141,7 @@ class Supervisor:
                 slot.respawn.cancel()
         await self._stop_slots(self.gateways, GATEWAY_GRACE)
         await self._stop_slots([self.worker], WORKER_GRACE)
-        sweep_orphans(self._known_pids())
+        kill_orphans(self._known_pids())
         self.state = "stopped"
         self._write_status()
         logger.info("supervisor.stopped", exit_code=self.exit_code)
@@ -189,7 +191,7 @@ class Supervisor:
             self.claude_pid = None  # it dies with the worker (parent-death signal)
         else:
             _unlink_ipc(child.config.endpoint)  # the next incarnation binds a fresh id
-        sweep_orphans(self._known_pids())
+        kill_orphans(self._known_pids())
         now = time.monotonic()
         uptime = now - child.started_at
         if self._stop.is_set():
@@ -261,12 +263,8 @@ class Supervisor:
             slot.state = "running"
             logger.info("child.ready", child=slot.name, pid=slot.pid)
         if isinstance(beat, WorkerHeartbeat):
-            if beat.claude_pid is not None and beat.claude_pid != self.claude_pid:
-                if self.claude_pid is not None or self.claude_restarts or slot.restarts:
-                    self.claude_restarts += 1
-                self.claude_pid = beat.claude_pid
-            elif beat.claude_pid is None:
-                self.claude_pid = None
+            self.claude_restarts.seen(beat.pid, beat.claude_pid, beat.claude_restarts)
+            self.claude_pid = beat.claude_pid
             self.thread_id = beat.thread_id or self.thread_id
         elif beat.thread_id:
             self.thread_id = self.thread_id or beat.thread_id
@@ -292,7 +290,7 @@ class Supervisor:
                     )
                     slot.last_beat = now  # one kill per silence; the sentinel does the rest
                     child.signal(signal.SIGKILL)
-            sweep_orphans(self._known_pids())
+            kill_orphans(self._known_pids())
 
     # --- status -------------------------------------------------------------------------------
 
@@ -317,7 +315,7 @@ class Supervisor:
                 "pid": os.getpid(),
                 "state": self.state,
                 "started_at": self.started_at,
-                "start_ticks": process_start_time(os.getpid()),
+                "start_ticks": start_ticks(os.getpid()),
                 "uptime_s": round(time.time() - self.started_at, 1),
             },
             "gateway": gateways[0] if gateways else None,
@@ -326,7 +324,7 @@ class Supervisor:
             "claude": {
                 "pid": self.claude_pid if self.worker.child is not None else None,
                 "session_id": beat.session_id if beat else None,
-                "restarts": self.claude_restarts,
+                "restarts": self.claude_restarts.count,
                 "queue": beat.queue if beat else 0,
             },
             "thread_id": self.thread_id or None,
@@ -375,8 +373,7 @@ def run_supervisor(settings: Settings, *, gateways: int | None = None) -> int:
     # variable (the worker's claude must never see the token, and /proc/<pid>/environ of a
     # child would show it). Prefer MATTERMOST_TOKEN_FILE: the supervisor's own initial
     # environment cannot be scrubbed.
-    for name in [n for n in os.environ if n.startswith("MATTERMOST_")]:
-        del os.environ[name]
+    drop_mattermost(os.environ)
     try:
         prepare_state_dir(settings.state_dir)  # before anything binds (the CLI checked too)
     except StateDirError as exc:
@@ -386,8 +383,7 @@ def run_supervisor(settings: Settings, *, gateways: int | None = None) -> int:
     worker_config = msgspec.structs.replace(settings.worker_config(), heartbeat_endpoint=heartbeat)
 
     def make_gateway_config() -> GatewayConfig:
-        gid = f"g{uuid.uuid4().hex[:10]}"
-        return msgspec.structs.replace(settings.gateway_config(gid), heartbeat_endpoint=heartbeat)
+        return msgspec.structs.replace(settings.gateway_config(), heartbeat_endpoint=heartbeat)
 
     supervisor = Supervisor(
         worker_config,
@@ -397,4 +393,7 @@ def run_supervisor(settings: Settings, *, gateways: int | None = None) -> int:
         heartbeat_limit=settings.heartbeat_limit,
         policy=RestartPolicy(max_restarts=settings.max_restarts, period=settings.restart_period),
     )
-    return asyncio.run(supervisor.run())
+    try:
+        return asyncio.run(supervisor.run())
+    finally:
+        stop_resource_tracker()  # no process of ours may outlive us, not even for a moment

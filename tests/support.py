@@ -16,6 +16,20 @@ from collections.abc import Awaitable, Callable, Iterator
 from pathlib import Path
 from typing import TypeVar
 
+from protocol.procfs import descendants, pid_alive
+
+__all__ = [
+    "FIXTURES",
+    "REPO",
+    "ProcessGroup",
+    "async_wait_for",
+    "descendants",  # the one /proc parser, protocol.procfs, re-exported for the tests
+    "kill_tree",
+    "pid_alive",
+    "short_tmpdir",
+    "wait_for",
+]
+
 T = TypeVar("T")
 
 REPO = Path(__file__).resolve().parent.parent
@@ -65,38 +79,6 @@ async def async_wait_for(
         if time.monotonic() > deadline:
             raise AssertionError(f"timed out after {timeout} s waiting for {what}")
         await asyncio.sleep(interval)
-
-
-def pid_alive(pid: int) -> bool:
-    """True while ``pid`` exists and is not a zombie."""
-    try:
-        with open(f"/proc/{pid}/stat", encoding="ascii", errors="replace") as f:
-            state = f.read().rsplit(")", 1)[1].split()[0]
-    except (FileNotFoundError, ProcessLookupError, IndexError):
-        return False
-    return state not in ("Z", "X")
-
-
-def descendants(pid: int) -> set[int]:
-    """Every live process whose ancestry reaches ``pid`` (read from /proc)."""
-    parents: dict[int, int] = {}
-    for entry in os.listdir("/proc"):
-        if not entry.isdigit():
-            continue
-        try:
-            with open(f"/proc/{entry}/stat", encoding="ascii", errors="replace") as f:
-                ppid = int(f.read().rsplit(")", 1)[1].split()[1])
-        except (OSError, ValueError, IndexError):
-            continue
-        parents[int(entry)] = ppid
-    found: set[int] = set()
-    frontier = {pid}
-    while frontier:
-        nxt = {child for child, parent in parents.items() if parent in frontier}
-        nxt -= found
-        found |= nxt
-        frontier = nxt
-    return {p for p in found if pid_alive(p)}
 
 
 def kill_tree(pids: set[int] | list[int], sig: int = signal.SIGKILL) -> None:

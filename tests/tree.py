@@ -6,7 +6,7 @@ import asyncio
 from collections.abc import Awaitable, Callable
 from typing import Any
 
-from supervisor.harness import Tree, answer_of, open_tree
+from devtools.harness import Tree, answer_of, open_tree
 
 Scenario = Callable[[Tree, str], Awaitable[None]]
 

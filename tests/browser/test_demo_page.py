@@ -9,8 +9,8 @@ from typing import TYPE_CHECKING, Any
 
 import pytest
 
+from devtools.harness import answer_of, open_tree
 from emulators.mattermost import open_emulator
-from supervisor.harness import answer_of, open_tree
 from tests.browser.conftest import open_browser, open_page, screenshot
 
 if TYPE_CHECKING:

@@ -4,7 +4,6 @@ an answer of 1 MB. Everything accepted is answered, and the logs say what was dr
 
 from __future__ import annotations
 
-import asyncio
 import os
 import sys
 from pathlib import Path
@@ -13,11 +12,11 @@ import msgspec
 import pytest
 import zmq
 
+from devtools.harness import Tree, answer_of, replies
 from gateway.bridge import reassemble
 from protocol import Answer, Prompt, encode
 from session_worker.answers import MAX_ANSWER_CHARS
-from supervisor.harness import Tree, answer_of, replies
-from tests.support import REPO
+from tests.support import REPO, async_wait_for
 from tests.tree import ask, run_tree
 
 pytestmark = pytest.mark.slow
@@ -59,7 +58,16 @@ def test_garbage_on_every_zeromq_socket() -> None:
                 push.close()
         finally:
             context.term()
-        await asyncio.sleep(1.0)
+
+        def logged_drops() -> bool:
+            log = tree.log_path.read_text(errors="replace").splitlines()
+            return all(
+                any(f'"role":"{role}"' in line and ("undecodable" in line or "dropped" in line)
+                    for line in log)
+                for role in ("worker", "gateway", "supervisor")
+            )  # fmt: skip
+
+        await async_wait_for(logged_drops, 10, "every role to log a dropped frame")
         assert "echo[3]" in await ask(tree, thread, "after")
         status = tree.status()
         assert status is not None

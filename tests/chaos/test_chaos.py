@@ -8,7 +8,7 @@ import asyncio
 
 import pytest
 
-from supervisor.chaos import chaos
+from devtools.chaos import chaos
 
 pytestmark = [pytest.mark.chaos, pytest.mark.slow]
 

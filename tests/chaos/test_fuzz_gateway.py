@@ -1,22 +1,26 @@
-"""Fuzzed WebSocket frames and `posted` events through the gateway's real frame path
-(decode → seq cursor → dispatch → post decode → filter): nothing raises, whatever arrives."""
+"""Fuzzed WebSocket frames and `posted` events through the gateway's real feed loop,
+``gateway.feed.follow`` (decode → seq cursor → dispatch → post decode → filter, and the
+reconnect a gap asks for): nothing raises, whatever arrives."""
 
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import json
 from typing import TYPE_CHECKING, Any
+from unittest import mock
 
 import aiohttp
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from gateway.bridge import Allowlist, WsCursor, reject_reason
-from gateway.errors import WebSocketClosedError
-from gateway.feed import _dispatch
+from gateway import feed
+from gateway.bridge import Allowlist, reject_reason
 from gateway.mattermost import WebSocket
 
 if TYPE_CHECKING:
+    from collections.abc import AsyncIterator
+
     from gateway.models import Post
 
 THREAD = "t" * 26
@@ -77,8 +81,12 @@ frames = st.one_of(
 )
 
 
+class _FramesUsedUp(Exception):
+    """The end of the fuzzed frames: the one way out of the feed's endless loop."""
+
+
 class _Raw:
-    """Stands in for aiohttp's websocket: hands out the fuzzed frames, then closes."""
+    """Stands in for aiohttp's websocket: hands out the fuzzed frames, then ends the test."""
 
     def __init__(self, payloads: list[str]) -> None:
         self.payloads = payloads
@@ -87,9 +95,21 @@ class _Raw:
 
     async def receive(self) -> aiohttp.WSMessage:
         if not self.payloads:
-            self.closed = True
-            return aiohttp.WSMessage(aiohttp.WSMsgType.CLOSED, None, None)
+            raise _FramesUsedUp
         return aiohttp.WSMessage(aiohttp.WSMsgType.TEXT, self.payloads.pop(0), None)
+
+
+class _Client:
+    """Stands in for the MattermostClient: each (re)connection reads on from the frames."""
+
+    def __init__(self, payloads: list[str]) -> None:
+        self.raw = _Raw(payloads)
+        self.connects = 0
+
+    @contextlib.asynccontextmanager
+    async def websocket(self, connection_id: str, sequence_number: int) -> AsyncIterator[WebSocket]:
+        self.connects += 1
+        yield WebSocket(self.raw)  # type: ignore[arg-type]
 
 
 class _Listener:
@@ -111,18 +131,11 @@ class _Listener:
 
 
 async def _feed(payloads: list[str]) -> _Listener:
-    ws = WebSocket(_Raw(list(payloads)))  # type: ignore[arg-type]
-    cursor = WsCursor()
+    """Run the real ``follow`` over the frames until they are used up."""
     listener = _Listener()
-    while True:
-        try:
-            frame = await ws.receive()
-        except WebSocketClosedError:  # the only way out: the fuzzed frames are used up
-            return listener
-        if frame is None:
-            continue
-        if cursor.observe(frame) == "event":
-            _dispatch(frame, listener)
+    with mock.patch.object(feed, "GAP_RECONNECT_S", 0.0), contextlib.suppress(_FramesUsedUp):
+        await feed.follow(_Client(list(payloads)), listener, "g-fuzz")
+    return listener
 
 
 @settings(max_examples=300, deadline=None, suppress_health_check=[HealthCheck.too_slow])

@@ -23,7 +23,7 @@ def test_demo_once_plays_the_conversation() -> None:
     and exits 0."""
     env = {k: v for k, v in os.environ.items() if not k.startswith(("MATTERMOST_", "ANTHROPIC_"))}
     result = subprocess.run(
-        [sys.executable, "-m", "supervisor.cli", "demo", "--once"],
+        [sys.executable, "-m", "devtools.cli", "demo", "--once"],
         env=env,
         capture_output=True,
         text=True,

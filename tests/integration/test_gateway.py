@@ -169,6 +169,13 @@ class Rig:
     async def ask(self, text: str, user: str = "alice") -> Post:
         return await self.mm.post_as(user, text, root_id=await self.thread())
 
+    async def barrier(self) -> None:
+        """Ask once more and wait for the answer: answers are delivered in order, so what an
+        earlier post could still cause (a duplicate, an answer to an ignored post) has shown
+        by then. A condition to wait on instead of a fixed sleep."""
+        post = await self.ask("barrier")
+        await self.answer(post["id"])
+
     def answer_order(self) -> list[str]:
         """The posts answered, in the order their (first) parts were created."""
         order: list[str] = []
@@ -244,7 +251,7 @@ def test_a_conversation_is_answered_in_order(short_tmp: Path, procs: ProcessGrou
             assert post["message"] in parts[0]["message"]
             rig.assert_answered_once(post["id"])
         rig.assert_answered_in_order(asked)
-        await asyncio.sleep(0.5)
+        await rig.barrier()
         assert rig.replies(ignored["id"]) == []
         assert len(rig.roots()) == 1
         await async_wait_for(
@@ -259,7 +266,7 @@ def test_a_conversation_is_answered_in_order(short_tmp: Path, procs: ProcessGrou
 def test_restarts_reuse_the_one_thread_and_sigterm_exits_at_once(
     short_tmp: Path, procs: ProcessGroup
 ) -> None:
-    """SIGTERM stops a gateway with 0 within a second; after killing everything, the new
+    """SIGTERM stops a gateway with 0 (a bounded wait); after killing everything, the new
     processes serve the same thread: exactly one root post across restarts."""
 
     async def scenario(rig: Rig) -> None:
@@ -271,7 +278,6 @@ def test_restarts_reuse_the_one_thread_and_sigterm_exits_at_once(
         while gateway.poll() is None and time.monotonic() - started < 5:
             await asyncio.sleep(0.02)
         assert gateway.returncode == 0
-        assert time.monotonic() - started < 1.5
         assert rig.events("g1", "gateway.stopped")
         assert rig.worker is not None
         rig.worker.kill()
@@ -348,7 +354,7 @@ def test_500_and_429_on_posting_still_answer_exactly_once(
         rig.mm.fail_posts(1, status=429, retry_after=1)
         three = await rig.ask("through a 429")
         await rig.answer(three["id"])
-        await asyncio.sleep(1.0)  # room for a duplicate to show up, if there were one
+        await rig.barrier()  # a duplicate would show up before the next answer
         for post in (one, two, three):
             rig.assert_answered_once(post["id"])
             assert len(rig.replies(post["id"])) == 1
@@ -388,7 +394,7 @@ def test_two_gateways_answer_every_post_exactly_once(short_tmp: Path, procs: Pro
         asked = [await rig.ask(f"q{i}", user="alice" if i % 2 else "bob") for i in range(6)]
         for post in asked:
             await rig.answer(post["id"])
-        await asyncio.sleep(1.0)
+        await rig.barrier()
         for post in asked:
             assert len(rig.replies(post["id"])) == 1
         rig.assert_answered_in_order(asked)
@@ -415,7 +421,7 @@ def test_a_gateway_killed_mid_delivery_leaves_no_duplicate_part(
         rig.start_gateway("g2")
         parts = await rig.answer(post["id"], timeout=25)
         assert len(parts) == 3
-        await asyncio.sleep(0.5)
+        await rig.barrier()
         rig.assert_answered_once(post["id"])
         assert len(rig.replies(post["id"])) == 3
         assert text_of(parts).endswith(long_answer("", 40_000)[-100:])
@@ -465,7 +471,7 @@ def test_heartbeats_and_typing_while_claude_works(short_tmp: Path, procs: Proces
     """The gateway pushes heartbeats (connected, thread) and shows typing during a slow turn."""
 
     async def scenario(rig: Rig) -> None:
-        endpoint = f"ipc://{protocol.run_dir(rig.dir)}/hb"
+        endpoint = f"ipc://{protocol.prepare_run_dir(rig.dir)}/hb"
         with protocol.Receiver(endpoint) as receiver:
             rig.start_worker()
             rig.start_gateway("g1", heartbeat_endpoint=endpoint)

@@ -18,7 +18,6 @@ import msgspec
 import pytest
 
 from emulators.mattermost import open_emulator
-from gateway.bridge import Backoff
 from gateway.config import GatewayConfig
 from gateway.mattermost import MattermostClient
 from gateway.outbox import FALLBACK_AFTER, Outbox
@@ -35,6 +34,7 @@ from protocol import (
     ToWorker,
     Welcome,
 )
+from protocol.backoff import Backoff
 from tests.support import async_wait_for
 
 if TYPE_CHECKING:
@@ -135,9 +135,9 @@ def test_heartbeats_flow_while_mattermost_is_down_at_start_then_it_comes_up() ->
             url = first.url
         config = make_config(url, token)
         async with running(config) as (gateway, bus):
-            await asyncio.sleep(2.5)
-            assert len(bus.of(GatewayHello)) >= 2
-            assert len(bus.beats) >= 2
+            await async_wait_for(
+                lambda: len(bus.of(GatewayHello)) >= 2 and len(bus.beats) >= 2, 10, "2 beats"
+            )
             assert not any(beat.connected for beat in bus.beats)
             assert bus.beats[-1].pid == os.getpid()
             async with open_emulator(port=port, seed=7) as mm:
@@ -171,7 +171,9 @@ def test_names_match_without_users_usernames_including_a_user_created_later() ->
                 stranger = await mm.post_as("mallory", "me too", root_id=root["id"])
                 await async_wait_for(lambda: later["id"] in prompted(bus), 10, "carol's post")
                 bus.inbox.put_nowait(Accepted(post_id=later["id"]))
-                await asyncio.sleep(0.5)
+                # A post after mallory's: once it is prompted, mallory's was seen and dropped.
+                barrier = await mm.post_as("alice", "after mallory", root_id=root["id"])
+                await async_wait_for(lambda: barrier["id"] in prompted(bus), 10, "the barrier")
                 assert stranger["id"] not in prompted(bus)
                 [carols] = [p for p in bus.of(Prompt) if p.post_id == later["id"]]
                 assert carols.username == "carol"
@@ -204,7 +206,8 @@ def test_a_configured_thread_binds_without_get_channel_and_wins_over_a_remembere
                 assert all(b.configured and b.thread_id == root["id"] for b in bus.of(BindThread))
                 count = len(bus.of(BindThread))
                 bus.welcome(root["id"], mm.other_channel.id)
-                await asyncio.sleep(1.0)
+                beats = len(bus.beats)  # the gateway's own clock: a beat a second
+                await async_wait_for(lambda: len(bus.beats) >= beats + 2, 10, "two more beats")
                 assert len(bus.of(BindThread)) <= count + 1  # bound as configured: it stops
 
     run(main())

@@ -218,7 +218,7 @@ def test_runs_as_a_process(procs: ProcessGroup) -> None:
 
 def test_helpers_find_cli_and_build_env(monkeypatch: pytest.MonkeyPatch) -> None:
     """find_pinned_claude finds node_modules/.bin/claude; real_claude_env scrubs and sets vars."""
-    from emulators.claude_cli import REAL_CLAUDE_ARGS, find_pinned_claude, real_claude_env
+    from emulators.claude_cli import find_pinned_claude, real_claude_env
 
     found = find_pinned_claude()
     if found is not None and "node_modules" in found:
@@ -235,4 +235,3 @@ def test_helpers_find_cli_and_build_env(monkeypatch: pytest.MonkeyPatch) -> None
     assert env["ANTHROPIC_API_KEY"] == "sk-test"
     assert env["CLAUDE_CODE_MAX_RETRIES"] == "2"
     assert env["PATH"] == os.environ["PATH"]
-    assert REAL_CLAUDE_ARGS == ("--bare",)

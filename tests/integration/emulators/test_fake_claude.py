@@ -6,18 +6,26 @@ import json
 import signal
 import sys
 import time
+from pathlib import Path
 from typing import TYPE_CHECKING
 
 import pytest
 
 from emulators.claude.testing import StreamJsonProcess
+from tests.support import wait_for
 
 if TYPE_CHECKING:
-    from pathlib import Path
-
     from tests.integration.emulators.conftest import SpawnFakeClaude
 
 pytestmark = pytest.mark.slow
+
+
+def catches(pid: int, signum: int) -> bool:
+    """True once ``pid`` has a handler for ``signum`` (SigCgt in /proc/<pid>/status)."""
+    for line in Path(f"/proc/{pid}/status").read_text(encoding="ascii").splitlines():
+        if line.startswith("SigCgt:"):
+            return bool(int(line.split()[1], 16) >> (signum - 1) & 1)
+    return False
 
 
 def results(events: list[dict[str, object]]) -> list[object]:
@@ -25,13 +33,13 @@ def results(events: list[dict[str, object]]) -> list[object]:
 
 
 def test_startup_time_and_initialize(fake_claude: SpawnFakeClaude) -> None:
-    """`initialize` is answered with our pid quickly after spawn (time printed, bound generous)."""
+    """`initialize` is answered with our pid after spawn (the time is printed, not judged:
+    benchmarks measure)."""
     claude = fake_claude()
     claude.control("initialize", "init_1")
     response = claude.until("control_response")[-1]
     elapsed = time.monotonic() - claude.started
     print(f"fake claude: spawn -> initialize answered in {elapsed * 1000:.0f} ms")
-    assert elapsed < 2.0
     body = response["response"]
     assert body["subtype"] == "success"
     assert body["request_id"] == "init_1"
@@ -158,13 +166,13 @@ def test_signal_exits_promptly_mid_turn(
 def test_sigterm_when_idle(fake_claude: SpawnFakeClaude) -> None:
     """SIGTERM of an idle process (never written to) exits 143."""
     claude = fake_claude()
-    time.sleep(0.2)  # let it reach its stdin wait
+    wait_for(lambda: catches(claude.pid, signal.SIGTERM), 10, "its SIGTERM handler")
     claude.signal(signal.SIGTERM)
     assert claude.wait(timeout=2) == 143
 
 
 def test_per_turn_time(fake_claude: SpawnFakeClaude) -> None:
-    """Turns in one process are fast (median printed; only a generous bound is asserted)."""
+    """Twenty turns in one process, each answered (the median time is printed, not judged)."""
     claude = fake_claude()
     claude.user("warm-up")
     claude.until_result()
@@ -176,7 +184,7 @@ def test_per_turn_time(fake_claude: SpawnFakeClaude) -> None:
         times.append(time.monotonic() - sent)
     median = sorted(times)[len(times) // 2]
     print(f"fake claude: per-turn median {median * 1000:.1f} ms, max {max(times) * 1000:.1f} ms")
-    assert median < 1.0
+    assert len(times) == 20
 
 
 def test_content_blocks_are_joined(fake_claude: SpawnFakeClaude) -> None:

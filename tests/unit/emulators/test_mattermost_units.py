@@ -3,14 +3,28 @@
 from __future__ import annotations
 
 import json
-import time
+from typing import TYPE_CHECKING
 
-from emulators.mattermost import MattermostEmulator
+from emulators.mattermost import MattermostEmulator, dedup
+from emulators.mattermost import hub as hub_module
 from emulators.mattermost.dedup import PENDING, PendingPostCache
 from emulators.mattermost.faults import RateLimiter
 from emulators.mattermost.hub import Hub, Item
 from emulators.mattermost.ids import ID_ALPHABET, IdGenerator, is_valid_id
 from emulators.mattermost.stats import Counters
+
+if TYPE_CHECKING:
+    import pytest
+
+
+class FakeTime:
+    """Stands in for the ``time`` module of an emulator module: a clock moved by hand."""
+
+    def __init__(self) -> None:
+        self.now = 1000.0
+
+    def monotonic(self) -> float:
+        return self.now
 
 
 class FakeSocket:
@@ -67,8 +81,10 @@ def test_gcra_allows_burst_plus_one_then_refills_at_rate() -> None:
     assert not limiter.check("other", now=100.0).limited
 
 
-def test_dedup_cache_states_and_expiry() -> None:
+def test_dedup_cache_states_and_expiry(monkeypatch: pytest.MonkeyPatch) -> None:
     """Keys go pending → created, are forgotten on failure, and expire after the TTL."""
+    clock = FakeTime()
+    monkeypatch.setattr(dedup, "time", clock)
     cache = PendingPostCache(ttl_s=0.05)
     cache.mark_pending("a")
     assert cache.lookup("a") == PENDING
@@ -77,7 +93,9 @@ def test_dedup_cache_states_and_expiry() -> None:
     cache.forget("a")
     assert cache.lookup("a") is None
     cache.mark_created("b", "post2")
-    time.sleep(0.06)
+    clock.now += 0.04
+    assert cache.lookup("b") == "post2"
+    clock.now += 0.02
     assert cache.lookup("b") is None
 
 
@@ -117,12 +135,19 @@ def test_hub_overflow_removes_and_aborts_the_connection() -> None:
     assert socket.aborted
 
 
-def test_hub_reaps_inactive_connections_after_the_window() -> None:
+def test_hub_reaps_inactive_connections_after_the_window(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
     """Inactive connections older than resume_window_s are forgotten."""
-    hub = make_hub(resume_window_s=0.01)
+    clock = FakeTime()
+    monkeypatch.setattr(hub_module, "time", clock)
+    the_hub = make_hub(resume_window_s=0.01)
     socket = FakeSocket()
-    conn = hub.register("u1", socket)
-    hub.detach(conn, socket)
-    time.sleep(0.02)
-    hub.reap()
-    assert hub.conns == {}
+    conn = the_hub.register("u1", socket)
+    the_hub.detach(conn, socket)
+    clock.now += 0.005
+    the_hub.reap()
+    assert conn.id in the_hub.conns
+    clock.now += 0.01
+    the_hub.reap()
+    assert the_hub.conns == {}

@@ -6,7 +6,6 @@ from __future__ import annotations
 from multidict import CIMultiDict
 
 from gateway.bridge import (
-    Backoff,
     WsCursor,
     catchup_start,
     retry_delay,
@@ -24,6 +23,7 @@ from gateway.errors import (
 )
 from gateway.mattermost import _error_for, decode_post
 from gateway.models import Post, PostList, WsFrame
+from protocol.backoff import Backoff
 
 
 def hello(conn: str) -> WsFrame:

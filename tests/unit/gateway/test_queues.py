@@ -4,13 +4,14 @@ a failed head, then a fallback), chores (bounded, typing de-duplicated, kinds sw
 from __future__ import annotations
 
 import asyncio
+import contextlib
 
-from gateway.bridge import Backoff
 from gateway.chores import Chores, missing_endpoint, run_chores
 from gateway.errors import BadRequestError, NotFoundError, ServerError
 from gateway.outbox import FALLBACK_AFTER, Outbox
 from gateway.prompts import PromptQueue
 from protocol import Answer, Prompt
+from protocol.backoff import Backoff
 
 
 def prompt(post_id: str, create_at: int) -> Prompt:
@@ -85,7 +86,8 @@ def test_outbox_next_waits_for_an_answer() -> None:
     async def scenario() -> str:
         outbox = Outbox()
         waiter = asyncio.create_task(outbox.next())
-        await asyncio.sleep(0.01)
+        for _ in range(5):
+            await asyncio.sleep(0)  # let it run until it blocks (no clock involved)
         assert not waiter.done()
         outbox.push(answer("x"))
         return (await asyncio.wait_for(waiter, 1)).post_id
@@ -135,31 +137,42 @@ def test_missing_endpoint_means_404_or_405_but_not_a_missing_post() -> None:
     assert not missing_endpoint(ServerError("x", status=500))
 
 
-class ChoreClient:
+class FakeChoreClient:
     """Records chore calls; fails them as told."""
 
     def __init__(self, error: Exception | None = None) -> None:
         self.error = error
         self.calls: list[tuple[str, dict[str, str]]] = []
 
-    async def add_reaction(self, **kw: str) -> None:
-        self.calls.append(("react", kw))
-        if self.error is not None:
-            raise self.error
-
-    async def typing(self, **kw: str) -> None:
-        self.calls.append(("typing", kw))
-        if self.error is not None:
-            raise self.error
-
-
-def _run_chores(chores: Chores, client: ChoreClient) -> None:
-    async def main() -> None:
-        task = asyncio.create_task(
-            run_chores(chores, client, lambda: ("bot1", "chan1", "thread1"))  # type: ignore[arg-type]
+    async def add_reaction(self, *, user_id: str, post_id: str, emoji_name: str) -> None:
+        self.calls.append(
+            ("react", {"user_id": user_id, "post_id": post_id, "emoji_name": emoji_name})
         )
-        await asyncio.sleep(0.05)
-        task.cancel()
+        if self.error is not None:
+            raise self.error
+
+    async def typing(self, *, user_id: str, channel_id: str, parent_id: str) -> None:
+        self.calls.append(
+            ("typing", {"user_id": user_id, "channel_id": channel_id, "parent_id": parent_id})
+        )
+        if self.error is not None:
+            raise self.error
+
+
+def _run_chores(chores: Chores, client: FakeChoreClient, calls: int) -> None:
+    """Run the chore loop until it has made ``calls`` calls (bounded), then stop it. A call
+    and the handling of its failure happen in one step of the loop, so both are done."""
+
+    async def main() -> None:
+        task = asyncio.create_task(run_chores(chores, client, lambda: ("bot1", "chan1", "thread1")))
+        try:
+            async with asyncio.timeout(5):
+                while len(client.calls) < calls:
+                    await asyncio.sleep(0.001)
+        finally:
+            task.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await task
 
     asyncio.run(main())
 
@@ -168,8 +181,8 @@ def test_typing_uses_the_bots_own_id_and_reactions_the_eyes() -> None:
     chores = Chores()
     chores.add("typing")
     chores.add("react", "p1")
-    client = ChoreClient()
-    _run_chores(chores, client)
+    client = FakeChoreClient()
+    _run_chores(chores, client, calls=2)
     assert client.calls == [
         ("typing", {"user_id": "bot1", "channel_id": "chan1", "parent_id": "thread1"}),
         ("react", {"user_id": "bot1", "post_id": "p1", "emoji_name": "eyes"}),
@@ -179,8 +192,9 @@ def test_typing_uses_the_bots_own_id_and_reactions_the_eyes() -> None:
 def test_a_missing_typing_endpoint_switches_typing_off_for_good() -> None:
     chores = Chores()
     chores.add("typing")
-    client = ChoreClient(NotFoundError("typing: HTTP 404", status=404))
-    _run_chores(chores, client)
+    client = FakeChoreClient(NotFoundError("typing: HTTP 404", status=404))
+    _run_chores(chores, client, calls=1)
+    assert [kind for kind, _ in client.calls] == ["typing"]
     assert chores.disabled == {"typing"}
     assert not chores.add("typing")
     assert chores.add("react", "p")
@@ -189,6 +203,8 @@ def test_a_missing_typing_endpoint_switches_typing_off_for_good() -> None:
 def test_a_reaction_on_a_deleted_post_does_not_switch_reactions_off() -> None:
     chores = Chores()
     chores.add("react", "p1")
-    client = ChoreClient(NotFoundError("x", status=404, error_id="app.post.get.app_error"))
-    _run_chores(chores, client)
+    client = FakeChoreClient(NotFoundError("x", status=404, error_id="app.post.get.app_error"))
+    _run_chores(chores, client, calls=1)
+    assert [kind for kind, _ in client.calls] == ["react"]
     assert chores.disabled == set()
+    assert chores.add("react", "p2")

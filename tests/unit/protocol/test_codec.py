@@ -154,17 +154,3 @@ def test_messages_are_frozen() -> None:
     message = Accepted(post_id="p")
     with pytest.raises(AttributeError):
         message.post_id = "q"  # type: ignore[misc]
-
-
-def test_hellos_carry_the_protocol_version() -> None:
-    """Both hellos carry PROTOCOL_VERSION by default."""
-    hello = GatewayHello(gateway_id="g", endpoint="ipc:///tmp/x", pid=1)
-    welcome = Welcome(
-        worker_pid=1,
-        incarnation="i",
-        thread_id="",
-        channel_id="",
-        bind_token="b",
-        catch_up_from=0,
-    )
-    assert hello.protocol_version == welcome.protocol_version == protocol.PROTOCOL_VERSION

@@ -11,10 +11,12 @@ from protocol import (
     EndpointError,
     check_endpoint,
     gateway_endpoint,
+    prepare_run_dir,
     run_dir,
     supervisor_endpoint,
     worker_endpoint,
 )
+from protocol.endpoints import GATEWAY_ID_LENGTH, new_gateway_id
 
 if TYPE_CHECKING:
     from pathlib import Path
@@ -24,8 +26,16 @@ def test_run_dir_is_private(tmp_path: Path) -> None:
     """The run dir is created with mode 0700, and tightened if it exists looser."""
     (tmp_path / "run").mkdir(mode=0o755)
     (tmp_path / "run").chmod(0o755)
-    path = run_dir(tmp_path)
+    path = prepare_run_dir(tmp_path)
+    assert path == run_dir(tmp_path)
     assert stat.S_IMODE(path.stat().st_mode) == 0o700
+
+
+def test_naming_endpoints_creates_nothing(tmp_path: Path) -> None:
+    """Naming is pure: the run dir is created by prepare_run_dir only."""
+    worker_endpoint(tmp_path / "state")
+    gateway_endpoint(tmp_path / "state", "g1")
+    assert not (tmp_path / "state").exists()
 
 
 def test_default_endpoints_are_ipc_in_run_dir(tmp_path: Path) -> None:
@@ -64,3 +74,12 @@ def test_gateway_id_is_checked(tmp_path: Path) -> None:
     """A gateway id that could escape the run dir is refused."""
     with pytest.raises(EndpointError):
         gateway_endpoint(tmp_path, "../evil")
+
+
+def test_new_gateway_ids_are_distinct_valid_and_of_the_planned_length(tmp_path: Path) -> None:
+    """The ipc path length check of the configuration assumes GATEWAY_ID_LENGTH."""
+    ids = {new_gateway_id() for _ in range(100)}
+    assert len(ids) == 100
+    for gid in ids:
+        assert len(gid) == GATEWAY_ID_LENGTH
+        assert gateway_endpoint(tmp_path, gid).endswith(f"/gw-{gid}")

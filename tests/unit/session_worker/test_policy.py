@@ -2,15 +2,17 @@
 
 from __future__ import annotations
 
+import protocol
 from session_worker import policy
 from session_worker.policy import Backoff
 
 
 def test_backoff_grows_then_caps() -> None:
-    """Consecutive deaths wait 0.2, 0.5, 1, 2, then 5 s at most."""
+    """Consecutive deaths wait 0.2, 0.4, 0.8 … then 5 s at most."""
     backoff = Backoff()
     backoff.started(0.0)
-    assert [backoff.delay(1.0) for _ in range(7)] == [0.2, 0.5, 1.0, 2.0, 5.0, 5.0, 5.0]
+    delays = [backoff.delay(1.0) for _ in range(7)]
+    assert [round(d, 3) for d in delays] == [0.2, 0.4, 0.8, 1.6, 3.2, 5.0, 5.0]
 
 
 def test_backoff_resets_when_stable_or_after_a_turn() -> None:
@@ -80,6 +82,6 @@ def test_an_error_list_is_shown_short_and_first_lines_only() -> None:
 
 def test_empty_answers_get_a_placeholder() -> None:
     """Mattermost refuses empty posts."""
-    assert policy.non_empty("  \n") == policy.EMPTY_ANSWER
+    assert policy.non_empty("  \n") == protocol.EMPTY_ANSWER
     assert policy.non_empty("ok") == "ok"
     assert policy.context_lost("x").startswith(policy.CONTEXT_LOST_NOTE)

@@ -6,19 +6,13 @@ import random
 
 import pytest
 
-from supervisor.policy import ChildHistory, GiveUp, Restart, RestartPolicy, backoff_delays
+from supervisor.policy import ChildHistory, GiveUp, Restart, RestartPolicy
 
 NO_JITTER = RestartPolicy(jitter=0.0)
 
 
 def rng() -> random.Random:
     return random.Random(1)
-
-
-def test_backoff_sequence_doubles_to_the_cap() -> None:
-    """The delays are 0.1, 0.2, 0.4, … and never exceed the cap."""
-    gen = backoff_delays(0.1, 2.0, 1.0)
-    assert [round(next(gen), 3) for _ in range(7)] == [0.1, 0.2, 0.4, 0.8, 1.0, 1.0, 1.0]
 
 
 @pytest.mark.parametrize("exit_code", [-9, -15, 0, 1, 2, 139, None])

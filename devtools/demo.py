@@ -21,10 +21,10 @@ import socket
 import time
 from typing import TYPE_CHECKING
 
-from supervisor.harness import answer_of
+from devtools.harness import answer_of
 
 if TYPE_CHECKING:
-    from supervisor.harness import Tree
+    from devtools.harness import Tree
 
 __all__ = ["run_demo"]
 
@@ -53,7 +53,7 @@ def _free_or_zero(port: int) -> int:
 
 
 async def _demo(once: bool, port: int) -> int:
-    from supervisor.harness import open_tree
+    from devtools.harness import open_tree
 
     options = {"port": 0 if once else _free_or_zero(port)}
     async with open_tree(real_claude=None, keep_scratch=True, emulator_options=options) as tree:

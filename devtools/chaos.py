@@ -6,7 +6,8 @@ fake Anthropic API). A simulated user posts at a steady rate while, at seeded ra
 the gateway, the worker or the claude child is SIGKILLed (pids from the status file that
 ``mmclaude status --json`` prints), the WebSocket is dropped or refused for a while, REST
 answers 500/429 bursts, and some turns are slow. Then it waits (bounded) for the system to
-settle and reports. Exit 0 only when lost, duplicated and out of order are all 0.
+settle and reports. Exit 0 only when lost, duplicated, out of order and wrong answers are all 0
+and no process is left behind.
 
 "In order" is per user: the worker shares turns fairly between users (a user's posts keep
 their order; after five turns in a row of one user, another user's waiting post goes next),
@@ -26,10 +27,10 @@ import time
 from dataclasses import dataclass, field
 from typing import Any
 
-from supervisor.harness import Tree, open_tree, replies
-from supervisor.process import descendants, pid_alive
+from devtools.harness import Tree, open_tree, replies
+from protocol.procfs import descendants, pid_alive
 
-__all__ = ["ChaosReport", "chaos", "run_chaos"]
+__all__ = ["ChaosReport", "chaos", "check", "run_chaos"]
 
 KILLS = ("gateway", "worker", "claude")
 ACTIONS = (
@@ -62,7 +63,13 @@ class ChaosReport:
 
     @property
     def ok(self) -> bool:
-        return not (self.lost or self.duplicated or self.out_of_order or self.leftover_pids)
+        return not (
+            self.lost
+            or self.duplicated
+            or self.out_of_order
+            or self.mismatched
+            or self.leftover_pids
+        )
 
     def render(self) -> str:
         def rec(values: list[float]) -> str:
@@ -92,7 +99,7 @@ class ChaosReport:
         verdict = "PASS" if self.ok else "FAIL"
         lines.append(f"  verdict       {verdict}")
         if not self.ok:
-            ids = (self.lost + self.duplicated + self.out_of_order)[:5]
+            ids = (self.lost + self.duplicated + self.out_of_order + self.mismatched)[:5]
             lines.append(
                 f"  look at: {self.log_path} (JSON lines); grep the post ids {ids} to follow "
                 "each one through prompt.queued → prompt.sent → prompt.accepted → turn.started → "
@@ -177,15 +184,16 @@ async def _monkey(
             mm.fail_posts(rng.randint(1, 3), status=429, retry_after=1)
 
 
-def _check(
-    mm: Any,
-    thread: str,
+def check(
+    grouped: dict[str, list[dict[str, Any]]],
     posted: list[tuple[str, str]],
     created: dict[str, int],
     authors: dict[str, str],
     report: ChaosReport,
 ) -> None:
-    grouped = replies(mm, thread)
+    """Judge the answers: ``grouped`` is the bot's replies by the post they answer (as
+    ``replies`` returns them), ``posted`` the user's (post id, text) in posting order and
+    ``created`` each post's create_at. Fills the report's counts; no I/O."""
     first_answer_at: list[tuple[tuple[int, str], str]] = []  # (answer's thread order, post)
     for post_id, text in posted:
         parts = grouped.get(post_id, [])
@@ -287,7 +295,7 @@ async def chaos(
             await asyncio.sleep(0.2)
         report.settle_s = time.monotonic() - settle_start
         report.posts = len(posted)
-        _check(tree.mm, thread, posted, created, authors, report)
+        check(replies(tree.mm, thread), posted, created, authors, report)
         _recovery(tree.mm, thread, kill_times, report)
         tree_pids = descendants(tree.process.pid) | {tree.process.pid}
         tree.stop()
