@@ -43,7 +43,7 @@ def test_demo_serves_the_page_until_ctrl_c(procs: ProcessGroup) -> None:
     page there, and stops everything on SIGINT with exit 0."""
     env = {k: v for k, v in os.environ.items() if not k.startswith(("MATTERMOST_", "ANTHROPIC_"))}
     proc = procs.python(
-        "-u", "-m", "supervisor.cli", "demo", "--port", "0", env=env, stdout=subprocess.PIPE
+        "-u", "-m", "devtools.cli", "demo", "--port", "0", env=env, stdout=subprocess.PIPE
     )
     assert proc.stdout is not None
     seen: list[str] = []
