@@ -18,6 +18,7 @@ from typing import TYPE_CHECKING
 
 import msgspec
 
+from session_worker.approvals import Approval
 from session_worker.errors import JournalError
 from session_worker.states import PromptEvent, PromptRow, Recover, State, transition
 
@@ -44,6 +45,12 @@ CREATE TABLE IF NOT EXISTS prompts (
 );
 CREATE INDEX IF NOT EXISTS prompts_by_state ON prompts (state, create_at, post_id);
 CREATE TABLE IF NOT EXISTS meta (key TEXT PRIMARY KEY, value TEXT NOT NULL);
+CREATE TABLE IF NOT EXISTS approvals (
+    request_id TEXT PRIMARY KEY,
+    post_id    TEXT NOT NULL,
+    state      TEXT NOT NULL,
+    data       TEXT NOT NULL
+);
 """
 
 _COLUMNS = (
@@ -57,6 +64,7 @@ _COLUMNS = (
 BUSY_TIMEOUT = 2.0
 
 _ids = msgspec.json.Decoder(tuple[str, ...])
+_approval = msgspec.json.Decoder(Approval)
 _json = msgspec.json.Encoder()
 
 
@@ -177,6 +185,54 @@ class Journal:
             ),
         )  # fmt: skip
         return cursor.rowcount == 1
+
+    def insert_answered(self, row: PromptRow, answer: str) -> PromptRow:
+        """Store a command post with its reply at once (answered, never run by claude)."""
+        now = time.time()
+        self._db.execute(
+            f"INSERT INTO prompts ({_COLUMNS}, accepted_at, updated_at) "
+            "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+            (
+                row.post_id, row.create_at, row.user_id, row.username, row.text,
+                row.gateway_id, State.ANSWERED.value, 0, answer, 0, "[]", now, now,
+            ),
+        )  # fmt: skip
+        stored = self.get(row.post_id)
+        assert stored is not None
+        return stored
+
+    def transaction(self) -> _Transaction:
+        """One atomic unit of several writes (a command's effects and its journal row)."""
+        return _Transaction(self._db)
+
+    # --- approvals ----------------------------------------------------------------------
+
+    def put_approval(self, approval: Approval) -> None:
+        """Insert or update one approval request (committed on return)."""
+        self._db.execute(
+            "INSERT INTO approvals (request_id, post_id, state, data) VALUES (?, ?, ?, ?) "
+            "ON CONFLICT (request_id) DO UPDATE SET state = excluded.state, data = excluded.data",
+            (approval.request_id, approval.post_id, approval.state,
+             _json.encode(approval).decode()),
+        )  # fmt: skip
+
+    def approval(self, request_id: str) -> Approval | None:
+        row = self._db.execute(
+            "SELECT data FROM approvals WHERE request_id = ?", (request_id,)
+        ).fetchone()
+        return None if row is None else _approval.decode(str(row[0]))
+
+    def approvals(
+        self, *, pending_only: bool = False, unshown_only: bool = False
+    ) -> list[Approval]:
+        """Approvals oldest first; only pending ones, or only those a gateway has not yet
+        confirmed in their current state."""
+        where = "WHERE state = 'pending'" if pending_only else ""
+        rows = self._db.execute(f"SELECT data FROM approvals {where} ORDER BY rowid").fetchall()
+        found = [_approval.decode(str(r[0])) for r in rows]
+        if unshown_only:
+            found = [a for a in found if a.shown != a.state]
+        return found
 
     def get(self, post_id: str) -> PromptRow | None:
         values = self._db.execute(
