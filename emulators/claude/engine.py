@@ -374,7 +374,7 @@ class FakeClaude:
 
     def finish_success(self, prompt: str, pending: list[str], answer: str, started: float) -> None:
         sid = self.session.session_id
-        if pending[1:]:
+        if keyword("TOOL", prompt):
             answer = f"{answer} tool-pid={self.tool_pid}"
         with self.cond:
             if self.interrupted.is_set():
