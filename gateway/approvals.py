@@ -4,7 +4,8 @@ The worker sends :class:`protocol.ApprovalShow` (the request's state and text) u
 gateway confirms it with :class:`protocol.ApprovalShown`. Posting is idempotent like an
 answer: the post carries ``props.mmclaude_approval`` (or ``mmclaude_question``) = the request
 id and a ``pending_post_id`` derived from it, and before creating one the thread is searched
-for it. A reaction on a pending request's post by an allowed user becomes a
+for it. It never carries ``mmclaude_reply_to``: it is not an answer (``mmclaude_prompt`` names
+the prompt whose turn asked). A reaction on a pending request's post by an allowed user becomes a
 :class:`protocol.Decision`; reactions made while no gateway watched are read back when the
 post is found again.
 """
@@ -107,7 +108,7 @@ class ApprovalPosts:
                     channel_id=channel_id,
                     root_id=thread_id,
                     message=show.text,
-                    props={key: show.request_id, "mmclaude_reply_to": show.prompt_post_id},
+                    props={key: show.request_id, "mmclaude_prompt": show.prompt_post_id},
                     pending_post_id=f"{show.request_id}:approval",
                 ),
                 forbidden=not_member(channel_id),

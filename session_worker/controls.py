@@ -71,6 +71,8 @@ class Controls:
         self.runner = runner
         self.show = show
         runner.hooks = self
+        # Pending request ids, kept in memory too: the runner asks on every claude event.
+        self._pending = {a.request_id for a in journal.approvals(pending_only=True)}
 
     # --- commands -------------------------------------------------------------------------
 
@@ -198,6 +200,7 @@ class Controls:
         if self.journal.approval(approval.request_id) is not None:
             return  # the same request twice: one post, one decision
         self.journal.put_approval(approval)
+        self._pending.add(approval.request_id)
         logger.bind(
             request_id=approval.request_id, tool=approval.tool_name, post_id=row.post_id
         ).info("approval.requested")
@@ -213,7 +216,7 @@ class Controls:
                 self._end(approval.request_id, "withdrawn" if completed else "expired")
 
     def waiting(self) -> bool:
-        return bool(self.journal.approvals(pending_only=True))
+        return bool(self._pending)
 
     def expire_all(self) -> None:
         """At worker start: the claude that asked is gone; its turn is run again."""
@@ -222,6 +225,8 @@ class Controls:
 
     def tick(self) -> None:
         """Deny what waited longer than the approval timeout."""
+        if not self._pending:
+            return
         now = time.time()
         for approval in self.journal.approvals(pending_only=True):
             if now - approval.created_at >= self.config.approval_timeout:
@@ -245,6 +250,7 @@ class Controls:
             return None
         decided = decide(approval, behavior, who, reason)
         self.journal.put_approval(decided)
+        self._pending.discard(request_id)
         self.runner.answer_tool(request_id, response_body(decided, answers))
         logger.bind(request_id=request_id, state=decided.state, by=who).info("approval.decided")
         self.show(decided)
@@ -256,6 +262,7 @@ class Controls:
             return
         ended = decide(approval, behavior)
         self.journal.put_approval(ended)
+        self._pending.discard(request_id)
         logger.bind(request_id=request_id, state=ended.state).info("approval.ended")
         self.show(ended)
 

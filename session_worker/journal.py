@@ -49,8 +49,10 @@ CREATE TABLE IF NOT EXISTS approvals (
     request_id TEXT PRIMARY KEY,
     post_id    TEXT NOT NULL,
     state      TEXT NOT NULL,
+    shown      TEXT NOT NULL DEFAULT '',
     data       TEXT NOT NULL
 );
+CREATE INDEX IF NOT EXISTS approvals_by_state ON approvals (state);
 """
 
 _COLUMNS = (
@@ -210,9 +212,10 @@ class Journal:
     def put_approval(self, approval: Approval) -> None:
         """Insert or update one approval request (committed on return)."""
         self._db.execute(
-            "INSERT INTO approvals (request_id, post_id, state, data) VALUES (?, ?, ?, ?) "
-            "ON CONFLICT (request_id) DO UPDATE SET state = excluded.state, data = excluded.data",
-            (approval.request_id, approval.post_id, approval.state,
+            "INSERT INTO approvals (request_id, post_id, state, shown, data) "
+            "VALUES (?, ?, ?, ?, ?) ON CONFLICT (request_id) DO UPDATE SET "
+            "state = excluded.state, shown = excluded.shown, data = excluded.data",
+            (approval.request_id, approval.post_id, approval.state, approval.shown,
              _json.encode(approval).decode()),
         )  # fmt: skip
 
@@ -228,11 +231,10 @@ class Journal:
         """Approvals oldest first; only pending ones, or only those a gateway has not yet
         confirmed in their current state."""
         where = "WHERE state = 'pending'" if pending_only else ""
-        rows = self._db.execute(f"SELECT data FROM approvals {where} ORDER BY rowid").fetchall()
-        found = [_approval.decode(str(r[0])) for r in rows]
         if unshown_only:
-            found = [a for a in found if a.shown != a.state]
-        return found
+            where += " AND state != shown" if where else "WHERE state != shown"
+        rows = self._db.execute(f"SELECT data FROM approvals {where} ORDER BY rowid").fetchall()
+        return [_approval.decode(str(r[0])) for r in rows]
 
     def get(self, post_id: str) -> PromptRow | None:
         values = self._db.execute(
