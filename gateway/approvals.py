@@ -101,6 +101,9 @@ class ApprovalPosts:
         if post_id is None:
             post_id, message = await self._find(client, thread_id, bot_id, show, key)
             found_again = post_id is not None
+        if post_id is None and show.state != "pending":
+            shown(show, "")  # ended before it was ever posted: nothing to show or mark
+            return
         if post_id is None:
             post = await client.call(
                 f"post approval {show.request_id}",

@@ -155,6 +155,7 @@ class Worker:
                 if self.gateways.forget(gateway_id):
                     logger.bind(gateway_id=gateway_id).info("gateway.left")
                     self.delivery.gone(gateway_id, now)
+                    self._show_approvals(None, everything=True)
             case BindThread():
                 self._bind(message)
             case Prompt():
@@ -306,6 +307,7 @@ class Worker:
             for gateway_id in self.gateways.expire(now):
                 logger.bind(gateway_id=gateway_id).info("gateway.expired")
                 self.delivery.gone(gateway_id, now)
+                self._show_approvals(None, everything=True)
             self.delivery.send_due(now)
             self.controls.tick()
             self._show_approvals(None)
