@@ -3,6 +3,7 @@ approval posts answered by reactions, and a gateway SIGKILL while an approval wa
 
 from __future__ import annotations
 
+import asyncio
 import json
 import os
 import signal
@@ -59,7 +60,8 @@ def test_commands_and_a_reaction_decide_and_status_json_has_the_keys() -> None:
             await tree.mm.wait_for_post(lambda p: p["id"] == post["id"], timeout=1)
             [edited] = [p for p in tree.mm.posts(root_id=thread) if p["id"] == post["id"]]
         status = await tree.wait_status(lambda s: s["claude"]["turns"] >= 1, 10)
-        out = subprocess.run(
+        out = await asyncio.to_thread(
+            subprocess.run,
             [sys.executable, "-m", "supervisor.cli", "status", "--json"],
             env={**os.environ, "MMCLAUDE_STATE_DIR": str(tree.state_dir)},
             capture_output=True,
