@@ -231,6 +231,11 @@ class BareClaude:
             "--output-format",
             "stream-json",
             "--verbose",
+            # As the worker starts it (contract.md), so both sides run the same CLI setup.
+            "--permission-prompt-tool",
+            "stdio",
+            "--permission-mode",
+            "default",
             *args,
         ]
         self.env = env

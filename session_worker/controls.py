@@ -199,6 +199,7 @@ class Controls:
             return
         if self.journal.approval(approval.request_id) is not None:
             return  # the same request twice: one post, one decision
+        logger.debug("hop.can_use_tool", post_id=row.post_id, t_ns=time.monotonic_ns())
         self.journal.put_approval(approval)
         self._pending.add(approval.request_id)
         logger.bind(
@@ -251,7 +252,7 @@ class Controls:
         decided = decide(approval, behavior, who, reason)
         self.journal.put_approval(decided)
         self._pending.discard(request_id)
-        self.runner.answer_tool(request_id, response_body(decided, answers))
+        self.runner.answer_tool(request_id, response_body(decided, answers), approval.post_id)
         logger.bind(request_id=request_id, state=decided.state, by=who).info("approval.decided")
         self.show(decided)
         return decided

@@ -143,11 +143,17 @@ class Runner:
         if child is not None and child.alive:
             self._soon(self._set_mode(child, self.permission_mode), "set_permission_mode")
 
-    def answer_tool(self, request_id: str, body: dict[str, Any]) -> None:
+    def answer_tool(self, request_id: str, body: dict[str, Any], post_id: str = "") -> None:
         """Send claude our decision on its can_use_tool ``request_id``."""
         child = self.child
         if child is not None and child.alive:
-            self._soon(child.write_line(encode_control_response(request_id, body)), "decision")
+            line = encode_control_response(request_id, body)
+
+            async def write() -> None:
+                await child.write_line(line)
+                logger.debug("hop.decision_written", post_id=post_id, t_ns=time.monotonic_ns())
+
+            self._soon(write(), "decision")
 
     def _soon(self, work: Any, what: str) -> None:
         async def guarded() -> None:
@@ -441,10 +447,11 @@ class Runner:
             value = usage.get("output_tokens")
             tokens_out = value if isinstance(value, int) else 0
         j = self.journal
-        j.set_meta("turns", str(int(j.meta("turns") or 0) + 1))
-        j.set_meta("cost_usd", repr(float(j.meta("cost_usd") or 0) + delta))
-        j.set_meta("tokens_in", str(int(j.meta("tokens_in") or 0) + tokens_in))
-        j.set_meta("tokens_out", str(int(j.meta("tokens_out") or 0) + tokens_out))
+        with j.transaction():  # one commit, not four
+            j.set_meta("turns", str(int(j.meta("turns") or 0) + 1))
+            j.set_meta("cost_usd", repr(float(j.meta("cost_usd") or 0) + delta))
+            j.set_meta("tokens_in", str(int(j.meta("tokens_in") or 0) + tokens_in))
+            j.set_meta("tokens_out", str(int(j.meta("tokens_out") or 0) + tokens_out))
 
     def _finish(
         self, row: PromptRow, text: str, *, is_error: bool, subtype: str = "", give_up: bool = False

@@ -283,6 +283,14 @@ class FakeAnthropicApi:
     async def _stream(
         self, request: web.Request, model: str, answer: str, slow: float, hang: bool
     ) -> web.StreamResponse:
+        try:
+            return await self._stream_text(request, model, answer, slow, hang)
+        except ConnectionResetError:  # the client went away (an interrupted turn): normal
+            return web.StreamResponse()
+
+    async def _stream_text(
+        self, request: web.Request, model: str, answer: str, slow: float, hang: bool
+    ) -> web.StreamResponse:
         response = web.StreamResponse(
             headers={
                 "Content-Type": "text/event-stream",
