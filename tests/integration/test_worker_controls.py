@@ -271,3 +271,29 @@ def test_claude_killed_while_pending_expires_the_post_and_asks_again(rig: Worker
             assert {a.request_id for a in gw.approvals("allowed")} == {second.request_id}
 
     asyncio.run(scenario())
+
+
+def test_worker_killed_while_pending_expires_and_asks_again(rig: WorkerRig) -> None:
+    """The worker dies with a request pending: the new worker marks it expired, runs the turn
+    again, Claude asks anew; a late decision on the old request changes nothing."""
+    rig.start()
+
+    async def scenario() -> None:
+        with rig.gateway() as gw:
+            await welcomed(gw)
+            gw.prompt("p1", "APPROVE across a worker kill")
+            first = await pending_approval(gw)
+            assert rig.proc is not None
+            rig.proc.send_signal(signal.SIGKILL)
+            rig.proc.wait(10)
+            rig.start()
+            expired = await gw.wait_for(lambda g: g.approvals("expired"), 20, "expired")
+            assert expired[0].request_id == first.request_id
+            second = await pending_approval(gw, seen=1, timeout=30)
+            assert second.request_id != first.request_id
+            gw.decide(first.request_id, "allow")
+            gw.decide(second.request_id, "deny")
+            answer = await answer_of(gw, "p1", timeout=20)
+            assert "[denied: The user denied this.]" in answer.text
+
+    asyncio.run(scenario())

@@ -19,6 +19,7 @@ from tests.integration.test_worker import WorkerRig, answer_of, turn_started, we
 from tests.integration.test_worker_real_claude import pinned_claude
 
 if TYPE_CHECKING:
+    from collections.abc import Callable
     from pathlib import Path
 
     from protocol import ApprovalShow
@@ -104,5 +105,42 @@ def test_real_cli_question_and_stop(short_tmp: Path, procs: ProcessGroup) -> Non
                 after = await answer_of(gw, "p3", timeout=60)
                 assert "after stop" in after.text
                 assert rig.claude_pid() == pid
+
+    asyncio.run(scenario())
+
+
+def confirmed(rig: WorkerRig, name: str) -> Callable[[FakeGateway], bool]:
+    """The worker logged ``name`` with ok=true (the CLI accepted the control request)."""
+    return lambda _gw: any(e.get("ok") for e in rig.events(name))
+
+
+def test_real_cli_model_and_mode(short_tmp: Path, procs: ProcessGroup) -> None:
+    """!model reaches the real CLI (set_model: the next API request names that model);
+    !mode acceptEdits is accepted by it."""
+    claude = pinned_claude()
+    rig = WorkerRig(short_tmp, procs)
+    home = short_tmp / "home"
+    home.mkdir()
+
+    async def scenario() -> None:
+        async with open_anthropic_api(port=0) as api:
+            rig.start(
+                env=real_claude_env(api.url, str(home)),
+                claude_path=claude,
+                claude_args=REAL_CLAUDE_ARGS,
+            )
+            with rig.gateway() as gw:
+                await welcomed(gw, timeout=30)
+                # A running claude: the commands reach it by control requests, not by argv.
+                await gw.wait_for(lambda g: rig.events("claude.spawned"), 60, "claude up")
+                gw.command("c1", "model", "claude-sonnet-4-5")
+                await answer_of(gw, "c1")
+                gw.command("c2", "mode", "acceptEdits")
+                await answer_of(gw, "c2")
+                gw.prompt("p1", "which model")
+                assert (await answer_of(gw, "p1", timeout=60)).text.startswith("echo[")
+                assert api.requests[-1].get("model") == "claude-sonnet-4-5"
+                for name in ("claude.mode_set", "claude.model_set"):
+                    await gw.wait_for(confirmed(rig, name), 10, name)
 
     asyncio.run(scenario())
