@@ -472,6 +472,8 @@ class Runner:
 
     async def _shutdown(self) -> None:
         """Stop claude and its tools; a prompt still running is queued for the next start."""
+        for task in list(self._side_tasks):  # control requests still in flight
+            task.cancel()
         for row in self.journal.rows(State.RUNNING):
             with contextlib.suppress(Exception):
                 self.journal.apply(row.post_id, Requeue(refund=True))
