@@ -49,6 +49,7 @@ class ApprovalPosts:
         self.todo: dict[str, ApprovalShow] = {}  # request id → latest wanted state
         self.post_of: dict[str, str] = {}  # request id → post id
         self.request_of: dict[str, str] = {}  # post id → request id
+        self.created_of: dict[str, int] = {}  # request id → its post's create_at
         self.pending: set[str] = set()  # request ids still waiting for a decision
         self.ready = asyncio.Event()
 
@@ -65,7 +66,7 @@ class ApprovalPosts:
         self,
         client: MattermostClient,
         where: Callable[[], tuple[str, str, str]],
-        shown: Callable[[ApprovalShow, str], None],
+        shown: Callable[[ApprovalShow, str, int], None],
         reactions: Callable[[str, list[tuple[str, str]]], None],
     ) -> None:
         """Show every request as wanted, forever; failures are retried by the worker."""
@@ -88,7 +89,7 @@ class ApprovalPosts:
         client: MattermostClient,
         where: tuple[str, str, str],
         show: ApprovalShow,
-        shown: Callable[[ApprovalShow, str], None],
+        shown: Callable[[ApprovalShow, str, int], None],
         reactions: Callable[[str, list[tuple[str, str]]], None],
     ) -> None:
         bot_id, channel_id, thread_id = where
@@ -99,10 +100,11 @@ class ApprovalPosts:
         message = None
         found_again = False
         if post_id is None:
-            post_id, message = await self._find(client, thread_id, bot_id, show, key)
+            post_id, message, created = await self._find(client, thread_id, bot_id, show, key)
             found_again = post_id is not None
+            self.created_of[show.request_id] = created
         if post_id is None and show.state != "pending":
-            shown(show, "")  # ended before it was ever posted: nothing to show or mark
+            shown(show, "", 0)  # ended before it was ever posted: nothing to show or mark
             return
         if post_id is None:
             post = await client.call(
@@ -117,6 +119,7 @@ class ApprovalPosts:
                 forbidden=not_member(channel_id),
             )
             post_id, message = post.id, post.message
+            self.created_of[show.request_id] = post.create_at
             logger.bind(request_id=show.request_id, post_id=post_id).info("approval.posted")
         self.post_of[show.request_id] = post_id
         self.request_of[post_id] = show.request_id
@@ -130,7 +133,7 @@ class ApprovalPosts:
                 lambda: client.patch_post(post_id, message=show.text),
             )
             logger.bind(request_id=show.request_id, state=show.state).info("approval.edited")
-        shown(show, post_id)
+        shown(show, post_id, self.created_of.get(show.request_id, 0))
         if found_again and show.state == "pending":
             # Reactions made while no gateway had this post in mind.
             reactions(post_id, await client.reactions(post_id))
@@ -142,7 +145,7 @@ class ApprovalPosts:
         bot_id: str,
         show: ApprovalShow,
         key: str,
-    ) -> tuple[str | None, str | None]:
+    ) -> tuple[str | None, str | None, int]:
         async for posts in client.thread_after(thread_id, max(0, show.create_at - 1)):
             for post in posts:
                 if (
@@ -150,5 +153,5 @@ class ApprovalPosts:
                     and post.prop(key) == show.request_id
                     and not post.delete_at
                 ):
-                    return post.id, post.message
-        return None, None
+                    return post.id, post.message, post.create_at
+        return None, None, 0

@@ -265,13 +265,14 @@ class Gateway(Binder):
 
     # --- approvals --------------------------------------------------------------------------
 
-    def _shown(self, show: ApprovalShow, post_id: str) -> None:
+    def _shown(self, show: ApprovalShow, post_id: str, post_create_at: int) -> None:
         self.bus.send(
             ApprovalShown(
                 gateway_id=self.config.gateway_id,
                 request_id=show.request_id,
                 state=show.state,
                 post_id=post_id,
+                post_create_at=post_create_at,
             )
         )
 

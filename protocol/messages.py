@@ -146,6 +146,9 @@ class ApprovalShown(_Message, frozen=True):
     request_id: str
     state: str
     post_id: str
+    # The post's create_at (ms, the server's clock): !allow and the like reach only requests
+    # whose post existed before the command was posted.
+    post_create_at: int = 0
 
 
 ToWorker = (

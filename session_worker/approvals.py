@@ -55,6 +55,7 @@ class Approval:
     reason: str = ""
     created_at: float = 0.0  # wall clock (time.time) of the request
     shown: str = ""  # the state a gateway confirmed it shows
+    post_create_at: int = 0  # when its post appeared (ms, Mattermost's clock); 0: not yet
 
     @property
     def kind(self) -> Literal["approval", "question"]:

@@ -83,14 +83,16 @@ class Controls:
         who = f"@{row.username}" if row.username else row.user_id
         after: list[Callable[[], None]] = []
         with self.journal.transaction():
-            reply = self._run(name, args.strip(), who, after)
+            reply = self._run(name, args.strip(), who, after, row.create_at)
             answered = self.journal.insert_answered(row, reply)
         for effect in after:  # on claude, once the journal holds the command
             effect()
         logger.bind(post_id=row.post_id, command=name, user_id=row.user_id).info("command.done")
         return answered
 
-    def _run(self, name: str, args: str, who: str, after: list[Callable[[], None]]) -> str:
+    def _run(
+        self, name: str, args: str, who: str, after: list[Callable[[], None]], before: int
+    ) -> str:
         match name:
             case "stop":
                 return self._stop(who, after)
@@ -103,9 +105,9 @@ class Controls:
             case "mode":
                 return self._mode(args, after)
             case "allow" | "always" | "deny":
-                return self._decide_oldest(name, who, args, after)
+                return self._decide_oldest(name, who, args, after, before)
             case "answer":
-                return self._answer_oldest(who, args, after)
+                return self._answer_oldest(who, args, after, before)
             case _:
                 return help_text()
 
@@ -267,13 +269,22 @@ class Controls:
         logger.bind(request_id=request_id, state=ended.state).info("approval.ended")
         self.show(ended)
 
-    def _oldest(self, kind: str) -> Approval | None:
-        return next((a for a in self.journal.approvals(pending_only=True) if a.kind == kind), None)
+    def _oldest(self, kind: str, before: int) -> Approval | None:
+        """The oldest pending request of ``kind`` whose post was in the thread before the
+        command (posted at ``before``): a command never reaches a request made after it."""
+        return next(
+            (
+                a
+                for a in self.journal.approvals(pending_only=True)
+                if a.kind == kind and 0 < a.post_create_at < before
+            ),
+            None,
+        )
 
     def _decide_oldest(
-        self, name: str, who: str, reason: str, after: list[Callable[[], None]]
+        self, name: str, who: str, reason: str, after: list[Callable[[], None]], before: int
     ) -> str:
-        approval = self._oldest("approval")
+        approval = self._oldest("approval", before)
         if approval is None:
             return "No approval is pending."
         behavior: Behavior = (
@@ -284,8 +295,10 @@ class Controls:
         verb = {"allow": "Allowed once", "always": "Always allowed", "deny": "Denied"}[behavior]
         return f"{verb}: `{approval.tool_name}` (request `{request_id}`)."
 
-    def _answer_oldest(self, who: str, text: str, after: list[Callable[[], None]]) -> str:
-        approval = self._oldest("question")
+    def _answer_oldest(
+        self, who: str, text: str, after: list[Callable[[], None]], before: int
+    ) -> str:
+        approval = self._oldest("question", before)
         if approval is None:
             return "No question is pending."
         if not text:
@@ -300,11 +313,15 @@ class Controls:
     ) -> None:
         self.decide(request_id, behavior, who, reason, text)
 
-    def shown(self, request_id: str, state: str) -> None:
-        """A gateway confirmed that the post shows ``state``."""
+    def shown(self, request_id: str, state: str, post_create_at: int = 0) -> None:
+        """A gateway confirmed that the post (made at ``post_create_at``) shows ``state``."""
         approval = self.journal.approval(request_id)
-        if approval is not None and approval.state == state and approval.shown != state:
-            self.journal.put_approval(replace(approval, shown=state))
+        if approval is None:
+            return
+        seen = approval.post_create_at or post_create_at
+        if (approval.state == state and approval.shown != state) or seen != approval.post_create_at:
+            shown = state if approval.state == state else approval.shown
+            self.journal.put_approval(replace(approval, shown=shown, post_create_at=seen))
 
     def render(self, approval: Approval) -> str:
         return render(approval, self.config.approval_timeout)

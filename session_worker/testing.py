@@ -133,6 +133,7 @@ class FakeGateway:
             request_id=show.request_id,
             state=show.state,
             post_id=f"ap-{show.request_id}",
+            post_create_at=self._next_create_at + 1,  # after the prompt, before the next post
         )
         self.sender.send(protocol.encode(message))
 

@@ -166,7 +166,7 @@ class Worker:
                 who = f"@{message.username}" if message.username else message.user_id
                 self.controls.decide(request_id, behavior, who)
             case ApprovalShown(request_id=request_id, state=state):
-                self.controls.shown(request_id, state)
+                self.controls.shown(request_id, state, message.post_create_at)
             case Delivered(gateway_id=gateway_id, post_id=post_id, reply_ids=reply_ids):
                 self.journal.apply(post_id, Deliver(tuple(reply_ids)))
                 if self.delivery.delivered(gateway_id, post_id):

@@ -76,6 +76,7 @@ def test_approval_post_once_reactions_decide_and_the_post_is_edited() -> None:
                 bus.inbox.put_nowait(show("pending", "Claude wants Bash"))
                 shown = await async_wait_for(lambda: bus.of(ApprovalShown), 10, "shown")
                 post_id = shown[0].post_id
+                assert shown[0].post_create_at > root["create_at"]
                 bus.inbox.put_nowait(show("pending", "Claude wants Bash"))
                 await async_wait_for(lambda: len(bus.of(ApprovalShown)) == 2, 10, "shown again")
                 mine = [p for p in mm.posts() if approval_of(p) == "req-1"]

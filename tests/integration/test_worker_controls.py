@@ -191,7 +191,11 @@ def test_approval_allow_deny_always_and_only_its_own_request(rig: WorkerRig) -> 
             assert "[denied: The user denied this: not today]" in (await answer_of(gw, "p2")).text
 
             gw.prompt("p3", "third APPROVE")
+            gw.command("c2", "allow")  # before the approval post existed: not for it
+            assert "No approval is pending" in (await answer_of(gw, "c2")).text
             third = await pending_approval(gw, seen=2)
+            await gw.pump(0.3)
+            assert not gw.approvals("allowed")[1:]
             gw.decide(third.request_id, "always")
             assert (await answer_of(gw, "p3")).text.endswith("[allowed always: approved-run]")
 
