@@ -6,7 +6,8 @@ fake Anthropic API). A simulated user posts at a steady rate while, at seeded ra
 the gateway, the worker or the claude child is SIGKILLed (pids from the status file that
 ``mmclaude status --json`` prints), the WebSocket is dropped or refused for a while, REST
 answers 500/429 bursts, and some turns are slow. With the fake claude some turns ask a tool
-approval (APPROVE), which a simulated allowed user answers with a reaction (+1, ✅ or -1),
+approval (the fake claude's APPROVE; with the real CLI the fake API's ``BASH:`` asking to run
+a command), which a simulated allowed user answers with a reaction (+1, ✅ or -1),
 sometimes late, sometimes never (then it times out); the user also sends ``!status`` and
 ``!stop`` now and then. Then it waits (bounded) for the system to settle and reports. Exit 0
 only when nothing is lost, duplicated, out of order, decided wrongly (an answer whose
@@ -138,8 +139,9 @@ async def _user(
         roll = rng.random()
         if slow_ok and roll < 0.1:
             text += f" SLOW:{rng.uniform(0.3, 1.5):.2f}"
-        elif slow_ok and roll < 0.2:
-            text += " APPROVE"  # the fake claude asks a tool approval and waits
+        elif roll < 0.2:
+            # A turn that asks a tool approval and waits for it.
+            text += " APPROVE" if slow_ok else f" BASH:echo {text} | tee chaos-{i}.txt"
         elif roll < 0.23:
             text = "!stop"
         elif roll < 0.26:
@@ -223,7 +225,7 @@ def _check_approvals(
                 report.left_waiting.append(post["id"])
     answers = replies(mm, thread)
     for post_id, text in posted:
-        if not text.endswith(" APPROVE"):
+        if not text.endswith(" APPROVE") and " BASH:" not in text:
             continue
         report.approval_turns += 1
         body = "".join(p["message"] for p in answers.get(post_id, []))
@@ -232,7 +234,16 @@ def _check_approvals(
             continue  # stopped (withdrawn), or lost (counted above)
         last = mine[-1]
         outcome = last["message"]
-        if body.endswith("[allowed: approved-run]"):
+        reaction = reacted.get(last["id"])
+        if body.startswith("tool_result: "):  # the real CLI ran the command
+            ok = ("Allowed once" in outcome and reaction == "+1") or (
+                "Allowed by" in outcome and reaction == "white_check_mark"
+            )
+        elif body.startswith("tool_result[error]:") and "in time" in body:
+            ok = "No answer in time" in outcome
+        elif body.startswith("tool_result[error]:"):
+            ok = "Denied by" in outcome and reaction == "-1"
+        elif body.endswith("[allowed: approved-run]"):
             ok = "Allowed once" in outcome and reacted.get(last["id"]) == "+1"
         elif body.endswith("[allowed always: approved-run]"):
             ok = "Allowed by" in outcome and reacted.get(last["id"]) == "white_check_mark"
@@ -314,7 +325,9 @@ def _check(
         body = "".join(p["message"] for p in parts)
         if text.startswith("!"):
             report.commands += 1
-        elif text.split(" SLOW:")[0].split(" APPROVE")[0] not in body and "Stopped by" not in body:
+        elif " BASH:" in text or text.endswith(" APPROVE"):
+            pass  # an approval turn: its answer is checked against the decision below
+        elif text.split(" SLOW:")[0] not in body and "Stopped by" not in body:
             report.mismatched.append(post_id)
         first = min(parts, key=lambda p: (p["create_at"], p["id"]))
         first_answer_at.append(((first["create_at"], first["id"]), post_id))
