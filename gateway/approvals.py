@@ -80,6 +80,9 @@ class ApprovalPosts:
                 except asyncio.CancelledError:
                     raise
                 except Exception as exc:  # the worker re-sends; never fatal here
+                    # The post may be gone (deleted by hand): look for it afresh next time.
+                    post_id = self.post_of.pop(request_id, None)
+                    self.request_of.pop(post_id or "", None)
                     logger.bind(request_id=request_id, error=str(exc)).warning(
                         "approval.show_failed"
                     )
