@@ -69,6 +69,15 @@ def test_real_cli_asks_and_obeys_allow_and_deny(short_tmp: Path, procs: ProcessG
                 assert marker.exists()
                 assert second.request_id != first.request_id
 
+                # !stop while the CLI waits for a decision: it withdraws the request.
+                gw.prompt("p3", f"BASH:rm -f {marker}")
+                await pending(gw, seen=2)
+                gw.command("c2", "stop")
+                stopped = await answer_of(gw, "p3", timeout=60)
+                assert "Stopped by @alice" in stopped.text
+                await gw.wait_for(lambda g: g.approvals("withdrawn"), 10, "withdrawn")
+                assert marker.exists()
+
     asyncio.run(scenario())
 
 
