@@ -18,6 +18,7 @@ from typing import TYPE_CHECKING, Literal
 from loguru import logger
 
 from gateway.binding import not_member
+from gateway.errors import MattermostError
 
 if TYPE_CHECKING:
     from collections.abc import Callable
@@ -101,7 +102,7 @@ class ApprovalPosts:
         key = "mmclaude_question" if show.kind == "question" else "mmclaude_approval"
         post_id = self.post_of.get(show.request_id)
         message = None
-        found_again = False
+        found_again = made = False
         if post_id is None:
             post_id, message, created = await self._find(client, thread_id, bot_id, show, key)
             found_again = post_id is not None
@@ -121,7 +122,7 @@ class ApprovalPosts:
                 ),
                 forbidden=not_member(channel_id),
             )
-            post_id, message = post.id, post.message
+            post_id, message, made = post.id, post.message, True
             self.created_of[show.request_id] = post.create_at
             logger.bind(request_id=show.request_id, post_id=post_id).info("approval.posted")
         self.post_of[show.request_id] = post_id
@@ -137,6 +138,8 @@ class ApprovalPosts:
             )
             logger.bind(request_id=show.request_id, state=show.state).info("approval.edited")
         shown(show, post_id, self.created_of.get(show.request_id, 0))
+        if made and show.kind == "approval":
+            await _offer_reactions(client, bot_id, post_id)
         if found_again and show.state == "pending":
             # Reactions made while no gateway had this post in mind.
             reactions(post_id, await client.reactions(post_id))
@@ -158,3 +161,17 @@ class ApprovalPosts:
                 ):
                     return post.id, post.message, post.create_at
         return None, None, 0
+
+
+OFFERED = ("+1", "white_check_mark", "-1")
+
+
+async def _offer_reactions(client: MattermostClient, bot_id: str, post_id: str) -> None:
+    """The bot's own 👍 ✅ 👎 on a new approval post, so that deciding is one click (the
+    bot's reactions never count as decisions). Best effort: a failure is logged."""
+    for emoji in OFFERED:
+        try:
+            await client.add_reaction(user_id=bot_id, post_id=post_id, emoji_name=emoji)
+        except MattermostError as exc:
+            logger.bind(post_id=post_id, error=str(exc)).warning("approval.reaction_failed")
+            return

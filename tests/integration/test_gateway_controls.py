@@ -63,8 +63,9 @@ def test_commands_are_their_own_message_and_unknown_ones_are_prompts() -> None:
 
 
 def test_approval_post_once_reactions_decide_and_the_post_is_edited() -> None:
-    """One post per request (a repeat show finds it), a reaction of a stranger changes
-    nothing, alice's +1 is a Decision, the outcome edits the same post."""
+    """One post per request (a repeat show finds it) offering the three reactions, a reaction
+    of a stranger or of the bot itself changes nothing, alice's +1 is a Decision, the outcome
+    edits the same post."""
 
     async def main() -> None:
         async with open_emulator(port=0) as mm:
@@ -77,6 +78,12 @@ def test_approval_post_once_reactions_decide_and_the_post_is_edited() -> None:
                 shown = await async_wait_for(lambda: bus.of(ApprovalShown), 10, "shown")
                 post_id = shown[0].post_id
                 assert shown[0].post_create_at > root["create_at"]
+                offered = await gateway.client.reactions(post_id)  # one click to decide
+                assert sorted(e for u, e in offered if u == mm.bot.id) == [
+                    "+1",
+                    "-1",
+                    "white_check_mark",
+                ]
                 bus.inbox.put_nowait(show("pending", "Claude wants Bash"))
                 await async_wait_for(lambda: len(bus.of(ApprovalShown)) == 2, 10, "shown again")
                 mine = [p for p in mm.posts() if approval_of(p) == "req-1"]
