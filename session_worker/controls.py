@@ -12,7 +12,7 @@ from __future__ import annotations
 
 import time
 from dataclasses import replace
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, Protocol
 
 from loguru import logger
 
@@ -32,11 +32,30 @@ if TYPE_CHECKING:
 
     from session_worker.config import WorkerConfig
     from session_worker.journal import Journal
-    from session_worker.runner import Runner
+    from session_worker.runner import TurnHooks
 
-__all__ = ["MODES", "Controls", "help_text"]
+__all__ = ["MODES", "Controls", "RunnerLike", "help_text"]
 
 MODES = ("default", "acceptEdits", "plan", "bypassPermissions")
+
+
+class RunnerLike(Protocol):
+    """What the controls use of :class:`session_worker.runner.Runner`."""
+
+    hooks: TurnHooks
+    current: PromptRow | None
+    turn_started: float
+    restarts: int
+    model: str | None
+
+    @property
+    def permission_mode(self) -> str: ...
+    @property
+    def claude_pid(self) -> int | None: ...
+    def stop(self, who: str) -> PromptRow | None: ...
+    def apply_model(self) -> None: ...
+    def apply_mode(self) -> None: ...
+    def answer_tool(self, request_id: str, body: dict[str, Any], post_id: str = "") -> None: ...
 
 
 def help_text() -> str:
@@ -63,7 +82,7 @@ class Controls:
         self,
         config: WorkerConfig,
         journal: Journal,
-        runner: Runner,
+        runner: RunnerLike,
         show: Callable[[Approval], None],
     ) -> None:
         self.config = config
