@@ -18,6 +18,7 @@ NAMES = (
     "memory",
     "limits",
     "outbox",
+    "controls",
 )
 
 

@@ -5,9 +5,15 @@ The whole tree runs against the built-in emulator (fake claude, or the real CLI 
 fake Anthropic API). A simulated user posts at a steady rate while, at seeded random moments,
 the gateway, the worker or the claude child is SIGKILLed (pids from the status file that
 ``mmclaude status --json`` prints), the WebSocket is dropped or refused for a while, REST
-answers 500/429 bursts, and some turns are slow. Then it waits (bounded) for the system to
-settle and reports. Exit 0 only when lost, duplicated, out of order and wrong answers are all 0
-and no process is left behind.
+answers 500/429 bursts, and some turns are slow. With the fake claude some turns ask a tool
+approval (the fake claude's APPROVE; with the real CLI the fake API's ``BASH:`` asking to run
+a command), which a simulated allowed user answers with a reaction (+1, ✅ or -1),
+sometimes late, sometimes never (then it times out); the user also sends ``!status`` and
+``!stop`` now and then. Then it waits (bounded) for the system to settle and reports. Exit 0
+only when nothing is lost, duplicated, out of order, answered with the wrong text, decided
+wrongly (an answer whose outcome is not the decision made on its prompt's last approval post)
+or left waiting (an approval post still claiming to wait once everything is answered), and no
+process is left behind.
 
 "In order" is per user: the worker shares turns fairly between users (a user's posts keep
 their order; after five turns in a row of one user, another user's waiting post goes next),
@@ -58,6 +64,12 @@ class ChaosReport:
     faults: dict[str, int] = field(default_factory=dict)
     recovery: dict[str, list[float]] = field(default_factory=lambda: {k: [] for k in KILLS})
     leftover_pids: list[int] = field(default_factory=list)
+    commands: int = 0
+    approval_turns: int = 0
+    approval_posts: int = 0
+    reactions: dict[str, int] = field(default_factory=dict)
+    wrong_decision: list[str] = field(default_factory=list)
+    left_waiting: list[str] = field(default_factory=list)
     settle_s: float = 0.0
     log_path: str = ""
 
@@ -69,6 +81,8 @@ class ChaosReport:
             or self.out_of_order
             or self.mismatched
             or self.leftover_pids
+            or self.wrong_decision
+            or self.left_waiting
         )
 
     def render(self) -> str:
@@ -86,6 +100,12 @@ class ChaosReport:
             f"  duplicated    {len(self.duplicated)}  (a split answer counts once)",
             f"  out of order  {len(self.out_of_order)}",
             f"  wrong answer  {len(self.mismatched)}  (answer text not about its post)",
+            f"  commands      {self.commands} (!status, !stop; each answered like a post)",
+            f"  approvals     {self.approval_turns} turns, {self.approval_posts} posts, "
+            "reactions "
+            + (", ".join(f"{k} {v}" for k, v in sorted(self.reactions.items())) or "-"),
+            f"  wrong decision {len(self.wrong_decision)}  (outcome not the one decided)",
+            f"  left waiting  {len(self.left_waiting)}  (approval posts still pending at the end)",
             "  kills         "
             + ", ".join(f"{role} {n}" for role, n in self.kills.items())
             + f" ({sum(self.kills.values())} in all)",
@@ -123,8 +143,16 @@ async def _user(
     while time.monotonic() < until:
         i += 1
         text = f"chaos message {i}"
-        if slow_ok and rng.random() < 0.1:
+        roll = rng.random()
+        if slow_ok and roll < 0.1:
             text += f" SLOW:{rng.uniform(0.3, 1.5):.2f}"
+        elif roll < 0.2:
+            # A turn that asks a tool approval and waits for it.
+            text += " APPROVE" if slow_ok else f" BASH:echo {text} | tee chaos-{i}.txt"
+        elif roll < 0.23:
+            text = "!stop"
+        elif roll < 0.26:
+            text = "!status"
         user = "alice" if rng.random() < 0.8 else "bob"
         try:
             post = await tree.mm.post_as(user, text, root_id=thread)
@@ -136,6 +164,105 @@ async def _user(
         created[post["id"]] = int(post["create_at"])
         authors[post["id"]] = user
         await asyncio.sleep(rng.expovariate(rate))
+
+
+APPROVAL_CHOICES = (("+1", 0.45), ("white_check_mark", 0.15), ("-1", 0.25), ("", 0.15))
+
+
+def _props(post: dict[str, Any]) -> dict[str, Any]:
+    value = post.get("props")
+    return value if isinstance(value, dict) else {}
+
+
+async def _approver(
+    tree: Tree,
+    thread: str,
+    rng: random.Random,
+    reacted: dict[str, str],
+    report: ChaosReport,
+    stop: asyncio.Event,
+) -> None:
+    """An allowed user who answers approval posts by reaction: +1, ✅, -1, or never; after
+    a random delay, sometimes late (the request may have expired or timed out by then)."""
+    names = [n for n, _ in APPROVAL_CHOICES]
+    weights = [w for _, w in APPROVAL_CHOICES]
+    seen: set[str] = set()
+    waiting: set[asyncio.Task[None]] = set()
+
+    async def react(post_id: str, emoji: str, delay: float) -> None:
+        await asyncio.sleep(delay)
+        with contextlib.suppress(Exception):  # the emulator's fault injection may refuse
+            await tree.mm.react_as("alice", post_id, emoji)
+            reacted[post_id] = emoji
+
+    while not stop.is_set():
+        for post in tree.mm.posts(root_id=thread):
+            if post["id"] in seen or not _props(post).get("mmclaude_approval"):
+                continue
+            seen.add(post["id"])
+            emoji = rng.choices(names, weights)[0]
+            report.reactions[emoji or "none"] = report.reactions.get(emoji or "none", 0) + 1
+            if emoji:
+                delay = rng.uniform(0.0, 6.0) if rng.random() < 0.2 else rng.uniform(0.0, 1.0)
+                task = asyncio.create_task(react(post["id"], emoji, delay))
+                waiting.add(task)
+                task.add_done_callback(waiting.discard)
+        with contextlib.suppress(TimeoutError):
+            await asyncio.wait_for(stop.wait(), 0.2)
+    for task in waiting:
+        task.cancel()
+
+
+def _check_approvals(
+    mm: Any,
+    thread: str,
+    posted: list[tuple[str, str]],
+    reacted: dict[str, str],
+    report: ChaosReport,
+) -> None:
+    """Each APPROVE turn's answer must match the decision on its last approval post, and no
+    approval post may still claim to wait."""
+    posts = mm.posts(root_id=thread)
+    by_prompt: dict[str, list[dict[str, Any]]] = {}
+    for post in posts:
+        props = _props(post)
+        if props.get("mmclaude_approval"):
+            report.approval_posts += 1
+            by_prompt.setdefault(str(props.get("mmclaude_prompt")), []).append(post)
+            if "without an answer.)" in post["message"]:  # the pending text
+                report.left_waiting.append(post["id"])
+    answers = replies(mm, thread)
+    for post_id, text in posted:
+        if not text.endswith(" APPROVE") and " BASH:" not in text:
+            continue
+        report.approval_turns += 1
+        body = "".join(p["message"] for p in answers.get(post_id, []))
+        mine = sorted(by_prompt.get(post_id, []), key=lambda p: (p["create_at"], p["id"]))
+        if not body or "Stopped by" in body or not mine:
+            continue  # stopped (withdrawn), or lost (counted above)
+        last = mine[-1]
+        outcome = last["message"]
+        reaction = reacted.get(last["id"])
+        if body.startswith("tool_result: "):  # the real CLI ran the command
+            ok = ("Allowed once" in outcome and reaction == "+1") or (
+                "Allowed by" in outcome and reaction == "white_check_mark"
+            )
+        elif body.startswith("tool_result[error]:") and "in time" in body:
+            ok = "No answer in time" in outcome
+        elif body.startswith("tool_result[error]:"):
+            ok = "Denied by" in outcome and reaction == "-1"
+        elif body.endswith("[allowed: approved-run]"):
+            ok = "Allowed once" in outcome and reacted.get(last["id"]) == "+1"
+        elif body.endswith("[allowed always: approved-run]"):
+            ok = "Allowed by" in outcome and reacted.get(last["id"]) == "white_check_mark"
+        elif "[denied: The user did not answer in time" in body:
+            ok = "No answer in time" in outcome
+        elif "[denied:" in body:
+            ok = "Denied by" in outcome and reacted.get(last["id"]) == "-1"
+        else:
+            ok = body.startswith("⚠️")  # an error answer (every try used)
+        if not ok:
+            report.wrong_decision.append(post_id)
 
 
 def _pid_of(status: dict[str, Any] | None, role: str) -> int | None:
@@ -206,16 +333,26 @@ def check(
         if len(numbers) != len(set(numbers)) or len(parts) > expected:
             report.duplicated.append(post_id)
         body = "".join(p["message"] for p in parts)
-        if text.split(" SLOW:")[0] not in body:
+        if text.startswith("!"):
+            report.commands += 1
+        elif " BASH:" in text or text.endswith(" APPROVE"):
+            pass  # an approval turn: its answer is checked against the decision below
+        elif text.split(" SLOW:")[0] not in body and "Stopped by" not in body:
             report.mismatched.append(post_id)
         first = min(parts, key=lambda p: (p["create_at"], p["id"]))
         first_answer_at.append(((first["create_at"], first["id"]), post_id))
     # Mattermost orders a thread by (create_at in ms, id): two posts made in the same
     # millisecond are ordered by id, not by which call returned first.
     # Each user's answers in the order of that user's posts (turns are shared fairly
-    # between users, so the order across users is not the order of the posts).
-    order = sorted((pid for pid, _ in posted if pid in grouped), key=lambda p: (created[p], p))
-    answered_order = [pid for _, pid in sorted(first_answer_at)]
+    # between users, so the order across users is not the order of the posts). Commands are
+    # answered beside the queue (before the running turn's answer, by design): the order
+    # promise is about the answers to prompts.
+    commands = {pid for pid, text in posted if text.startswith("!")}
+    order = sorted(
+        (pid for pid, _ in posted if pid in grouped and pid not in commands),
+        key=lambda p: (created[p], p),
+    )
+    answered_order = [pid for _, pid in sorted(first_answer_at) if pid not in commands]
     rank = {pid: i for i, pid in enumerate(order)}
     highest: dict[str, int] = {}
     for pid in answered_order:
@@ -258,6 +395,7 @@ async def chaos(
     rng = random.Random(seed)
     report = ChaosReport(seed=seed, duration=duration)
     extra_env = {
+        "MMCLAUDE_APPROVAL_TIMEOUT": "4",  # a request nobody answers is denied soon
         "MMCLAUDE_MAX_RESTARTS": "1000",  # chaos kills far more often than a real crash loop
         "MMCLAUDE_LOG_LEVEL": "DEBUG",  # every step of every post, for the report's pointers
     }
@@ -270,6 +408,11 @@ async def chaos(
         authors: dict[str, str] = {}
         kill_times: list[tuple[str, float]] = []
         until = time.monotonic() + duration
+        reacted: dict[str, str] = {}
+        approving = asyncio.Event()
+        approver = asyncio.create_task(
+            _approver(tree, thread, random.Random(seed + 1), reacted, report, approving)
+        )
         async with asyncio.TaskGroup() as tasks:
             tasks.create_task(
                 _user(
@@ -294,8 +437,11 @@ async def chaos(
                 break
             await asyncio.sleep(0.2)
         report.settle_s = time.monotonic() - settle_start
+        approving.set()
+        await approver
         report.posts = len(posted)
         check(replies(tree.mm, thread), posted, created, authors, report)
+        _check_approvals(tree.mm, thread, posted, reacted, report)
         _recovery(tree.mm, thread, kill_times, report)
         tree_pids = descendants(tree.process.pid) | {tree.process.pid}
         tree.stop()

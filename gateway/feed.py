@@ -14,6 +14,7 @@ from loguru import logger
 from gateway.bridge import WsCursor
 from gateway.errors import AuthError, MattermostError
 from gateway.mattermost import decode_post
+from gateway.models import decode_json
 from protocol.backoff import Backoff
 
 if TYPE_CHECKING:
@@ -41,6 +42,7 @@ class FeedListener(Protocol):
     def connected_changed(self, connected: bool) -> None: ...
     def events_lost(self) -> None: ...
     def post_seen(self, post: Post, sender: str) -> None: ...
+    def reaction_added(self, user_id: str, post_id: str, emoji_name: str) -> None: ...
 
 
 async def follow(client: WebSocketOpener, listener: FeedListener, gateway_id: str) -> NoReturn:
@@ -88,12 +90,30 @@ async def follow(client: WebSocketOpener, listener: FeedListener, gateway_id: st
 
 
 def _dispatch(frame: WsFrame, listener: FeedListener) -> None:
+    data = frame.data or {}
+    if frame.event == "reaction_added":
+        _reaction(data.get("reaction"), listener)
+        return
     if frame.event != "posted":
         return  # post_edited/post_deleted: an accepted post is never answered twice
-    data = frame.data or {}
     post = decode_post(data.get("post"))
     if post is None:
         logger.warning("ws.bad_post: a posted event without a decodable post")
         return
     sender = data.get("sender_name")
     listener.post_seen(post, sender if isinstance(sender, str) else "")
+
+
+def _reaction(raw: object, listener: FeedListener) -> None:
+    """``reaction_added`` carries the reaction as a JSON string (mattermost-protocol.md)."""
+    try:
+        reaction = decode_json(raw) if isinstance(raw, str | bytes) else raw
+    except ValueError:
+        reaction = None
+    if not isinstance(reaction, dict):
+        logger.warning("ws.bad_reaction: a reaction_added event without a decodable reaction")
+        return
+    user_id, post_id = reaction.get("user_id"), reaction.get("post_id")
+    emoji = reaction.get("emoji_name")
+    if isinstance(user_id, str) and isinstance(post_id, str) and isinstance(emoji, str):
+        listener.reaction_added(user_id, post_id, emoji)

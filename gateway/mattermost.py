@@ -293,6 +293,26 @@ class MattermostClient:
         body = {"user_id": user_id, "post_id": post_id, "emoji_name": emoji_name}
         await self._request("POST", "/reactions", f"react to {post_id}", body=body)
 
+    async def patch_post(self, post_id: str, *, message: str) -> Post:
+        """``PUT /posts/{id}/patch``: change the text of one of the bot's posts."""
+        what = f"edit post {post_id}"
+        raw = await self._request("PUT", f"/posts/{post_id}/patch", what, body={"message": message})
+        with _map_errors(what):
+            return _one_post(raw, what)
+
+    async def reactions(self, post_id: str) -> list[tuple[str, str]]:
+        """``GET /posts/{id}/reactions``: (user id, emoji name) of each reaction."""
+        what = f"list reactions of {post_id}"
+        raw = await self._request("GET", f"/posts/{post_id}/reactions", what)
+        data = decode_json(raw)
+        found: list[tuple[str, str]] = []
+        for item in data if isinstance(data, list) else []:
+            if isinstance(item, dict):
+                user_id, emoji = item.get("user_id"), item.get("emoji_name")
+                if isinstance(user_id, str) and isinstance(emoji, str):
+                    found.append((user_id, emoji))
+        return found
+
     async def typing(self, *, user_id: str, channel_id: str, parent_id: str) -> None:
         """``POST /users/{user_id}/typing`` with the bot's own id (doc 2.6)."""
         body = {"channel_id": channel_id, "parent_id": parent_id}

@@ -3,7 +3,8 @@
 Prompts go to the worker one at a time, oldest first (stop-and-wait): a later post is never
 sent while an earlier one is unaccepted, so it cannot overtake one whose frame was lost in a
 dying worker's pipe and reach claude first (answers keep the posts' order). The service
-sends what :meth:`PromptQueue.due` returns.
+sends what :meth:`PromptQueue.due` returns. Commands (:class:`protocol.Command`) travel in the
+same queue: they are posts of the thread too, acknowledged the same way.
 """
 
 from __future__ import annotations
@@ -14,7 +15,7 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
 if TYPE_CHECKING:
-    from protocol import Prompt
+    from protocol import Command, Prompt
 
 __all__ = ["LRU_SIZE", "Lru", "PromptQueue"]
 
@@ -33,7 +34,7 @@ class Lru(OrderedDict[str, tuple[str, ...]]):
 
 @dataclass
 class _Pending:
-    prompt: Prompt
+    prompt: Prompt | Command
     sent_at: float | None = None  # monotonic time of the last send; None: due at once
     sends: int = 0
 
@@ -55,7 +56,7 @@ class PromptQueue:
     def __contains__(self, post_id: object) -> bool:
         return post_id in self._pending
 
-    def add(self, prompt: Prompt) -> bool:
+    def add(self, prompt: Prompt | Command) -> bool:
         """Queue ``prompt``; False when it is already queued or was accepted recently."""
         if prompt.post_id in self._pending or prompt.post_id in self.acked:
             return False
@@ -63,10 +64,10 @@ class PromptQueue:
         bisect.insort(self._order, (prompt.create_at, prompt.post_id))
         return True
 
-    def head(self) -> Prompt | None:
+    def head(self) -> Prompt | Command | None:
         return self._pending[self._order[0][1]].prompt if self._order else None
 
-    def due(self, now: float, resend_interval: float) -> tuple[Prompt, int] | None:
+    def due(self, now: float, resend_interval: float) -> tuple[Prompt | Command, int] | None:
         """The head and its send count (1 = first send) if it was never sent or its last
         send is ``resend_interval`` old; the caller sends it (recorded as sent at ``now``)."""
         if not self._order:
@@ -83,7 +84,7 @@ class PromptQueue:
         if self._order:
             self._pending[self._order[0][1]].sent_at = None
 
-    def accepted(self, post_id: str) -> Prompt | None:
+    def accepted(self, post_id: str) -> Prompt | Command | None:
         """Record the worker's ``Accepted``; the prompt it settles, if it was queued."""
         self.acked.remember(post_id)
         entry = self._pending.pop(post_id, None)

@@ -19,10 +19,12 @@ from typing import TYPE_CHECKING
 
 from loguru import logger
 
+from gateway.approvals import ApprovalPosts, behavior_of
 from gateway.binder import Binder
 from gateway.binding import not_member, resolve_allowlist
 from gateway.bridge import catchup_start
 from gateway.chores import Chores, run_chores
+from gateway.commands import parse_command
 from gateway.delivery import deliver, deliver_fallback
 from gateway.errors import AuthError, MattermostError
 from gateway.feed import follow
@@ -34,6 +36,10 @@ from gateway.users import UserNames
 from protocol import (
     Accepted,
     Answer,
+    ApprovalShow,
+    ApprovalShown,
+    Command,
+    Decision,
     Delivered,
     GatewayHeartbeat,
     GatewayHello,
@@ -72,6 +78,7 @@ class Gateway(Binder):
         self.prompts = PromptQueue()
         self.outbox = Outbox()
         self.delivered = Lru()
+        self.approvals = ApprovalPosts()
         self.chores = Chores()
         self.catchup_wanted = asyncio.Event()
         self.catching_up = False  # a catch-up is running: prompts wait (see _pump)
@@ -101,6 +108,9 @@ class Gateway(Binder):
             tasks.create_task(self._catchup_loop())
             tasks.create_task(self._delivery_loop())
             tasks.create_task(run_chores(self.chores, self.client, self._where))
+            tasks.create_task(
+                self.approvals.run(self.client, self._where, self._shown, self._reactions)
+            )
 
     def _where(self) -> tuple[str, str, str]:
         return self.bot.id, self.channel_id, self.thread_id
@@ -180,6 +190,8 @@ class Gateway(Binder):
                     self._on_answer(message)
                 case Progress():
                     self._on_progress(message)
+                case ApprovalShow():
+                    self.approvals.push(message)
                 case None:
                     pass
 
@@ -254,6 +266,72 @@ class Gateway(Binder):
 
     def events_lost(self) -> None:
         self.catchup_wanted.set()
+        if self.approvals.pending:
+            task = asyncio.create_task(self._reread_reactions())
+            self._lookups.add(task)
+            task.add_done_callback(self._lookups.discard)
+
+    # --- approvals --------------------------------------------------------------------------
+
+    def _shown(self, show: ApprovalShow, post_id: str, post_create_at: int) -> None:
+        self.bus.send(
+            ApprovalShown(
+                gateway_id=self.config.gateway_id,
+                request_id=show.request_id,
+                state=show.state,
+                post_id=post_id,
+                post_create_at=post_create_at,
+            )
+        )
+
+    def _reactions(self, post_id: str, reactions: list[tuple[str, str]]) -> None:
+        for user_id, emoji in reactions:
+            self.reaction_added(user_id, post_id, emoji)
+
+    async def _reread_reactions(self) -> None:
+        """After a fresh WebSocket: reactions made while it was down."""
+        for request_id in list(self.approvals.pending):
+            post_id = self.approvals.post_of.get(request_id)
+            if post_id is None:
+                continue
+            try:
+                self._reactions(post_id, await self.client.reactions(post_id))
+            except MattermostError as exc:
+                self._log.warning("approval.reactions_failed {}", exc, post_id=post_id)
+
+    def reaction_added(self, user_id: str, post_id: str, emoji_name: str) -> None:
+        request_id = self.approvals.request_for(post_id)
+        behavior = behavior_of(emoji_name)
+        if request_id is None or behavior is None or user_id == self.bot.id:
+            return
+        if self.allow.needs_name(user_id) and self.names.unknown(user_id):
+            task = asyncio.create_task(self._look_up_then_react(user_id, post_id, emoji_name))
+            self._lookups.add(task)
+            task.add_done_callback(self._lookups.discard)
+            return
+        username = self.names.get(user_id)
+        if not self.allow.allows(user_id, username):
+            self._log.debug("reaction.ignored", post_id=post_id, user_id=user_id)
+            return
+        self._log.info("approval.reaction", request_id=request_id, behavior=behavior)
+        self.bus.send(
+            Decision(
+                gateway_id=self.config.gateway_id,
+                request_id=request_id,
+                behavior=behavior,
+                user_id=user_id,
+                username=username,
+            )
+        )
+
+    async def _look_up_then_react(self, user_id: str, post_id: str, emoji_name: str) -> None:
+        try:
+            await self.names.look_up(user_id)
+        except MattermostError as exc:
+            self._log.warning("users.lookup_failed {}", exc)
+            return
+        if not self.names.unknown(user_id):
+            self.reaction_added(user_id, post_id, emoji_name)
 
     def post_seen(self, post: Post, sender: str) -> None:
         self.names.learn_sender(post, sender)
@@ -284,14 +362,27 @@ class Gateway(Binder):
         if reason is not None:
             self._log.debug("post.ignored", post_id=post.id, reason=reason, via=via)
             return
-        prompt = Prompt(
-            gateway_id=self.config.gateway_id,
-            post_id=post.id,
-            create_at=post.create_at,
-            user_id=post.user_id,
-            text=post.message,
-            username=username,
-        )
+        prompt: Prompt | Command
+        command = parse_command(post.message)
+        if command is not None:
+            prompt = Command(
+                gateway_id=self.config.gateway_id,
+                post_id=post.id,
+                create_at=post.create_at,
+                user_id=post.user_id,
+                name=command.name,
+                args=command.args,
+                username=username,
+            )
+        else:
+            prompt = Prompt(
+                gateway_id=self.config.gateway_id,
+                post_id=post.id,
+                create_at=post.create_at,
+                user_id=post.user_id,
+                text=post.message,
+                username=username,
+            )
         if self.prompts.add(prompt):
             self._log.debug(
                 "prompt.queued",

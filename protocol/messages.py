@@ -22,7 +22,11 @@ __all__ = [
     "PROTOCOL_VERSION",
     "Accepted",
     "Answer",
+    "ApprovalShow",
+    "ApprovalShown",
     "BindThread",
+    "Command",
+    "Decision",
     "Delivered",
     "GatewayBye",
     "GatewayHeartbeat",
@@ -109,7 +113,52 @@ class Delivered(_Message, frozen=True):
     reply_ids: tuple[str, ...]
 
 
-ToWorker = GatewayHello | GatewayBye | BindThread | Prompt | Delivered
+class Command(_Message, frozen=True):
+    """An accepted post whose first word is a command (``!stop``…), re-sent until
+    :class:`Accepted`. Its reply is an :class:`Answer` to ``post_id`` like any answer.
+
+    ``name`` is the command without ``!`` (lower case), ``args`` the rest of the text.
+    """
+
+    gateway_id: str
+    post_id: str
+    create_at: int
+    user_id: str
+    name: str
+    args: str = ""
+    username: str = ""
+
+
+class Decision(_Message, frozen=True):
+    """An allowed user decided the approval ``request_id`` with a reaction on its post.
+
+    ``behavior`` is ``allow`` (once), ``always`` or ``deny``. The worker applies it only to
+    that request and only while it is pending; a repeat changes nothing. Not acknowledged:
+    the approval's next :class:`ApprovalShow` says what became of it.
+    """
+
+    gateway_id: str
+    request_id: str
+    behavior: Literal["allow", "always", "deny"]
+    user_id: str
+    username: str = ""
+
+
+class ApprovalShown(_Message, frozen=True):
+    """The approval post of ``request_id`` shows ``state`` (``post_id`` is that post)."""
+
+    gateway_id: str
+    request_id: str
+    state: str
+    post_id: str
+    # The post's create_at (ms, the server's clock): !allow and the like reach only requests
+    # whose post existed before the command was posted.
+    post_create_at: int = 0
+
+
+ToWorker = (
+    GatewayHello | GatewayBye | BindThread | Prompt | Delivered | Command | Decision | ApprovalShown
+)
 
 
 # --- worker → gateway ----------------------------------------------------------------------
@@ -161,7 +210,27 @@ class Progress(_Message, frozen=True):
     elapsed_s: float = 0.0
 
 
-ToGateway = Welcome | Accepted | Answer | Progress
+class ApprovalShow(_Message, frozen=True):
+    """Make the thread's post for approval ``request_id`` show ``text`` (re-sent until
+    :class:`ApprovalShown` with the same ``state``).
+
+    The gateway creates the post (``props.mmclaude_approval`` or ``props.mmclaude_question``
+    = ``request_id``, ``pending_post_id`` derived from it) or finds it again by its props,
+    and edits it when ``text`` differs. ``state`` is ``pending`` while it waits for a
+    decision, then the outcome (``allowed``, ``always``, ``denied``, ``answered``,
+    ``timeout``, ``withdrawn``, ``expired``). ``create_at`` is the prompt's (the post is
+    newer), ``kind`` is ``approval`` or ``question``.
+    """
+
+    request_id: str
+    prompt_post_id: str
+    create_at: int
+    kind: Literal["approval", "question"]
+    state: str
+    text: str
+
+
+ToGateway = Welcome | Accepted | Answer | Progress | ApprovalShow
 
 
 # --- any child → supervisor ----------------------------------------------------------------
@@ -177,6 +246,11 @@ class WorkerHeartbeat(_Message, frozen=True):
     thread_id: str
     claude_restarts: int = 0
     state: str = "running"
+    model: str | None = None
+    permission_mode: str = "default"
+    pending_approvals: int = 0
+    turns: int = 0
+    cost_usd: float = 0.0
 
 
 class GatewayHeartbeat(_Message, frozen=True):

@@ -15,7 +15,7 @@ import os
 import signal
 import time
 from collections import deque
-from typing import TYPE_CHECKING, Any, Literal
+from typing import TYPE_CHECKING, Any
 
 from loguru import logger
 
@@ -29,6 +29,7 @@ from session_worker.ndjson import (
     ControlRequestFromCli,
     LineSplitter,
     Overlong,
+    RequestSubtype,
     TurnEvent,
     decode_line,
     encode_control_request,
@@ -51,14 +52,28 @@ KILL_GRACE = 2.0  # SIGTERM → SIGKILL
 _EOF: dict[str, Any] = {"type": "__eof__"}
 
 
-def claude_argv(config: WorkerConfig, session_id: str | None) -> list[str]:
-    """The command line (contract.md): resume the session when one is known."""
-    return claude_command(config.claude_path, config.claude_args, session_id)
+def claude_argv(
+    config: WorkerConfig, session_id: str | None, permission_mode: str | None = None
+) -> list[str]:
+    """The command line (contract.md): tool approvals over stdio, the permission mode (the
+    one chosen with ``!mode``, else the configured one), resume the session when one is known."""
+    return claude_command(
+        config.claude_path,
+        config.claude_args,
+        session_id,
+        permission_mode or config.permission_mode,
+    )
 
 
-def claude_command(path: str, args: Sequence[str], session_id: str | None = None) -> list[str]:
+def claude_command(
+    path: str,
+    args: Sequence[str],
+    session_id: str | None = None,
+    permission_mode: str | None = "default",
+) -> list[str]:
     """:func:`claude_argv` from its parts (the benchmarks measure this very command line)."""
     resume = ["--resume", session_id] if session_id else []
+    mode = permission_mode
     return [
         path,
         "-p",
@@ -67,6 +82,9 @@ def claude_command(path: str, args: Sequence[str], session_id: str | None = None
         "--output-format",
         "stream-json",
         "--verbose",
+        "--permission-prompt-tool",
+        "stdio",
+        *(["--permission-mode", mode] if mode else []),
         *resume,
         *args,
     ]
@@ -80,9 +98,18 @@ def claude_env(environ: dict[str, str] | os._Environ[str] = os.environ) -> dict[
 class ClaudeChild:
     """One running ``claude`` process in its own session and process group."""
 
-    def __init__(self, config: WorkerConfig, session_id: str | None) -> None:
+    def __init__(
+        self,
+        config: WorkerConfig,
+        session_id: str | None,
+        permission_mode: str | None = None,
+        epoch: str = "",
+    ) -> None:
         self.config = config
         self.session_id = session_id
+        self.permission_mode = permission_mode
+        self.epoch = epoch  # the journal's session epoch at spawn (!new changes it)
+        self.cost_seen = 0.0  # result.total_cost_usd is cumulative per process
         self.pid: int | None = None
         self.reported_pid: int | None = None
         self.last_activity = time.monotonic()
@@ -110,7 +137,7 @@ class ClaudeChild:
         """Spawn and wait for the ``initialize`` answer; :class:`ChildStartError` otherwise."""
         try:
             self._proc = await asyncio.create_subprocess_exec(
-                *claude_argv(self.config, self.session_id),
+                *claude_argv(self.config, self.session_id, self.permission_mode),
                 stdin=asyncio.subprocess.PIPE,
                 stdout=asyncio.subprocess.PIPE,
                 stderr=asyncio.subprocess.PIPE,
@@ -211,15 +238,19 @@ class ClaudeChild:
         """Ask claude to stop the running turn (a control request, never SIGINT)."""
         await self._write(encode_control_request(f"int-{next(self._ids)}", "interrupt"))
 
+    async def write_line(self, line: bytes) -> None:
+        """Write one well-formed stdin line (an answer to a can_use_tool); ChildExitedError."""
+        await self._write(line)
+
     async def request(
-        self, subtype: Literal["initialize", "interrupt"], timeout: float
+        self, subtype: RequestSubtype, timeout: float, value: str = ""
     ) -> ControlReply:
         """Send a control request and wait for its answer (TimeoutError, ChildExitedError)."""
         request_id = f"{subtype}-{next(self._ids)}"
         future: asyncio.Future[ControlReply] = asyncio.get_running_loop().create_future()
         self._pending[request_id] = future
         try:
-            await self._write(encode_control_request(request_id, subtype))
+            await self._write(encode_control_request(request_id, subtype, value))
             eof = asyncio.ensure_future(self._eof.wait())
             waits: set[asyncio.Future[Any]] = {future, eof}
             try:

@@ -30,6 +30,12 @@ class WorkerConfig(msgspec.Struct, frozen=True, kw_only=True):
     max_queued_per_user: int = 20
     # Re-send an undelivered answer this often (seconds).
     redeliver_interval: float = 2.0
+    # CLAUDE_PERMISSION_MODE: passed as --permission-mode (a !mode from the thread wins).
+    permission_mode: str = "default"
+    # MMCLAUDE_ALLOW_BYPASS: whether !mode bypassPermissions may be used from the thread.
+    allow_bypass: bool = False
+    # MMCLAUDE_APPROVAL_TIMEOUT: seconds a tool approval or question waits, then denied.
+    approval_timeout: float = 600.0
     # Secrets to redact from log lines (the token, if the environment had one).
     redact: tuple[str, ...] = ()
 

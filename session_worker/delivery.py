@@ -77,6 +77,14 @@ class Delivery:
             gateway = live[0] if live else None
         return gateway
 
+    def progress_gateway_for(self, post_id: str) -> Gateway | None:
+        """Where an approval of the turn of ``post_id`` goes: the target, else any live one."""
+        gateway = self.gateways.get(self.target)
+        if gateway is None:
+            live = self.gateways.live()
+            gateway = live[0] if live else None
+        return gateway
+
     # --- routing ------------------------------------------------------------------------
 
     def _stuck(self, item: PendingAnswer) -> bool:

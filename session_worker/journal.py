@@ -21,6 +21,7 @@ from typing import TYPE_CHECKING
 
 import msgspec
 
+from session_worker.approvals import Approval
 from session_worker.errors import JournalError
 from session_worker.states import PromptEvent, PromptRow, Recover, Start, State, transition
 
@@ -50,6 +51,14 @@ CREATE TABLE IF NOT EXISTS prompts (
 CREATE INDEX IF NOT EXISTS prompts_by_state ON prompts (state, create_at, post_id);
 CREATE INDEX IF NOT EXISTS prompts_by_user ON prompts (state, user_id, create_at, post_id);
 CREATE TABLE IF NOT EXISTS meta (key TEXT PRIMARY KEY, value TEXT NOT NULL);
+CREATE TABLE IF NOT EXISTS approvals (
+    request_id TEXT PRIMARY KEY,
+    post_id    TEXT NOT NULL,
+    state      TEXT NOT NULL,
+    shown      TEXT NOT NULL DEFAULT '',
+    data       TEXT NOT NULL
+);
+CREATE INDEX IF NOT EXISTS approvals_by_state ON approvals (state);
 """
 
 _COLUMNS = (
@@ -64,6 +73,7 @@ _COLUMNS = (
 BUSY_TIMEOUT = 2.0
 
 _ids = msgspec.json.Decoder(tuple[str, ...])
+_approval = msgspec.json.Decoder(Approval)
 _json = msgspec.json.Encoder()
 
 
@@ -203,6 +213,54 @@ class Journal:
             (State.QUEUED.value, user_id),
         ).fetchone()
         return int(n)
+
+    def insert_answered(self, row: PromptRow, answer: str) -> PromptRow:
+        """Store a command post with its reply at once (answered, never run by claude)."""
+        now = time.time()
+        self._db.execute(
+            f"INSERT INTO prompts ({_COLUMNS}, accepted_at, updated_at) "
+            "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+            (
+                row.post_id, row.create_at, row.user_id, row.username, row.text,
+                row.gateway_id, State.ANSWERED.value, 0, answer, 0, "[]", now, now,
+            ),
+        )  # fmt: skip
+        stored = self.get(row.post_id)
+        assert stored is not None
+        return stored
+
+    def transaction(self) -> _Transaction:
+        """One atomic unit of several writes (a command's effects and its journal row)."""
+        return _Transaction(self._db)
+
+    # --- approvals ----------------------------------------------------------------------
+
+    def put_approval(self, approval: Approval) -> None:
+        """Insert or update one approval request (committed on return)."""
+        self._db.execute(
+            "INSERT INTO approvals (request_id, post_id, state, shown, data) "
+            "VALUES (?, ?, ?, ?, ?) ON CONFLICT (request_id) DO UPDATE SET "
+            "state = excluded.state, shown = excluded.shown, data = excluded.data",
+            (approval.request_id, approval.post_id, approval.state, approval.shown,
+             _json.encode(approval).decode()),
+        )  # fmt: skip
+
+    def approval(self, request_id: str) -> Approval | None:
+        row = self._db.execute(
+            "SELECT data FROM approvals WHERE request_id = ?", (request_id,)
+        ).fetchone()
+        return None if row is None else _approval.decode(str(row[0]))
+
+    def approvals(
+        self, *, pending_only: bool = False, unshown_only: bool = False
+    ) -> list[Approval]:
+        """Approvals oldest first; only pending ones, or only those a gateway has not yet
+        confirmed in their current state."""
+        where = "WHERE state = 'pending'" if pending_only else ""
+        if unshown_only:
+            where += " AND state != shown" if where else "WHERE state != shown"
+        rows = self._db.execute(f"SELECT data FROM approvals {where} ORDER BY rowid").fetchall()
+        return [_approval.decode(str(r[0])) for r in rows]
 
     def get(self, post_id: str) -> PromptRow | None:
         values = self._db.execute(

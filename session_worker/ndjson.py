@@ -28,11 +28,13 @@ __all__ = [
     "ControlRequestFromCli",
     "LineSplitter",
     "Overlong",
+    "RequestSubtype",
     "TurnEvent",
     "TurnInterpreter",
     "TurnOutcome",
     "decode_line",
     "encode_control_request",
+    "encode_control_response",
     "encode_refusal",
     "encode_user",
     "route",
@@ -208,9 +210,17 @@ class _Interrupt(_Request, frozen=True, tag="interrupt"):
     pass
 
 
+class _SetModel(_Request, frozen=True, tag="set_model"):
+    model: str | None = None
+
+
+class _SetPermissionMode(_Request, frozen=True, tag="set_permission_mode"):
+    mode: str = "default"
+
+
 class _ControlRequestLine(msgspec.Struct, frozen=True, tag="control_request", tag_field="type"):
     request_id: str
-    request: _Initialize | _Interrupt
+    request: _Initialize | _Interrupt | _SetModel | _SetPermissionMode
 
 
 class _ErrorResponse(msgspec.Struct, frozen=True, tag="error", tag_field="subtype"):
@@ -228,8 +238,13 @@ class _DenyResponse(msgspec.Struct, frozen=True, tag="success", tag_field="subty
     response: _Deny
 
 
+class _BodyResponse(msgspec.Struct, frozen=True, tag="success", tag_field="subtype"):
+    request_id: str
+    response: dict[str, Any]
+
+
 class _ControlResponseLine(msgspec.Struct, frozen=True, tag="control_response", tag_field="type"):
-    response: _ErrorResponse | _DenyResponse
+    response: _ErrorResponse | _DenyResponse | _BodyResponse
 
 
 _encoder = msgspec.json.Encoder()
@@ -240,10 +255,27 @@ def encode_user(text: str) -> bytes:
     return _encoder.encode(_UserLine(message=_UserContent(content=text))) + b"\n"
 
 
-def encode_control_request(request_id: str, subtype: Literal["initialize", "interrupt"]) -> bytes:
-    """The stdin line of one of our control requests."""
-    request: _Initialize | _Interrupt = _Initialize() if subtype == "initialize" else _Interrupt()
+RequestSubtype = Literal["initialize", "interrupt", "set_model", "set_permission_mode"]
+
+
+def encode_control_request(request_id: str, subtype: RequestSubtype, value: str = "") -> bytes:
+    """The stdin line of one of our control requests (``value``: the model or the mode)."""
+    request: _Initialize | _Interrupt | _SetModel | _SetPermissionMode
+    if subtype == "initialize":
+        request = _Initialize()
+    elif subtype == "interrupt":
+        request = _Interrupt()
+    elif subtype == "set_model":
+        request = _SetModel(model=value or None)
+    else:
+        request = _SetPermissionMode(mode=value)
     line = _ControlRequestLine(request_id=request_id, request=request)
+    return _encoder.encode(line) + b"\n"
+
+
+def encode_control_response(request_id: str, body: dict[str, Any]) -> bytes:
+    """Our answer to the CLI's ``can_use_tool`` request ``request_id`` (§2.3)."""
+    line = _ControlResponseLine(response=_BodyResponse(request_id=request_id, response=body))
     return _encoder.encode(line) + b"\n"
 
 
@@ -310,8 +342,12 @@ def route(event: Event) -> ControlReply | ControlRequestFromCli | TurnEvent | No
         request = event.get("request")
         subtype = str(request.get("subtype", "")) if isinstance(request, Mapping) else ""
         request_id = str(event.get("request_id", ""))
+        if subtype == "can_use_tool" and request_id:
+            return TurnEvent(event)  # asks the user: the turn's runner answers it
         return ControlRequestFromCli(request_id, subtype, encode_refusal(request_id, subtype))
-    if kind in ("control_cancel_request", "keep_alive"):
+    if kind == "control_cancel_request":
+        return TurnEvent(event)  # withdraws a can_use_tool: the runner marks it
+    if kind == "keep_alive":
         return None
     return TurnEvent(event)
 

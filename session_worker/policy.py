@@ -200,3 +200,15 @@ def context_lost(text: str) -> str:
 def non_empty(text: str) -> str:
     """Mattermost refuses empty posts: an empty answer becomes a short placeholder."""
     return text if text.strip() else EMPTY_ANSWER
+
+
+def user_stopped_answer(who: str, partial: str, killed: bool = False) -> str:
+    """The answer to a turn an allowed user stopped with ``!stop``."""
+    text = f"⏹️ Stopped by {who or 'a user'} (`!stop`)."
+    if killed:
+        text += " Claude did not react to the interrupt, so its process was restarted."
+    if partial.strip():
+        text += f"\n\nWhat Claude had written before it stopped:\n\n{partial}"
+    else:
+        text += " Claude had not written anything yet."
+    return text

@@ -13,7 +13,7 @@ import asyncio
 import contextlib
 import time
 from dataclasses import dataclass
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any, Protocol
 
 from loguru import logger
 
@@ -21,7 +21,13 @@ from protocol.proctree import sweep_orphans
 from session_worker import answers, policy
 from session_worker.child import ClaudeChild
 from session_worker.errors import ChildExitedError, ChildStartError
-from session_worker.ndjson import MAX_LINE, OVERLONG, TurnInterpreter, TurnOutcome
+from session_worker.ndjson import (
+    MAX_LINE,
+    OVERLONG,
+    TurnInterpreter,
+    TurnOutcome,
+    encode_control_response,
+)
 from session_worker.states import Finish, GiveUp, PromptRow, Requeue, Start, State
 
 if TYPE_CHECKING:
@@ -34,6 +40,7 @@ __all__ = ["Runner"]
 
 START_TIMEOUT = 30.0  # spawn → initialize answered (the real CLI needs ~0.5 s)
 STDERR_LOGGED = 1500  # characters of claude's stderr tail put in the log line of a death
+CONTROL_TIMEOUT = 10.0  # set_model / set_permission_mode answered
 
 
 @dataclass(frozen=True)
@@ -55,6 +62,29 @@ class _Died:
 
 _logged_unknown: set[str] = set()
 MAX_LOGGED_UNKNOWN = 256
+
+
+class TurnHooks(Protocol):
+    """What the runner tells the worker's controls (tool approvals) during a turn."""
+
+    def tool_requested(self, row: PromptRow, event: dict[str, Any]) -> None: ...
+    def tool_cancelled(self, request_id: str) -> None: ...
+    def turn_ended(self, row: PromptRow, completed: bool) -> None: ...
+    def waiting(self) -> bool: ...
+
+
+class _NoHooks:
+    def tool_requested(self, row: PromptRow, event: dict[str, Any]) -> None:
+        return None
+
+    def tool_cancelled(self, request_id: str) -> None:
+        return None
+
+    def turn_ended(self, row: PromptRow, completed: bool) -> None:
+        return None
+
+    def waiting(self) -> bool:
+        return False
 
 
 class Runner:
@@ -82,6 +112,93 @@ class Runner:
         self.turn_started = 0.0
         self._wake = asyncio.Event()
         self._backoff = policy.Backoff()
+        self.hooks: TurnHooks = _NoHooks()
+        self.model: str | None = None  # as claude reported it (system/init, set_model)
+        self._stop_by: str | None = None  # who asked !stop for the running turn
+        self._stop_at = 0.0
+        self._side_tasks: set[asyncio.Task[None]] = set()
+
+    @property
+    def epoch(self) -> str:
+        """Changed by ``!new``: a child of another epoch holds the old session."""
+        return self.journal.meta("session_epoch") or ""
+
+    @property
+    def permission_mode(self) -> str:
+        return self.journal.meta("permission_mode") or self.config.permission_mode
+
+    # --- controls from the thread (called beside the turn, never behind it) ----------------
+
+    def stop(self, who: str) -> PromptRow | None:
+        """``!stop``: interrupt the running turn (same process, same session); its row."""
+        row, child = self.current, self.child
+        if row is None or child is None or not child.alive or self._stop_by is not None:
+            return row if self._stop_by is not None else None
+        self._stop_by, self._stop_at = who, time.monotonic()
+        self._soon(child.interrupt(), "interrupt")
+        logger.bind(post_id=row.post_id, by=who).info("turn.stop_requested")
+        return row
+
+    def apply_model(self) -> None:
+        """``!model``: the journaled model goes to the running claude (set_model)."""
+        child = self.child
+        if child is not None and child.alive:
+            self._soon(self._set_model(child), "set_model")
+
+    def apply_mode(self) -> None:
+        """``!mode``: the journaled permission mode goes to the running claude."""
+        child = self.child
+        if child is not None and child.alive:
+            self._soon(self._set_mode(child, self.permission_mode), "set_permission_mode")
+
+    def answer_tool(self, request_id: str, body: dict[str, Any], post_id: str = "") -> None:
+        """Send claude our decision on its can_use_tool ``request_id``."""
+        child = self.child
+        if child is not None and child.alive:
+            line = encode_control_response(request_id, body)
+
+            async def write() -> None:
+                await child.write_line(line)
+                logger.debug("hop.decision_written", post_id=post_id, t_ns=time.monotonic_ns())
+
+            self._soon(write(), "decision")
+
+    def _soon(self, work: Any, what: str) -> None:
+        async def guarded() -> None:
+            try:
+                await work
+            except (ChildExitedError, TimeoutError) as exc:
+                logger.bind(error=str(exc), what=what).warning("claude.control_failed")
+
+        task = asyncio.create_task(guarded(), name=f"claude-{what}")
+        self._side_tasks.add(task)
+        task.add_done_callback(self._side_tasks.discard)
+
+    async def _set_model(self, child: ClaudeChild) -> None:
+        model = self.journal.meta("model")
+        reply = await child.request("set_model", CONTROL_TIMEOUT, model or "")
+        got = reply.body.get("model")
+        if reply.ok and isinstance(got, str) and got:
+            self.model = got
+        log = logger.bind(model=model, reported=got, ok=reply.ok, error=reply.error)
+        (log.info if reply.ok else log.warning)("claude.model_set")
+
+    async def _set_mode(self, child: ClaudeChild, mode: str) -> None:
+        reply = await child.request("set_permission_mode", CONTROL_TIMEOUT, mode)
+        log = logger.bind(mode=mode, ok=reply.ok, error=reply.error)
+        (log.info if reply.ok else log.warning)("claude.mode_set")
+
+    def _take_stop(self) -> str | None:
+        """Who stopped the turn that just ended (None: nobody), forgotten from here on."""
+        who, self._stop_by = self._stop_by, None
+        return who
+
+    async def _renew(self) -> None:
+        """Retire the child of the old session; the next spawn starts a fresh one."""
+        old, self.child = self.child, None
+        if old is not None:
+            await self._retire(old)
+        logger.info("session.renewed")
 
     @property
     def claude_pid(self) -> int | None:
@@ -101,6 +218,9 @@ class Runner:
                 row = self.journal.next_queued()
                 if row is None:
                     await self._idle(self.child)
+                    continue
+                if self.child.epoch != self.epoch:
+                    await self._renew()  # !new: a fresh session before this prompt
                     continue
                 await self._turn(self.child, row)
         finally:
@@ -146,7 +266,7 @@ class Runner:
             await asyncio.sleep(delay)
         while True:
             session_id = self.journal.session_id
-            child = ClaudeChild(self.config, session_id)
+            child = ClaudeChild(self.config, session_id, self.permission_mode, self.epoch)
             began = time.monotonic()
             try:
                 await child.start(timeout=START_TIMEOUT)
@@ -163,6 +283,9 @@ class Runner:
                 continue
             self.child = child
             self._backoff.started(time.monotonic())
+            if self.journal.meta("model"):  # a !model survives every restart
+                with contextlib.suppress(ChildExitedError, TimeoutError):
+                    await self._set_model(child)
             ms = round((time.monotonic() - began) * 1000)
             logger.bind(claude_pid=child.pid, ms=ms, session_id=session_id).info("claude.spawned")
             if session_id:
@@ -204,12 +327,24 @@ class Runner:
         log = logger.bind(post_id=row.post_id, attempt=row.tries, chars=len(row.text))
         log.debug("turn.started")
         self.on_turn_start(row)
+        self._stop_by = None
+        result: _Answered | _Stopped | _Died | None = None
         try:
             with logger.contextualize(post_id=row.post_id):  # on the watchdog's lines too
                 result = await self._drive(child, row)
         finally:
             self.current = None
+            stopped_by = self._take_stop()
+            # Requests of a turn that did not finish expire: the retry asks again.
+            self.hooks.turn_ended(row, completed=isinstance(result, _Answered | _Stopped))
         match result:
+            case _Answered(outcome=outcome) if stopped_by is not None and outcome.interrupted:
+                self._backoff.reset()
+                text = policy.user_stopped_answer(stopped_by, outcome.text)
+                self._finish(row, text, is_error=True, subtype="stopped_by_user")
+            case _Stopped(killed=killed, partial=partial) if stopped_by is not None:
+                text = policy.user_stopped_answer(stopped_by, partial, killed=killed)
+                self._finish(row, text, is_error=True, subtype="stopped_by_user")
             case _Answered(outcome=outcome):
                 self._backoff.reset()
                 text = outcome.text
@@ -256,10 +391,26 @@ class Runner:
             logger.debug("hop.claude_write", post_id=row.post_id, t_ns=time.monotonic_ns())
             await child.send_user(row.text)
             while True:
-                idle_left = child.last_activity + self.config.idle_limit - time.monotonic()
+                now = time.monotonic()
+                if self.hooks.waiting():  # a person decides: the approval timeout rules
+                    child.last_activity = now
+                idle_left = child.last_activity + self.config.idle_limit - now
+                if self._stop_by is not None:
+                    stop_left = self._stop_at + self.config.interrupt_grace - now
+                    if stop_left <= 0:  # !stop, and no result: end it the hard way
+                        logger.bind(claude_pid=child.pid).warning("turn.killed")
+                        await child.stop()
+                        return _Stopped(killed=True, partial=interp.partial_text)
+                    idle_left = min(idle_left, stop_left)
                 if idle_left <= 0:
                     return await self._stop_hung(child, interp)
-                event = await child.next_event(timeout=idle_left)
+                event = await child.next_event(timeout=min(idle_left, 1.0))
+                if event is not None and event.get("type") == "control_request":
+                    self.hooks.tool_requested(row, event)
+                    continue
+                if event is not None and event.get("type") == "control_cancel_request":
+                    self.hooks.tool_cancelled(str(event.get("request_id", "")))
+                    continue
                 if event is not None and (outcome := self._feed(interp, event)) is not None:
                     logger.debug("hop.claude_result", post_id=row.post_id, t_ns=time.monotonic_ns())
                     return _Answered(outcome)
@@ -288,6 +439,13 @@ class Runner:
     def _feed(self, interp: TurnInterpreter, event: dict[str, object]) -> TurnOutcome | None:
         outcome = interp.feed(event)
         sid = interp.session_id
+        if event.get("type") == "system" and event.get("subtype") == "init":
+            model = event.get("model")
+            self.model = model if isinstance(model, str) and model else self.model
+        if outcome is not None:
+            self._account(event)
+        if self.child is not None and self.child.epoch != self.epoch:
+            sid = None  # a turn of the session !new left: never make it current again
         if sid and sid != self.journal.session_id:
             # Stored at once: a crash right after must still resume this session.
             self.journal.session_id = sid
@@ -301,6 +459,28 @@ class Runner:
             _logged_unknown.add(kind)
             logger.bind(event_type=kind).info("claude.unknown_event")
         return outcome
+
+    def _account(self, result: dict[str, object]) -> None:
+        """Turns, cost and tokens of the session so far (for !status and status --json)."""
+        child = self.child
+        total = result.get("total_cost_usd")
+        delta = 0.0
+        if child is not None and isinstance(total, int | float) and not isinstance(total, bool):
+            delta, child.cost_seen = max(0.0, float(total) - child.cost_seen), float(total)
+        usage = result.get("usage")
+        tokens_in = tokens_out = 0
+        if isinstance(usage, dict):
+            for key in ("input_tokens", "cache_read_input_tokens", "cache_creation_input_tokens"):
+                value = usage.get(key)
+                tokens_in += value if isinstance(value, int) else 0
+            value = usage.get("output_tokens")
+            tokens_out = value if isinstance(value, int) else 0
+        j = self.journal
+        with j.transaction():  # one commit, not four
+            j.set_meta("turns", str(int(j.meta("turns") or 0) + 1))
+            j.set_meta("cost_usd", repr(float(j.meta("cost_usd") or 0) + delta))
+            j.set_meta("tokens_in", str(int(j.meta("tokens_in") or 0) + tokens_in))
+            j.set_meta("tokens_out", str(int(j.meta("tokens_out") or 0) + tokens_out))
 
     def _finish(
         self, row: PromptRow, text: str, *, is_error: bool, subtype: str = "", give_up: bool = False
@@ -321,6 +501,8 @@ class Runner:
 
     async def _shutdown(self) -> None:
         """Stop claude and its tools; a prompt still running is queued for the next start."""
+        for task in list(self._side_tasks):  # control requests still in flight
+            task.cancel()
         for row in self.journal.rows(State.RUNNING):
             with contextlib.suppress(Exception):
                 self.journal.apply(row.post_id, Requeue(refund=True))

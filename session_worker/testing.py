@@ -12,7 +12,7 @@ import asyncio
 import os
 import time
 from pathlib import Path
-from typing import TYPE_CHECKING, TypeVar
+from typing import TYPE_CHECKING, Literal, TypeVar
 
 import msgspec
 
@@ -20,6 +20,10 @@ import protocol
 from protocol import (
     Accepted,
     Answer,
+    ApprovalShow,
+    ApprovalShown,
+    Command,
+    Decision,
     Delivered,
     GatewayBye,
     GatewayHello,
@@ -106,6 +110,42 @@ class FakeGateway:
         self.sender.send(protocol.encode(message))
         return message
 
+    def command(self, post_id: str, name: str, args: str = "") -> Command:
+        """A command post (``!name args``) by the allowed test user."""
+        self._next_create_at += 1000
+        message = Command(
+            gateway_id=self.gateway_id,
+            post_id=post_id,
+            create_at=self._next_create_at,
+            user_id="user-1",
+            username="alice",
+            name=name,
+            args=args,
+        )
+        self.sender.send(protocol.encode(message))
+        return message
+
+    def decide(self, request_id: str, behavior: Literal["allow", "always", "deny"]) -> None:
+        """A reaction of the allowed test user on the approval post of ``request_id``."""
+        message = Decision(
+            gateway_id=self.gateway_id,
+            request_id=request_id,
+            behavior=behavior,
+            user_id="user-1",
+            username="alice",
+        )
+        self.sender.send(protocol.encode(message))
+
+    def shown(self, show: ApprovalShow) -> None:
+        message = ApprovalShown(
+            gateway_id=self.gateway_id,
+            request_id=show.request_id,
+            state=show.state,
+            post_id=f"ap-{show.request_id}",
+            post_create_at=self._next_create_at + 1,  # after the prompt, before the next post
+        )
+        self.sender.send(protocol.encode(message))
+
     def deliver(self, post_id: str) -> None:
         self.delivered.add(post_id)
         message = Delivered(
@@ -151,6 +191,8 @@ class FakeGateway:
         self.received.append(message)
         if self.auto_deliver and isinstance(message, Answer):
             self.deliver(message.post_id)
+        if self.auto_deliver and isinstance(message, ApprovalShow):
+            self.shown(message)
 
     # --- views --------------------------------------------------------------------------
 
@@ -172,6 +214,9 @@ class FakeGateway:
 
     def welcomes(self) -> list[Welcome]:
         return self.of(Welcome)
+
+    def approvals(self, state: str | None = None) -> list[ApprovalShow]:
+        return [a for a in self.of(ApprovalShow) if state is None or a.state == state]
 
     def progress(self, post_id: str) -> list[Progress]:
         return [p for p in self.of(Progress) if p.post_id == post_id]

@@ -19,7 +19,11 @@ from loguru import logger
 import protocol
 from protocol import (
     Accepted,
+    ApprovalShow,
+    ApprovalShown,
     BindThread,
+    Command,
+    Decision,
     Delivered,
     GatewayBye,
     GatewayHello,
@@ -32,6 +36,7 @@ from protocol import (
 )
 from protocol.proctree import become_subreaper
 from session_worker import policy
+from session_worker.controls import Controls
 from session_worker.delivery import Delivery
 from session_worker.errors import JournalError
 from session_worker.gateways import Gateway, Gateways, Outbox, SenderLike
@@ -40,6 +45,7 @@ from session_worker.runner import Runner
 from session_worker.states import Deliver, PromptRow, State
 
 if TYPE_CHECKING:
+    from session_worker.approvals import Approval
     from session_worker.config import WorkerConfig
 
 __all__ = ["Worker"]
@@ -50,6 +56,7 @@ TICK = 0.1  # seconds between checks of the timers below
 FIRST_PROGRESS_AFTER = 1.0
 PROGRESS_EVERY = 3.0
 HEARTBEAT_EVERY = 1.0
+APPROVAL_RESEND_EVERY = 2.0  # an approval post not confirmed by a gateway is shown again
 
 
 def _connect(endpoint: str) -> SenderLike:
@@ -70,10 +77,13 @@ class Worker:
             config, self.journal, on_answered=self._answered, on_turn_start=self._turn_started
         )
         self._next_progress = 0.0  # when the running turn's next Progress is due
+        self.controls = Controls(config, self.journal, self.runner, self._show_approval)
+        self._approvals_sent: dict[str, float] = {}  # request id → last ApprovalShow sent
 
     async def run(self, stop: asyncio.Event) -> None:
         if not become_subreaper():
             logger.warning("worker.no_subreaper")
+        self.controls.expire_all()  # asked by a claude that died with the last worker
         for row in self.journal.recover():
             logger.bind(post_id=row.post_id, tries=row.tries).info("prompt.requeued")
         for row in self.journal.rows(State.ANSWERED):
@@ -141,14 +151,23 @@ class Worker:
                     )
                     self._welcome(gateway)
                     self.delivery.joined(gateway, now)
+                    self._show_approvals(gateway, everything=True)
             case GatewayBye(gateway_id=gateway_id):
                 if self.gateways.forget(gateway_id):
                     logger.bind(gateway_id=gateway_id).info("gateway.left")
                     self.delivery.gone(gateway_id, now)
+                    self._show_approvals(None, everything=True)
             case BindThread():
                 self._bind(message)
             case Prompt():
                 self._prompt(message)
+            case Command():
+                self._command(message)
+            case Decision(request_id=request_id, behavior=behavior):
+                who = f"@{message.username}" if message.username else message.user_id
+                self.controls.decide(request_id, behavior, who)
+            case ApprovalShown(request_id=request_id, state=state):
+                self.controls.shown(request_id, state, message.post_create_at)
             case Delivered(gateway_id=gateway_id, post_id=post_id, reply_ids=reply_ids):
                 self.journal.apply(post_id, Deliver(tuple(reply_ids)))
                 if self.delivery.delivered(gateway_id, post_id):
@@ -227,6 +246,59 @@ class Worker:
             ).debug("prompt.accepted")
             self.runner.wake()
 
+    def _command(self, message: Command) -> None:
+        """A command: journaled and answered at once, beside the turn queue."""
+        gateway = self.gateways.get(message.gateway_id)
+        if gateway is None:
+            return  # no hello yet: the gateway re-sends until Accepted
+        row = PromptRow(
+            post_id=message.post_id,
+            create_at=message.create_at,
+            user_id=message.user_id,
+            username=message.username,
+            text=f"!{message.name} {message.args}".rstrip(),
+            gateway_id=message.gateway_id,
+        )
+        answered = self.controls.command(row, message.name, message.args)
+        gateway.send(protocol.encode(Accepted(post_id=message.post_id, first=answered is not None)))
+        if answered is not None:
+            self.delivery.answered(answered, time.monotonic())
+
+    # --- approvals ----------------------------------------------------------------------
+
+    def _show_approval(self, approval: Approval) -> None:
+        gateway = self.delivery.progress_gateway_for(approval.post_id)
+        if gateway is not None:
+            self._send_approval(gateway, approval)
+
+    def _send_approval(self, gateway: Gateway, approval: Approval) -> None:
+        self._approvals_sent[approval.request_id] = time.monotonic()
+        gateway.send(
+            protocol.encode(
+                ApprovalShow(
+                    request_id=approval.request_id,
+                    prompt_post_id=approval.post_id,
+                    create_at=approval.create_at,
+                    kind=approval.kind,
+                    state=approval.state,
+                    text=self.controls.render(approval),
+                )
+            )
+        )
+
+    def _show_approvals(self, gateway: Gateway | None, *, everything: bool = False) -> None:
+        """Re-send what no gateway confirmed; to a new gateway also every pending request
+        (it learns their posts and reads the reactions it missed)."""
+        now = time.monotonic()
+        shown = {a.request_id: a for a in self.journal.approvals(unshown_only=True)}
+        if everything:
+            shown.update((a.request_id, a) for a in self.journal.approvals(pending_only=True))
+        for approval in shown.values():
+            last = self._approvals_sent.get(approval.request_id, 0.0)
+            target = gateway or self.delivery.progress_gateway_for(approval.post_id)
+            if target is not None and (everything or now - last >= APPROVAL_RESEND_EVERY):
+                self._send_approval(target, approval)
+
     # --- answers ------------------------------------------------------------------------
 
     def _answered(self, row: PromptRow) -> None:
@@ -249,7 +321,10 @@ class Worker:
             for gateway_id in self.gateways.expire(now):
                 logger.bind(gateway_id=gateway_id).info("gateway.expired")
                 self.delivery.gone(gateway_id, now)
+                self._show_approvals(None, everything=True)
             self.delivery.send_due(now)
+            self.controls.tick()
+            self._show_approvals(None)
             row = self.runner.current
             if row is not None and now >= self._next_progress:
                 self._next_progress = now + PROGRESS_EVERY
@@ -267,4 +342,9 @@ class Worker:
             queue=self.journal.count(State.QUEUED, State.RUNNING),
             thread_id=self.journal.binding().thread_id,
             claude_restarts=self.runner.restarts,
+            model=self.runner.model,
+            permission_mode=self.runner.permission_mode,
+            pending_approvals=len(self.journal.approvals(pending_only=True)),
+            turns=int(self.journal.meta("turns") or 0),
+            cost_usd=float(self.journal.meta("cost_usd") or 0.0),
         )

@@ -56,6 +56,9 @@ SETTINGS: dict[str, tuple[str, str] | None] = {
     "CLAUDE_ARGS": ("claude", "args"),
     "CLAUDE_WORKDIR": ("claude", "workdir"),
     "CLAUDE_IDLE_LIMIT": ("claude", "idle-limit"),
+    "CLAUDE_PERMISSION_MODE": ("claude", "permission-mode"),
+    "MMCLAUDE_ALLOW_BYPASS": ("mmclaude", "allow-bypass"),
+    "MMCLAUDE_APPROVAL_TIMEOUT": ("mmclaude", "approval-timeout"),
     "MMCLAUDE_STATE_DIR": ("mmclaude", "state-dir"),
     "MMCLAUDE_LOG_LEVEL": ("mmclaude", "log-level"),
     "MMCLAUDE_LOG_FORMAT": ("mmclaude", "log-format"),
@@ -83,6 +86,9 @@ class Settings(msgspec.Struct, frozen=True, kw_only=True):
     claude_args: tuple[str, ...]
     claude_workdir: str
     idle_limit: float
+    permission_mode: str
+    allow_bypass: bool
+    approval_timeout: float
     state_dir: str
     log_level: str
     log_format: str | None
@@ -112,6 +118,9 @@ class Settings(msgspec.Struct, frozen=True, kw_only=True):
             log_format=self.log_format,
             idle_limit=self.idle_limit,
             max_queued_per_user=self.max_queued_per_user,
+            permission_mode=self.permission_mode,
+            allow_bypass=self.allow_bypass,
+            approval_timeout=self.approval_timeout,
             redact=(self.token,) if self.token else (),
         )
 
@@ -147,6 +156,9 @@ class Settings(msgspec.Struct, frozen=True, kw_only=True):
             "CLAUDE_ARGS": shlex.join(self.claude_args),
             "CLAUDE_WORKDIR": self.claude_workdir,
             "CLAUDE_IDLE_LIMIT": self.idle_limit,
+            "CLAUDE_PERMISSION_MODE": self.permission_mode,
+            "MMCLAUDE_ALLOW_BYPASS": self.allow_bypass,
+            "MMCLAUDE_APPROVAL_TIMEOUT": self.approval_timeout,
             "MMCLAUDE_STATE_DIR": self.state_dir,
             "MMCLAUDE_LOG_LEVEL": self.log_level,
             "MMCLAUDE_LOG_FORMAT": self.log_format or "auto (text on a terminal, else json)",
@@ -222,6 +234,21 @@ def _number(value: object, label: str, *, integer: bool = False, minimum: float 
         bound = f"at least {minimum}" if integer else f"greater than {minimum}"
         raise ConfigError(f"{label}: must be {bound}, got {value!r}")
     return number
+
+
+PERMISSION_MODES = ("default", "acceptEdits", "plan", "bypassPermissions")
+
+
+def _flag(value: object, label: str) -> bool:
+    """``true``/``false`` (also 1/0, yes/no, on/off; a TOML boolean)."""
+    if isinstance(value, bool):
+        return value
+    text = str(value).strip().lower()
+    if text in ("true", "1", "yes", "on"):
+        return True
+    if text in ("false", "0", "no", "off", ""):
+        return False
+    raise ConfigError(f"{label}: must be true or false, got {value!r}")
 
 
 def _check_id(value: str, label: str) -> str:
@@ -356,6 +383,15 @@ def load_settings(
         raise ConfigError(f"{label}: {workdir!r} is not a directory")
     found = src.get("CLAUDE_IDLE_LIMIT")
     idle_limit = _number(found[0], found[1]) if found else 600.0
+    permission_mode, label = text("CLAUDE_PERMISSION_MODE", "default")
+    if permission_mode not in PERMISSION_MODES:
+        raise ConfigError(
+            f"{label}: must be one of {', '.join(PERMISSION_MODES)}, got {permission_mode!r}"
+        )
+    found = src.get("MMCLAUDE_ALLOW_BYPASS")
+    allow_bypass = _flag(found[0], found[1]) if found else False
+    found = src.get("MMCLAUDE_APPROVAL_TIMEOUT")
+    approval_timeout = _number(found[0], found[1]) if found else 600.0
 
     # Runtime
     state_dir, label = text("MMCLAUDE_STATE_DIR", _default_state_dir(env))
@@ -409,6 +445,9 @@ def load_settings(
         claude_args=claude_args,
         claude_workdir=workdir,
         idle_limit=idle_limit,
+        permission_mode=permission_mode,
+        allow_bypass=allow_bypass,
+        approval_timeout=approval_timeout,
         state_dir=str(state_path),
         log_level=log_level,
         log_format=log_format,

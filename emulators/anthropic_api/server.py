@@ -8,6 +8,10 @@ Keywords in the last text block of the last user message change the answer:
 * `HANG`: headers and `message_start` (streaming) or nothing (non-streaming), then silence
   until the client goes away. The real CLI does not time such a stream out.
 * `ERR400`, `ERR401`, `ERR429`, `ERR500`, `ERR529`: that status with an Anthropic error body.
+* `BASH:command` (to the end of the line): a `tool_use` block asking to run that command with
+  the Bash tool (so the CLI asks for permission); `ASKUSER`: an `AskUserQuestion` tool_use
+  ("Which colour?", options Red and Blue). When the last user message carries a
+  `tool_result`, the turn ends with `tool_result[error]: <content>` or `tool_result: <content>`.
 
 `POST /v1/messages/count_tokens` returns a chars/4 estimate; `/api/hello` (the CLI's
 connectivity preflight, sent unless CLAUDE_CODE_DISABLE_NONESSENTIAL_TRAFFIC is set) answers
@@ -40,6 +44,21 @@ ERRORS = {
 _ERR = re.compile(r"\bERR(400|401|429|500|529)\b")
 _SLOW = re.compile(r"\bSLOW(?::(\d+(?:\.\d*)?|\.\d+))?(?!\w)")
 _HANG = re.compile(r"\bHANG\b")
+_BASH = re.compile(r"\bBASH:(.+)")
+_ASKUSER = re.compile(r"\bASKUSER\b")
+QUESTION = {
+    "questions": [
+        {
+            "question": "Which colour?",
+            "header": "Colour",
+            "options": [
+                {"label": "Red", "description": "warm"},
+                {"label": "Blue", "description": "cool"},
+            ],
+            "multiSelect": False,
+        }
+    ]
+}
 SLOW_DELTAS = 5
 POLL_S = 0.05  # how often a hanging handler checks whether its client is gone
 
@@ -70,6 +89,23 @@ def last_user_texts(body: dict[str, Any]) -> list[str]:
         if isinstance(message, dict) and message.get("role") == "user":
             return user_texts(message)
     return []
+
+
+def last_tool_result(body: dict[str, Any]) -> str | None:
+    """``tool_result[error]: …`` for a tool_result in the last user message, else None."""
+    for message in reversed(body.get("messages") or []):
+        if not isinstance(message, dict) or message.get("role") != "user":
+            continue
+        content = message.get("content")
+        for block in content if isinstance(content, list) else []:
+            if isinstance(block, dict) and block.get("type") == "tool_result":
+                inner = block.get("content")
+                if isinstance(inner, list):
+                    inner = " ".join(str(b.get("text", "")) for b in inner if isinstance(b, dict))
+                tag = "tool_result[error]" if block.get("is_error") else "tool_result"
+                return f"{tag}: {inner}"
+        return None
+    return None
 
 
 def conversation_size(body: dict[str, Any]) -> int:
@@ -160,17 +196,68 @@ class FakeAnthropicApi:
             status = int(err.group(1))
             return web.json_response(error_body(status), status=status)
         answer = f"echo[{conversation_size(body)}]: {text}"
+        tool: dict[str, Any] | None = None
+        result = last_tool_result(body)
+        if result is not None:
+            answer = result
+        elif bash := _BASH.search(keys):
+            tool = {
+                "name": "Bash",
+                "input": {"command": bash.group(1).strip(), "description": "fake"},
+            }
+        elif _ASKUSER.search(keys):
+            tool = {"name": "AskUserQuestion", "input": QUESTION}
+        if tool is not None:
+            tool = {"type": "tool_use", "id": f"toolu_{uuid.uuid4().hex[:24]}", **tool}
         slow_match = _SLOW.search(keys)
         slow = (float(slow_match.group(1)) if slow_match.group(1) else 1.0) if slow_match else 0.0
         hang = bool(_HANG.search(keys))
         model = str(body.get("model") or "claude-fake")
         if body.get("stream"):
+            if tool is not None:
+                return await self._stream_tool(request, model, tool)
             return await self._stream(request, model, answer, slow, hang)
         if hang:
             await self._hang(request)
             return web.Response(status=503)  # nobody is listening any more
         await asyncio.sleep(slow)
-        return web.json_response(self._message(model, answer, done=True))
+        message = self._message(model, answer, done=True)
+        if tool is not None:
+            message.update(content=[tool], stop_reason="tool_use")
+        return web.json_response(message)
+
+    async def _stream_tool(
+        self, request: web.Request, model: str, tool: dict[str, Any]
+    ) -> web.StreamResponse:
+        """One tool_use block, its input as one input_json_delta, stop_reason tool_use."""
+        response = web.StreamResponse(
+            headers={"Content-Type": "text/event-stream", "Cache-Control": "no-cache"}
+        )
+        await response.prepare(request)
+        start = {"type": "message_start", "message": self._message(model, "", False)}
+        await response.write(sse("message_start", start))
+        block = {"type": "tool_use", "id": tool["id"], "name": tool["name"], "input": {}}
+        await response.write(
+            sse(
+                "content_block_start",
+                {"type": "content_block_start", "index": 0, "content_block": block},
+            )
+        )
+        delta = {"type": "input_json_delta", "partial_json": json.dumps(tool["input"])}
+        await response.write(
+            sse("content_block_delta", {"type": "content_block_delta", "index": 0, "delta": delta})
+        )
+        await response.write(sse("content_block_stop", {"type": "content_block_stop", "index": 0}))
+        end = {"stop_reason": "tool_use", "stop_sequence": None}
+        await response.write(
+            sse(
+                "message_delta",
+                {"type": "message_delta", "delta": end, "usage": {"output_tokens": 20}},
+            )
+        )
+        await response.write(sse("message_stop", {"type": "message_stop"}))
+        await response.write_eof()
+        return response
 
     def _message(self, model: str, text: str, done: bool) -> dict[str, Any]:
         return {
@@ -194,6 +281,14 @@ class FakeAnthropicApi:
                 await asyncio.wait_for(self.closing.wait(), POLL_S)
 
     async def _stream(
+        self, request: web.Request, model: str, answer: str, slow: float, hang: bool
+    ) -> web.StreamResponse:
+        try:
+            return await self._stream_text(request, model, answer, slow, hang)
+        except ConnectionResetError:  # the client went away (an interrupted turn): normal
+            return web.StreamResponse()
+
+    async def _stream_text(
         self, request: web.Request, model: str, answer: str, slow: float, hang: bool
     ) -> web.StreamResponse:
         response = web.StreamResponse(

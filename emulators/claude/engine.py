@@ -5,7 +5,9 @@ SLOW:s (answer after s seconds, interruptible, partial text kept), HANG (silent 
 interrupted), CRASH (exit 3 after system/init), CRASHONCE (CRASH only the first time this prompt
 is seen in the session), LONG:k (answer of exactly k characters), ERROR (API-error result, as
 the real CLI reports a 500), TOOL (a setsid'd `sleep 300` that outlives us, pid in the answer),
-GARBAGE (non-JSON lines on stdout first). FAKE_CLAUDE_DELAY_MS adds a delay to every turn.
+GARBAGE (non-JSON lines on stdout first), APPROVE (asks `can_use_tool` for a Bash command and
+waits for the decision; not asked in bypassPermissions), ASKQ (asks an AskUserQuestion and
+waits). FAKE_CLAUDE_DELAY_MS adds a delay to every turn.
 
 Threads rather than asyncio because importing asyncio costs a third of our startup budget. One
 re-entrant lock guards both stdout and the turn state, so an `interrupt` either lands before a
@@ -32,7 +34,7 @@ _SLOW = re.compile(r"\bSLOW(?::(\d+(?:\.\d*)?|\.\d+))?(?!\w)")
 _LONG = re.compile(r"\bLONG:(\d+)")
 _WORD = {
     name: re.compile(rf"\b{name}\b")
-    for name in ("HANG", "CRASH", "CRASHONCE", "ERROR", "TOOL", "GARBAGE")
+    for name in ("HANG", "CRASH", "CRASHONCE", "ERROR", "TOOL", "GARBAGE", "APPROVE", "ASKQ")
 }
 CRASH_STATUS = 3
 # Lines GARBAGE writes: not JSON, truncated JSON, and JSON that is not an object.
@@ -110,6 +112,8 @@ class FakeClaude:
             subprocess.Popen[bytes]
         ] = []  # kept so they are never reaped or warned about
         self.tool_pid = 0
+        self.responses: dict[str, dict[str, Any]] = {}  # can_use_tool answers by request id
+        self.asking: str | None = None  # the request id of the pending can_use_tool
 
     def __repr__(self) -> str:
         state = f"running={self.running} queued={len(self.queue)}"
@@ -165,7 +169,15 @@ class FakeClaude:
             if not isinstance(request, dict):
                 fatal("Error: Missing request on control_request")
             self.control(str(obj.get("request_id", "")), request)
-        # keep_alive, control_response, control_cancel_request and unknown types: ignored
+        elif kind == "control_response":
+            response = obj.get("response")
+            if isinstance(response, dict):
+                with self.cond:
+                    body = response.get("response")
+                    request_id = str(response.get("request_id", ""))
+                    self.responses[request_id] = body if isinstance(body, dict) else {}
+                    self.cond.notify_all()
+        # keep_alive, control_cancel_request and unknown types: ignored
 
     def control(self, request_id: str, request: dict[str, Any]) -> None:
         subtype = request.get("subtype")
@@ -179,9 +191,18 @@ class FakeClaude:
                 still_queued: list[str] = []
                 if request.get("cancel_queued"):
                     self.queue.clear()
+                if self.asking is not None:  # as 2.1.332: withdraw the pending request first
+                    self.emit({"type": "control_cancel_request", "request_id": self.asking})
                 self.emit(ev.control_success(request_id, {"still_queued": still_queued}))
                 if self.running:
                     self.interrupted.set()
+        elif subtype == "set_model":
+            model = request.get("model")
+            self.options.model = model if isinstance(model, str) and model else ev.DEFAULT_MODEL
+            self.emit(ev.control_success(request_id, {"model": self.options.model}))
+        elif subtype == "set_permission_mode":
+            self.options.permission_mode = str(request.get("mode") or "default")
+            self.emit(ev.control_success(request_id, {"mode": self.options.permission_mode}))
         elif subtype == "mcp_status":
             self.emit(ev.control_success(request_id, {"mcpServers": []}))
         else:
@@ -232,6 +253,13 @@ class FakeClaude:
         pending = ["user"]  # roles this turn adds before the answer, for N
         if keyword("TOOL", prompt):
             pending += self.run_tool(sid)
+        decision: str | None = ""
+        if keyword("APPROVE", prompt) or keyword("ASKQ", prompt):
+            decision = self.ask_permission(sid, ask_question=keyword("ASKQ", prompt))
+            if decision is None:
+                self.finish_interrupted(prompt, pending, "", started)
+                return
+            pending += ["assistant", "user"]
         if keyword("HANG", prompt):
             self.wait(-1)
             self.finish_interrupted(prompt, pending, "", started)
@@ -244,6 +272,8 @@ class FakeClaude:
         size = _LONG.search(prompt)
         if size:
             answer = long_answer(f"echo[{n}]: ", int(size.group(1)))
+        if decision:
+            answer = f"{answer} [{decision}]"
         if self.wait(opts.delay_s):
             self.finish_interrupted(prompt, pending, "", started)
             return
@@ -278,9 +308,73 @@ class FakeClaude:
         self.tool_pid = proc.pid
         return ["assistant", "user"]
 
+    def ask_permission(self, sid: str, *, ask_question: bool) -> str | None:
+        """A tool_use and its `can_use_tool`, then wait: the outcome for the answer, or None
+        when interrupted (the request was withdrawn)."""
+        tool_id = f"toolu_{ev.new_uuid().replace('-', '')[:24]}"
+        request_id = ev.new_uuid()
+        if ask_question:
+            name = "AskUserQuestion"
+            options = [
+                {"label": "Red", "description": "warm"},
+                {"label": "Blue", "description": "cool"},
+            ]
+            question = {"question": "Which colour?", "header": "Colour", "options": options}
+            tool_input: dict[str, Any] = {"questions": [{**question, "multiSelect": False}]}
+            suggestions: list[Any] = []
+        else:
+            name = "Bash"
+            tool_input = {"command": "echo approved-run", "description": "fake approval"}
+            suggestions = [
+                {
+                    "type": "addRules",
+                    "rules": [{"toolName": "Bash", "ruleContent": "echo approved-run"}],
+                    "behavior": "allow",
+                    "destination": "session",
+                }
+            ]
+        self.emit(
+            ev.assistant(
+                sid, [{"type": "tool_use", "id": tool_id, "name": name, "input": tool_input}]
+            )
+        )
+        if name == "Bash" and self.options.permission_mode == "bypassPermissions":
+            self.emit(ev.user_tool_result(sid, tool_id, "approved-run"))
+            return "ran without asking"
+        request = {
+            "subtype": "can_use_tool",
+            "tool_name": name,
+            "display_name": name,
+            "input": tool_input,
+            "permission_suggestions": suggestions,
+            "tool_use_id": tool_id,
+        }
+        with self.cond:
+            self.asking = request_id
+            self.emit({"type": "control_request", "request_id": request_id, "request": request})
+            while request_id not in self.responses and not self.interrupted.is_set():
+                self.cond.wait(0.05)
+            self.asking = None
+            body = self.responses.pop(request_id, None)
+        if body is None:
+            return None
+        if body.get("behavior") == "allow":
+            updated = body.get("updatedInput")
+            if ask_question:
+                answers = updated.get("answers") if isinstance(updated, dict) else None
+                result = f"answers={json.dumps(answers, sort_keys=True)}"
+            else:
+                always = " always" if body.get("updatedPermissions") else ""
+                result = f"allowed{always}: approved-run"
+            self.emit(ev.user_tool_result(sid, tool_id, result))
+            return result
+        result = f"denied: {body.get('message', '')}"
+        self.emit(ev.user_tool_result(sid, tool_id, result))
+        return result
+
     def finish_success(self, prompt: str, pending: list[str], answer: str, started: float) -> None:
         sid = self.session.session_id
-        if pending[1:]:
+        if keyword("TOOL", prompt):
             answer = f"{answer} tool-pid={self.tool_pid}"
         with self.cond:
             if self.interrupted.is_set():

@@ -17,7 +17,8 @@ pytestmark = [pytest.mark.chaos, pytest.mark.slow]
 @pytest.mark.parametrize("seed", [11, 12])
 def test_chaos_run_loses_and_duplicates_nothing(seed: int) -> None:
     """25 s of random SIGKILLs of gateway, worker and claude plus socket and REST faults:
-    lost, duplicated and out-of-order are all zero, and nothing is left running."""
+    lost, duplicated and out-of-order are all zero, and nothing is left running; approval
+    turns and commands are among the posts, and every decision reached its own request."""
     report = asyncio.run(chaos(duration=25, seed=seed, rate=3.0, real_claude=False))
     print(report.render())
     assert report.posts >= 30
@@ -27,3 +28,7 @@ def test_chaos_run_loses_and_duplicates_nothing(seed: int) -> None:
     assert not report.out_of_order, report.render()
     assert not report.mismatched, report.render()
     assert not report.leftover_pids, report.render()
+    assert report.approval_turns >= 1, report.render()
+    assert report.commands >= 1, report.render()
+    assert not report.wrong_decision, report.render()
+    assert not report.left_waiting, report.render()

@@ -123,6 +123,9 @@ class _Listener:
     def events_lost(self) -> None:
         pass
 
+    def reaction_added(self, user_id: str, post_id: str, emoji_name: str) -> None:
+        pass
+
     def post_seen(self, post: Post, sender: str) -> None:
         self.seen.append(post)
         allow = Allowlist(everyone=True)

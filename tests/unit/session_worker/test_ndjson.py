@@ -21,6 +21,7 @@ from session_worker.ndjson import (
     TurnOutcome,
     decode_line,
     encode_control_request,
+    encode_control_response,
     encode_refusal,
     encode_user,
     route,
@@ -145,6 +146,11 @@ def replay(name: str) -> Replay:
     for line in lines:
         match route(decode_line(line)):
             case TurnEvent(event=event):
+                if event.get("type") == "control_request":  # can_use_tool: for the runner
+                    request_id = str(event.get("request_id"))
+                    result.cli_requests.append(
+                        ControlRequestFromCli(request_id, "can_use_tool", b"")
+                    )
                 outcome = interp.feed(event)
                 result.session_id = interp.session_id or result.session_id
                 if outcome is not None:
@@ -199,15 +205,36 @@ def test_initialize_reply_carries_the_pid() -> None:
     assert isinstance(reply.body.get("pid"), int)
 
 
-def test_can_use_tool_is_denied_at_once() -> None:
-    """A CLI permission request gets a well-formed deny with the same request id."""
-    (request,) = replay("permission-allow-2.1.330").cli_requests
-    assert request.subtype == "can_use_tool"
-    reply = json.loads(request.reply)
-    assert reply["type"] == "control_response"
-    assert reply["response"]["subtype"] == "success"
-    assert reply["response"]["request_id"] == request.request_id
-    assert reply["response"]["response"]["behavior"] == "deny"
+def test_can_use_tool_goes_to_the_turn_not_refused() -> None:
+    """A CLI permission request is a turn event (the runner asks the thread), not refused."""
+    recorded = [
+        json.loads(line)["ev"]
+        for line in (FIXTURES / "permission-allow-2.1.330.jsonl").read_text().splitlines()
+        if "ev" in json.loads(line)
+    ]
+    (request,) = [e for e in recorded if e.get("type") == "control_request"]
+    assert route(request) == TurnEvent(request)
+    cancel = {"type": "control_cancel_request", "request_id": "x"}
+    assert route(cancel) == TurnEvent(cancel)
+    assert route({"type": "keep_alive"}) is None
+
+
+def test_answer_to_a_tool_request_is_well_formed() -> None:
+    """Our allow answer is the control_response the CLI expects (§2.3)."""
+    line = encode_control_response("r1", {"behavior": "allow", "updatedInput": {"a": 1}})
+    assert line.endswith(b"\n")
+    assert json.loads(line) == {
+        "type": "control_response",
+        "response": {
+            "subtype": "success",
+            "request_id": "r1",
+            "response": {"behavior": "allow", "updatedInput": {"a": 1}},
+        },
+    }
+    model = json.loads(encode_control_request("m1", "set_model", "claude-sonnet-4-5"))
+    assert model["request"] == {"subtype": "set_model", "model": "claude-sonnet-4-5"}
+    mode = json.loads(encode_control_request("p1", "set_permission_mode", "plan"))
+    assert mode["request"] == {"subtype": "set_permission_mode", "mode": "plan"}
 
 
 def test_other_cli_requests_get_an_error() -> None:

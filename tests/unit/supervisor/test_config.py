@@ -267,3 +267,30 @@ def test_cli_version() -> None:
     result = run_cli(["--version"], {})
     assert result.returncode == 0
     assert result.stdout.startswith("mmclaude ")
+
+
+def test_control_settings(tmp_path: Path) -> None:
+    """Permission mode, the bypass flag and the approval timeout: defaults, values, errors."""
+    s = load_settings(base_env(tmp_path))
+    assert (s.permission_mode, s.allow_bypass, s.approval_timeout) == ("default", False, 600.0)
+    env = {
+        **base_env(tmp_path),
+        "CLAUDE_PERMISSION_MODE": "acceptEdits",
+        "MMCLAUDE_ALLOW_BYPASS": "true",
+        "MMCLAUDE_APPROVAL_TIMEOUT": "30",
+    }
+    s = load_settings(env)
+    assert (s.permission_mode, s.allow_bypass, s.approval_timeout) == ("acceptEdits", True, 30.0)
+    worker = s.worker_config()
+    assert (worker.permission_mode, worker.allow_bypass, worker.approval_timeout) == (
+        "acceptEdits",
+        True,
+        30.0,
+    )
+    for name, bad in (
+        ("CLAUDE_PERMISSION_MODE", "yolo"),
+        ("MMCLAUDE_ALLOW_BYPASS", "maybe"),
+        ("MMCLAUDE_APPROVAL_TIMEOUT", "-1"),
+    ):
+        with pytest.raises(ConfigError, match=name):
+            load_settings({**base_env(tmp_path), name: bad})

@@ -1,0 +1,177 @@
+"""Approval and question posts: shown as the worker says, found again, answered by reactions.
+
+The worker sends :class:`protocol.ApprovalShow` (the request's state and text) until a
+gateway confirms it with :class:`protocol.ApprovalShown`. Posting is idempotent like an
+answer: the post carries ``props.mmclaude_approval`` (or ``mmclaude_question``) = the request
+id and a ``pending_post_id`` derived from it, and before creating one the thread is searched
+for it. It never carries ``mmclaude_reply_to``: it is not an answer (``mmclaude_prompt`` names
+the prompt whose turn asked). A reaction on a pending request's post by an allowed user becomes a
+:class:`protocol.Decision`; reactions made while no gateway watched are read back when the
+post is found again.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from typing import TYPE_CHECKING, Literal
+
+from loguru import logger
+
+from gateway.binding import not_member
+from gateway.errors import MattermostError
+
+if TYPE_CHECKING:
+    from collections.abc import Callable
+
+    from gateway.mattermost import MattermostClient
+    from protocol import ApprovalShow
+
+__all__ = ["EMOJI", "ApprovalPosts", "behavior_of"]
+
+EMOJI: dict[str, Literal["allow", "always", "deny"]] = {
+    "+1": "allow",
+    "thumbsup": "allow",
+    "white_check_mark": "always",
+    "heavy_check_mark": "always",
+    "-1": "deny",
+    "thumbsdown": "deny",
+}
+
+
+def behavior_of(emoji_name: str) -> Literal["allow", "always", "deny"] | None:
+    """The decision a reaction stands for, None for any other emoji."""
+    return EMOJI.get(emoji_name)
+
+
+class ApprovalPosts:
+    """The approval posts this gateway knows, and the ones it still has to show."""
+
+    def __init__(self) -> None:
+        self.todo: dict[str, ApprovalShow] = {}  # request id → latest wanted state
+        self.post_of: dict[str, str] = {}  # request id → post id
+        self.request_of: dict[str, str] = {}  # post id → request id
+        self.created_of: dict[str, int] = {}  # request id → its post's create_at
+        self.pending: set[str] = set()  # request ids still waiting for a decision
+        self.ready = asyncio.Event()
+
+    def push(self, show: ApprovalShow) -> None:
+        self.todo[show.request_id] = show
+        self.ready.set()
+
+    def request_for(self, post_id: str) -> str | None:
+        """The pending request whose post is ``post_id``."""
+        request_id = self.request_of.get(post_id)
+        return request_id if request_id in self.pending else None
+
+    async def run(
+        self,
+        client: MattermostClient,
+        where: Callable[[], tuple[str, str, str]],
+        shown: Callable[[ApprovalShow, str, int], None],
+        reactions: Callable[[str, list[tuple[str, str]]], None],
+    ) -> None:
+        """Show every request as wanted, forever; failures are retried by the worker."""
+        while True:
+            await self.ready.wait()
+            self.ready.clear()
+            for request_id in list(self.todo):
+                show = self.todo.pop(request_id)
+                try:
+                    await self._show(client, where(), show, shown, reactions)
+                except asyncio.CancelledError:
+                    raise
+                except Exception as exc:  # the worker re-sends; never fatal here
+                    # The post may be gone (deleted by hand): look for it afresh next time.
+                    post_id = self.post_of.pop(request_id, None)
+                    self.request_of.pop(post_id or "", None)
+                    logger.bind(request_id=request_id, error=str(exc)).warning(
+                        "approval.show_failed"
+                    )
+
+    async def _show(
+        self,
+        client: MattermostClient,
+        where: tuple[str, str, str],
+        show: ApprovalShow,
+        shown: Callable[[ApprovalShow, str, int], None],
+        reactions: Callable[[str, list[tuple[str, str]]], None],
+    ) -> None:
+        bot_id, channel_id, thread_id = where
+        if not thread_id:
+            return
+        key = "mmclaude_question" if show.kind == "question" else "mmclaude_approval"
+        post_id = self.post_of.get(show.request_id)
+        message = None
+        found_again = made = False
+        if post_id is None:
+            post_id, message, created = await self._find(client, thread_id, bot_id, show, key)
+            found_again = post_id is not None
+            self.created_of[show.request_id] = created
+        if post_id is None and show.state != "pending":
+            shown(show, "", 0)  # ended before it was ever posted: nothing to show or mark
+            return
+        if post_id is None:
+            post = await client.call(
+                f"post approval {show.request_id}",
+                lambda: client.create_post(
+                    channel_id=channel_id,
+                    root_id=thread_id,
+                    message=show.text,
+                    props={key: show.request_id, "mmclaude_prompt": show.prompt_post_id},
+                    pending_post_id=f"{show.request_id}:approval",
+                ),
+                forbidden=not_member(channel_id),
+            )
+            post_id, message, made = post.id, post.message, True
+            self.created_of[show.request_id] = post.create_at
+            logger.bind(request_id=show.request_id, post_id=post_id).info("approval.posted")
+        self.post_of[show.request_id] = post_id
+        self.request_of[post_id] = show.request_id
+        if show.state == "pending":
+            self.pending.add(show.request_id)
+        else:
+            self.pending.discard(show.request_id)
+        if message != show.text:
+            await client.call(
+                f"edit approval {show.request_id}",
+                lambda: client.patch_post(post_id, message=show.text),
+            )
+            logger.bind(request_id=show.request_id, state=show.state).info("approval.edited")
+        shown(show, post_id, self.created_of.get(show.request_id, 0))
+        if made and show.kind == "approval":
+            await _offer_reactions(client, bot_id, post_id)
+        if found_again and show.state == "pending":
+            # Reactions made while no gateway had this post in mind.
+            reactions(post_id, await client.reactions(post_id))
+
+    async def _find(
+        self,
+        client: MattermostClient,
+        thread_id: str,
+        bot_id: str,
+        show: ApprovalShow,
+        key: str,
+    ) -> tuple[str | None, str | None, int]:
+        async for posts in client.thread_after(thread_id, max(0, show.create_at - 1)):
+            for post in posts:
+                if (
+                    post.user_id == bot_id
+                    and post.prop(key) == show.request_id
+                    and not post.delete_at
+                ):
+                    return post.id, post.message, post.create_at
+        return None, None, 0
+
+
+OFFERED = ("+1", "white_check_mark", "-1")
+
+
+async def _offer_reactions(client: MattermostClient, bot_id: str, post_id: str) -> None:
+    """The bot's own 👍 ✅ 👎 on a new approval post, so that deciding is one click (the
+    bot's reactions never count as decisions). Best effort: a failure is logged."""
+    for emoji in OFFERED:
+        try:
+            await client.add_reaction(user_id=bot_id, post_id=post_id, emoji_name=emoji)
+        except MattermostError as exc:
+            logger.bind(post_id=post_id, error=str(exc)).warning("approval.reaction_failed")
+            return
