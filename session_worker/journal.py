@@ -283,8 +283,6 @@ class Journal:
 
     def _served(self, user_id: str) -> None:
         """Record that ``user_id`` was just given a turn (inside the Start's transaction)."""
-        turns = int(self.meta("turns") or 0) + 1
-        self.set_meta("turns", str(turns))
         streak = int(self.meta("served.streak") or 0)
         same = self.meta("served.user") == user_id
         self.set_meta("served.user", user_id)
