@@ -9,6 +9,7 @@ every message the worker pushes to it. :func:`write_config` writes the JSON conf
 from __future__ import annotations
 
 import asyncio
+import hashlib
 import os
 import time
 from pathlib import Path
@@ -35,7 +36,7 @@ from session_worker.config import WorkerConfig
 if TYPE_CHECKING:
     from collections.abc import Callable
 
-__all__ = ["FakeGateway", "write_config"]
+__all__ = ["FakeGateway", "wire_id", "write_config"]
 
 M = TypeVar("M")
 
@@ -48,8 +49,23 @@ def write_config(config: WorkerConfig, path: Path) -> Path:
     return path
 
 
+def wire_id(name: str) -> str:
+    """A valid Mattermost id (26 of [a-z0-9]) standing for a test's short name like ``p1``:
+    the worker's decoder refuses anything else. A valid id stands for itself."""
+    if len(name) == 26 and all(c in _ID_CHARS for c in name):
+        return name
+    return hashlib.sha256(name.encode()).hexdigest()[:26]
+
+
+_ID_CHARS = frozenset("abcdefghijklmnopqrstuvwxyz0123456789")
+
+
 class FakeGateway:
-    """A scripted gateway. With ``auto_deliver`` every Answer is acknowledged at once."""
+    """A scripted gateway. With ``auto_deliver`` every Answer is acknowledged at once.
+
+    Tests name posts briefly (``"p1"``); on the wire each name is its :func:`wire_id`, and
+    what comes back is shown under the test's name again.
+    """
 
     def __init__(
         self,
@@ -68,6 +84,7 @@ class FakeGateway:
         self.delivered: set[str] = set()
         self._last_hello = 0.0
         self._next_create_at = 1_700_000_000_000
+        self._names: dict[str, str] = {}  # wire id → the test's name
 
     # --- sending ------------------------------------------------------------------------
 
@@ -88,9 +105,9 @@ class FakeGateway:
             create_at = self._next_create_at
         message = Prompt(
             gateway_id=self.gateway_id,
-            post_id=post_id,
+            post_id=self._wire(post_id),
             create_at=create_at,
-            user_id="user-1",
+            user_id=wire_id("user-1"),
             username="alice",
             text=text,
         )
@@ -100,9 +117,16 @@ class FakeGateway:
     def deliver(self, post_id: str) -> None:
         self.delivered.add(post_id)
         message = Delivered(
-            gateway_id=self.gateway_id, post_id=post_id, reply_ids=(f"r-{post_id}",)
+            gateway_id=self.gateway_id,
+            post_id=self._wire(post_id),
+            reply_ids=(wire_id(f"r-{post_id}"),),
         )
         self.sender.send(protocol.encode(message))
+
+    def _wire(self, name: str) -> str:
+        wire = wire_id(name)
+        self._names[wire] = name
+        return wire
 
     def send_raw(self, frame: bytes) -> None:
         self.sender.send(frame)
@@ -139,6 +163,9 @@ class FakeGateway:
             self.hello()
 
     def _got(self, message: ToGateway) -> None:
+        if isinstance(message, Accepted | Answer | Progress):
+            name = self._names.get(message.post_id, message.post_id)
+            message = msgspec.structs.replace(message, post_id=name)
         self.received.append(message)
         if self.auto_deliver and isinstance(message, Answer):
             self.deliver(message.post_id)
