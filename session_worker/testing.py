@@ -54,10 +54,13 @@ def wire_id(name: str) -> str:
     the worker's decoder refuses anything else. A valid id stands for itself."""
     if len(name) == 26 and all(c in _ID_CHARS for c in name):
         return name
-    return hashlib.sha256(name.encode()).hexdigest()[:26]
+    wire = hashlib.sha256(name.encode()).hexdigest()[:26]
+    _NAMES[wire] = name
+    return wire
 
 
 _ID_CHARS = frozenset("abcdefghijklmnopqrstuvwxyz0123456789")
+_NAMES: dict[str, str] = {}  # wire id → the test's name, for every name ever mapped
 
 
 class FakeGateway:
@@ -84,7 +87,6 @@ class FakeGateway:
         self.delivered: set[str] = set()
         self._last_hello = 0.0
         self._next_create_at = 1_700_000_000_000
-        self._names: dict[str, str] = {}  # wire id → the test's name
 
     # --- sending ------------------------------------------------------------------------
 
@@ -105,7 +107,7 @@ class FakeGateway:
             create_at = self._next_create_at
         message = Prompt(
             gateway_id=self.gateway_id,
-            post_id=self._wire(post_id),
+            post_id=wire_id(post_id),
             create_at=create_at,
             user_id=wire_id("user-1"),
             username="alice",
@@ -118,15 +120,10 @@ class FakeGateway:
         self.delivered.add(post_id)
         message = Delivered(
             gateway_id=self.gateway_id,
-            post_id=self._wire(post_id),
+            post_id=wire_id(post_id),
             reply_ids=(wire_id(f"r-{post_id}"),),
         )
         self.sender.send(protocol.encode(message))
-
-    def _wire(self, name: str) -> str:
-        wire = wire_id(name)
-        self._names[wire] = name
-        return wire
 
     def send_raw(self, frame: bytes) -> None:
         self.sender.send(frame)
@@ -164,7 +161,7 @@ class FakeGateway:
 
     def _got(self, message: ToGateway) -> None:
         if isinstance(message, Accepted | Answer | Progress):
-            name = self._names.get(message.post_id, message.post_id)
+            name = _NAMES.get(message.post_id, message.post_id)
             message = msgspec.structs.replace(message, post_id=name)
         self.received.append(message)
         if self.auto_deliver and isinstance(message, Answer):

@@ -17,7 +17,7 @@ from typing import TYPE_CHECKING, Any, Literal
 import msgspec
 
 from gateway.config import GatewayConfig
-from protocol import LOG_FORMATS, LOG_LEVELS, EndpointError, Redactor, check_endpoint
+from protocol import LOG_FORMATS, LOG_LEVELS, EndpointError, Redactor, check_endpoint, curve
 from protocol.endpoints import IPC_PATH_MAX, gateway_endpoint, supervisor_endpoint, worker_endpoint
 from session_worker.config import WorkerConfig
 from supervisor.errors import ConfigError
@@ -27,7 +27,7 @@ if TYPE_CHECKING:
 
 __all__ = ["SETTINGS", "Settings", "load_settings"]
 
-Need = Literal["run", "gateway", "worker", "config"]
+Need = Literal["run", "gateway", "worker", "config", "keys"]
 
 # env var → (TOML section, TOML key). The file may also name a setting by its variable, at
 # the top level (``MATTERMOST_URL = "…"``). Prefer token-file over a token in a shared file.
@@ -46,10 +46,13 @@ SETTINGS: dict[str, tuple[str, str] | None] = {
     "MMCLAUDE_LOG_LEVEL": ("mmclaude", "log-level"),
     "MMCLAUDE_LOG_FORMAT": ("mmclaude", "log-format"),
     "MMCLAUDE_WORKER_ENDPOINT": ("mmclaude", "worker-endpoint"),
+    "MMCLAUDE_GATEWAY_ENDPOINT": ("mmclaude", "gateway-endpoint"),
     "MMCLAUDE_GATEWAYS": ("supervisor", "gateways"),
     "MMCLAUDE_HEARTBEAT_LIMIT": ("supervisor", "heartbeat-limit"),
     "MMCLAUDE_MAX_RESTARTS": ("supervisor", "max-restarts"),
     "MMCLAUDE_RESTART_PERIOD": ("supervisor", "restart-period"),
+    "MMCLAUDE_WORKER_USER": ("supervisor", "worker-user"),
+    "MMCLAUDE_GATEWAY_USER": ("supervisor", "gateway-user"),
 }
 
 _ID_CHARS = set("abcdefghijklmnopqrstuvwxyz0123456789")
@@ -72,10 +75,15 @@ class Settings(msgspec.Struct, frozen=True, kw_only=True):
     log_level: str
     log_format: str | None
     worker_endpoint: str
+    # The gateway's own endpoint (where the worker answers it); "" = ipc in the run dir.
+    gateway_endpoint: str
     gateways: int
     heartbeat_limit: float
     max_restarts: int
     restart_period: float
+    # `mmclaude run` started as root runs each role as this user ("" = as the supervisor).
+    worker_user: str = ""
+    gateway_user: str = ""
 
     def __repr__(self) -> str:
         return f"Settings(url={self.url!r}, token=[REDACTED], state_dir={self.state_dir!r})"
@@ -95,7 +103,9 @@ class Settings(msgspec.Struct, frozen=True, kw_only=True):
             log_level=self.log_level,
             log_format=self.log_format,
             idle_limit=self.idle_limit,
-            redact=(self.token,) if self.token else (),
+            # The worker never holds the Mattermost token (its claude child could read it):
+            # nothing of it can reach a worker log line to be redacted.
+            redact=(),
         )
 
     def gateway_config(self, gateway_id: str | None = None) -> GatewayConfig:
@@ -109,7 +119,7 @@ class Settings(msgspec.Struct, frozen=True, kw_only=True):
             state_dir=self.state_dir,
             gateway_id=gid,
             worker_endpoint=self.worker_endpoint,
-            endpoint=gateway_endpoint(Path(self.state_dir), gid),
+            endpoint=self.gateway_endpoint or gateway_endpoint(Path(self.state_dir), gid),
             heartbeat_endpoint=None,
             log_level=self.log_level,
             log_format=self.log_format,
@@ -134,10 +144,14 @@ class Settings(msgspec.Struct, frozen=True, kw_only=True):
             "MMCLAUDE_LOG_LEVEL": self.log_level,
             "MMCLAUDE_LOG_FORMAT": self.log_format or "auto (text on a terminal, else json)",
             "MMCLAUDE_WORKER_ENDPOINT": self.worker_endpoint,
+            "MMCLAUDE_GATEWAY_ENDPOINT": self.gateway_endpoint
+            or f"ipc://{self.state_dir}/run/gw-<gateway id>",
             "MMCLAUDE_GATEWAYS": self.gateways,
             "MMCLAUDE_HEARTBEAT_LIMIT": self.heartbeat_limit,
             "MMCLAUDE_MAX_RESTARTS": self.max_restarts,
             "MMCLAUDE_RESTART_PERIOD": self.restart_period,
+            "MMCLAUDE_WORKER_USER": self.worker_user,
+            "MMCLAUDE_GATEWAY_USER": self.gateway_user,
         }
 
 
@@ -366,9 +380,30 @@ def load_settings(
             raise ConfigError(f"{label}: {exc}") from None
     else:
         endpoint = f"ipc://{state_path}/run/inbox"
+    gw_endpoint, gw_label = text("MMCLAUDE_GATEWAY_ENDPOINT")
+    if gw_endpoint:
+        try:
+            check_endpoint(gw_endpoint)
+        except EndpointError as exc:
+            raise ConfigError(f"{gw_label}: {exc}") from None
+        if gw_endpoint.startswith("tcp://*:"):
+            raise ConfigError(
+                f"{gw_label}: must name the address the worker connects to, not *: {gw_endpoint!r}"
+            )
 
     found = src.get("MMCLAUDE_GATEWAYS")
     gateways = int(_number(found[0], found[1], integer=True, minimum=1)) if found else 1
+    if gw_endpoint and gateways > 1 and need == "run":
+        raise ConfigError(
+            f"{gw_label}: one endpoint cannot serve {gateways} gateways; leave it unset under "
+            "`mmclaude run` or start each remote gateway with `mmclaude gateway`"
+        )
+    if need in ("run", "gateway", "worker"):
+        _check_curve(state_path, need, (endpoint, label), (gw_endpoint, gw_label))
+    worker_user, _ = text("MMCLAUDE_WORKER_USER")
+    gateway_user, _ = text("MMCLAUDE_GATEWAY_USER")
+    if need == "run":
+        _check_users(worker_user, gateway_user)
     found = src.get("MMCLAUDE_HEARTBEAT_LIMIT")
     heartbeat_limit = _number(found[0], found[1]) if found else 10.0
     found = src.get("MMCLAUDE_MAX_RESTARTS")
@@ -391,11 +426,62 @@ def load_settings(
         log_level=log_level,
         log_format=log_format,
         worker_endpoint=endpoint,
+        gateway_endpoint=gw_endpoint,
         gateways=gateways,
         heartbeat_limit=heartbeat_limit,
         max_restarts=max_restarts,
         restart_period=restart_period,
+        worker_user=worker_user,
+        gateway_user=gateway_user,
     )
+
+
+def _check_curve(
+    state_path: Path, need: Need, worker: tuple[str, str], gateway: tuple[str, str]
+) -> None:
+    """A tcp endpoint is CURVE or nothing: the keys its roles read must be there and private."""
+    keys = curve.keys_dir(state_path)
+    for endpoint, label in (worker, gateway):
+        if not curve.is_tcp(endpoint):
+            continue
+        try:
+            if need in ("run", "worker"):
+                curve.load_pair(keys, curve.WORKER_KEY)
+                allowed = keys / curve.ALLOWED_GATEWAYS
+                if (endpoint, label) == worker and not curve.allowed_keys(allowed):
+                    raise curve.CurveError(f"no gateway key in {allowed}/*.key")
+            if need in ("run", "gateway"):
+                curve.load_pair(keys, curve.GATEWAY_KEY)
+                curve.load_public(keys / f"{curve.WORKER_KEY}.key")
+        except curve.CurveError as exc:
+            raise ConfigError(
+                f"{label}: a tcp endpoint needs CURVE keys (`mmclaude keys`): {exc}"
+            ) from None
+
+
+def _check_users(worker_user: str, gateway_user: str) -> None:
+    """Both or neither; they must exist, differ, and only root can switch to them."""
+    if not worker_user and not gateway_user:
+        return
+    import pwd
+
+    for name, label in (
+        (worker_user, "MMCLAUDE_WORKER_USER"),
+        (gateway_user, "MMCLAUDE_GATEWAY_USER"),
+    ):
+        if not name:
+            raise ConfigError(f"{label}: required when the other role's user is set")
+        try:
+            pwd.getpwnam(name)
+        except KeyError:
+            raise ConfigError(f"{label}: no such user {name!r}") from None
+    if pwd.getpwnam(worker_user).pw_uid == pwd.getpwnam(gateway_user).pw_uid:
+        raise ConfigError(
+            "MMCLAUDE_GATEWAY_USER: must differ from MMCLAUDE_WORKER_USER (the worker's claude "
+            "must not be able to read the gateway's token)"
+        )
+    if os.geteuid() != 0:
+        raise ConfigError("MMCLAUDE_WORKER_USER: switching users needs `mmclaude run` as root")
 
 
 def ensure_state_dir(settings: Settings) -> None:
