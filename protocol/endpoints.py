@@ -33,14 +33,26 @@ _TCP = re.compile(r"^tcp://(\*|[A-Za-z0-9.\-]+|\[[0-9A-Fa-f:]+\]):(\d{1,5})$")
 _GATEWAY_ID = re.compile(r"^[A-Za-z0-9_.-]{1,40}$")
 
 
+# A run dir shared by roles under separate users (supervisor.users): setgid, group rwx.
+SHARED_RUN_MODE = 0o2770
+
+
 def run_dir(state_dir: Path) -> Path:
-    """Create ``<state dir>/run`` with mode 0700 (tightening it if it exists) and return it."""
+    """Create ``<state dir>/run`` with mode 0700 (tightening it if it exists) and return it.
+
+    A run dir laid out for separate users (mode 2770, a group of ours; see
+    ``supervisor.users``) is used as it is.
+    """
     path = state_dir / "run"
     path.mkdir(parents=True, exist_ok=True, mode=0o700)
     info = path.stat()
-    if info.st_uid != os.getuid():
+    mode = stat.S_IMODE(info.st_mode)
+    shared = mode == SHARED_RUN_MODE and (
+        os.geteuid() == 0 or info.st_gid in {os.getgid(), *os.getgroups()}
+    )
+    if info.st_uid != os.getuid() and not shared:
         raise EndpointError(f"{path} belongs to another user; refusing to put sockets there")
-    if stat.S_IMODE(info.st_mode) != 0o700:
+    if mode != 0o700 and not shared:
         path.chmod(0o700)
     return path
 

@@ -30,7 +30,8 @@ def prepare(state_dir: Path | str) -> Path:
     info = path.stat()
     if info.st_uid != os.getuid():
         raise WorkerError(f"state dir {path} belongs to another user; refusing to use it")
-    if stat.S_IMODE(info.st_mode) != 0o700:
+    # 0710: roles under separate users (supervisor.users), the gateway's group passes through.
+    if stat.S_IMODE(info.st_mode) not in (0o700, 0o710):
         path.chmod(0o700)
     return path
 

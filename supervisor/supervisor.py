@@ -30,6 +30,7 @@ from protocol import (
 from supervisor.policy import ChildHistory, GiveUp, RestartPolicy
 from supervisor.process import ChildProcess, set_child_subreaper, sweep_orphans
 from supervisor.status import process_start_time, status_path, write_status
+from supervisor.users import UMASK, prepare_state_dir, resolve
 
 if TYPE_CHECKING:
     from collections.abc import Callable
@@ -37,6 +38,7 @@ if TYPE_CHECKING:
     from gateway.config import GatewayConfig
     from session_worker.config import WorkerConfig
     from supervisor.config import Settings
+    from supervisor.users import RunAs
 
 __all__ = ["Supervisor", "run_supervisor"]
 
@@ -82,8 +84,10 @@ class Supervisor:
         heartbeat_limit: float,
         policy: RestartPolicy,
         rng: random.Random | None = None,
+        run_as: dict[str, RunAs] | None = None,
     ) -> None:
         self.state_dir = state_dir
+        self.run_as = run_as or {}
         self.heartbeat_limit = heartbeat_limit
         self.policy = policy
         self.rng = rng or random.Random()
@@ -164,7 +168,9 @@ class Supervisor:
         slot.respawn = None
         if self._stop.is_set():
             return
-        child = ChildProcess(slot.role, slot.name, slot.make_config())
+        child = ChildProcess(
+            slot.role, slot.name, slot.make_config(), run_as=self.run_as.get(slot.role)
+        )
         slot.child = child
         slot.exited = asyncio.Event()
         slot.state = "starting"
@@ -375,6 +381,13 @@ def run_supervisor(settings: Settings, *, gateways: int | None = None) -> int:
     # environment cannot be scrubbed.
     for name in [n for n in os.environ if n.startswith("MATTERMOST_")]:
         del os.environ[name]
+    run_as = None
+    if settings.worker_user:
+        # Root: each role under its own user (supervisor.users); every socket 0660.
+        run_as = resolve(settings.worker_user, settings.gateway_user)
+        prepare_state_dir(settings.state_dir, run_as["worker"])
+        os.umask(UMASK)
+        logger.info("supervisor.users", worker=settings.worker_user, gateway=settings.gateway_user)
     heartbeat = settings.supervisor_endpoint()
     worker_config = msgspec.structs.replace(settings.worker_config(), heartbeat_endpoint=heartbeat)
 
@@ -389,5 +402,6 @@ def run_supervisor(settings: Settings, *, gateways: int | None = None) -> int:
         state_dir=settings.state_dir,
         heartbeat_limit=settings.heartbeat_limit,
         policy=RestartPolicy(max_restarts=settings.max_restarts, period=settings.restart_period),
+        run_as=run_as,
     )
     return asyncio.run(supervisor.run())
