@@ -102,6 +102,8 @@ def _dispatch(args: argparse.Namespace) -> int:
 
         settings = load_settings(config_file=args.config, need="gateway")
         ensure_state_dir(settings)
+        for name in [n for n in os.environ if n.startswith(("ANTHROPIC_", "CLAUDE_CODE_"))]:
+            del os.environ[name]  # claude's alone; a gateway has no use for them
         return run_gateway(settings.gateway_config())
     if command == "run":
         from supervisor.supervisor import run_supervisor

@@ -277,6 +277,10 @@ def load_settings(
 
     token, token_source = text("MATTERMOST_TOKEN")
     token_file, tf_label = text("MATTERMOST_TOKEN_FILE")
+    if need in ("worker", "keys"):
+        # The worker never holds the token (its claude could read it), and under its own
+        # user it cannot read the token file anyway.
+        token = token_file = ""
     if token and token_file:
         # The environment wins over the file; within one of them the token itself wins.
         if token_source.startswith("MATTERMOST_TOKEN ") and tf_label == "MATTERMOST_TOKEN_FILE":
