@@ -385,7 +385,7 @@ def run_supervisor(settings: Settings, *, gateways: int | None = None) -> int:
     if settings.worker_user:
         # Root: each role under its own user (supervisor.users); every socket 0660.
         run_as = resolve(settings.worker_user, settings.gateway_user)
-        prepare_state_dir(settings.state_dir, run_as["worker"])
+        prepare_state_dir(settings.state_dir, run_as["worker"], run_as["gateway"])
         os.umask(UMASK)
         logger.info("supervisor.users", worker=settings.worker_user, gateway=settings.gateway_user)
     heartbeat = settings.supervisor_endpoint()

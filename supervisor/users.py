@@ -11,7 +11,9 @@ The state dir is shared so that both can reach their sockets, and nothing more:
 * ``<state dir>``: owner the worker, group the worker's primary group, mode 0710 (the gateway
   may pass through, not list); everything in it (journal, lock, keys) belongs to the worker;
 * ``<state dir>/run``: owner the worker, same group, mode 2770 (setgid: every socket bound
-  there gets that group); every process of the tree runs with umask 007, so sockets are 0660.
+  there gets that group); every process of the tree runs with umask 007, so sockets are 0660;
+* ``<state dir>/keys`` (CURVE, when used): 0710 in that group, ``gateway.key_secret`` the
+  gateway's own, public keys readable.
 
 The gateway gets the worker's primary group as a supplementary group; the worker gets nothing
 of the gateway's.
@@ -55,8 +57,12 @@ def resolve(worker_user: str, gateway_user: str) -> dict[str, RunAs]:
     return {"worker": worker, "gateway": _run_as(gateway_user, (worker.gid,))}
 
 
-def prepare_state_dir(state_dir: str | Path, worker: RunAs) -> None:
-    """Give the state dir to the worker and share its run dir with the gateway (see above)."""
+def prepare_state_dir(state_dir: str | Path, worker: RunAs, gateway: RunAs) -> None:
+    """Give the state dir to the worker and share its run dir with the gateway (see above).
+
+    CURVE keys, if any: ``keys/`` 0710 in the worker's group; the gateway's secret key is the
+    gateway's (0600), the public keys are world-readable (they are public).
+    """
     state = Path(state_dir)
     run = state / "run"
     run.mkdir(parents=True, exist_ok=True)
@@ -69,6 +75,15 @@ def prepare_state_dir(state_dir: str | Path, worker: RunAs) -> None:
     os.chmod(state, STATE_MODE)
     os.chown(run, worker.uid, worker.gid)
     os.chmod(run, RUN_MODE)
+    keys = state / "keys"
+    if keys.is_dir():
+        os.chmod(keys, STATE_MODE)
+        for public in keys.glob("*.key"):
+            os.chmod(public, 0o644)
+        secret = keys / "gateway.key_secret"
+        if secret.exists():
+            os.lchown(secret, gateway.uid, gateway.gid)
+            os.chmod(secret, 0o600)
 
 
 def become(run_as: RunAs) -> None:

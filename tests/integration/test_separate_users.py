@@ -91,9 +91,19 @@ def _environ_names(pid: int) -> set[str]:
         return {item.split(b"=", 1)[0].decode() for item in f.read().split(b"\0") if item}
 
 
+def _free_port() -> int:
+    import socket
+
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return int(sock.getsockname()[1])
+
+
+@pytest.mark.parametrize("transport", ["ipc", "tcp+curve"])
 def test_claudes_tools_cannot_read_the_token_and_the_bot_still_answers(
-    users: tuple[str, str],
+    users: tuple[str, str], transport: str
 ) -> None:
+    """ipc (the default) and tcp with CURVE keys (each role reads its own key files)."""
     worker_user, gateway_user = users
     python, pythonpath = _python_for_everyone()
     worker_pw = pwd.getpwnam(worker_user)
@@ -114,6 +124,18 @@ def test_claudes_tools_cannot_read_the_token_and_the_bot_still_answers(
         )
         wrapper.chmod(0o755)
         log_path = scratch / "tree.log"
+        endpoints: dict[str, str] = {}
+        if transport == "tcp+curve":
+            subprocess.run(
+                [python, "-m", "supervisor.cli", "keys"],
+                env={**os.environ, "MMCLAUDE_STATE_DIR": str(scratch / "state"),
+                     "PYTHONPATH": pythonpath},
+                cwd=REPO, check=True, capture_output=True, timeout=60,
+            )  # fmt: skip
+            endpoints = {
+                "MMCLAUDE_WORKER_ENDPOINT": f"tcp://127.0.0.1:{_free_port()}",
+                "MMCLAUDE_GATEWAY_ENDPOINT": f"tcp://127.0.0.1:{_free_port()}",
+            }
 
         async def scenario() -> None:
             async with open_emulator(port=0) as mm:
@@ -134,6 +156,7 @@ def test_claudes_tools_cannot_read_the_token_and_the_bot_still_answers(
                     "MMCLAUDE_WORKER_USER": worker_user,
                     "MMCLAUDE_GATEWAY_USER": gateway_user,
                     "PYTHONPATH": pythonpath,
+                    **endpoints,
                 }
                 with log_path.open("wb") as log:
                     tree = subprocess.Popen(  # noqa: ASYNC220 - fork+exec only
@@ -180,6 +203,8 @@ def test_claudes_tools_cannot_read_the_token_and_the_bot_still_answers(
             print(log_path.read_text(errors="replace")[-6000:])
             raise
         assert tree_exited_cleanly(log_path)
+        if transport == "tcp+curve":
+            assert '"inbox.curve"' in log_path.read_text(errors="replace")
 
 
 def tree_exited_cleanly(log_path: Path) -> bool:
