@@ -64,3 +64,20 @@ def test_gateway_id_is_checked(tmp_path: Path) -> None:
     """A gateway id that could escape the run dir is refused."""
     with pytest.raises(EndpointError):
         gateway_endpoint(tmp_path, "../evil")
+
+
+def test_a_shared_run_dir_of_our_group_is_kept_and_a_foreign_one_refused(tmp_path: Path) -> None:
+    """Mode 2770 in one of our groups (roles under separate users) is used as it is; a run
+    dir of another user that is not laid out so is refused."""
+    import os
+
+    run = tmp_path / "run"
+    run.mkdir()
+    run.chmod(0o2770)
+    assert run_dir(tmp_path) == run
+    assert stat.S_IMODE(run.stat().st_mode) == 0o2770
+    if os.geteuid() == 0:  # make it another user's: only root can
+        os.chown(run, 65534, 65534)
+        run.chmod(0o777)
+        with pytest.raises(EndpointError, match="belongs to another user"):
+            run_dir(tmp_path)
