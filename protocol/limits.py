@@ -55,8 +55,10 @@ Seconds = Annotated[float, msgspec.Meta(ge=0, le=1e9)]
 # text, with room for what the gateway adds around it.
 MAX_PROMPT_CHARS = 262_144
 PromptText = Annotated[str, msgspec.Meta(max_length=MAX_PROMPT_CHARS)]
-# An answer is split into posts by the gateway; this bounds it well under the 64 MiB frame.
-MAX_ANSWER_CHARS = 16 * 1024 * 1024
+# An answer is split into posts by the gateway. No tighter than the 64 MiB frame limit
+# (protocol.sockets.MAX_FRAME): a bound the worker's answer could exceed would make the gateway
+# drop it on every re-send, and the answer would never be delivered.
+MAX_ANSWER_CHARS = 64 * 1024 * 1024
 AnswerText = Annotated[str, msgspec.Meta(max_length=MAX_ANSWER_CHARS)]
 # Names, tokens, incarnations, session ids, states.
 ShortText = Annotated[str, msgspec.Meta(max_length=256)]

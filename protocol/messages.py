@@ -183,7 +183,7 @@ class WorkerHeartbeat(_Message, frozen=True):
 
     pid: Pid
     claude_pid: Pid | None
-    session_id: ShortText | None
+    session_id: str | None  # claude's word, any length: a refused heartbeat kills the worker
     queue: Count
     thread_id: MaybeMattermostId
     claude_restarts: Count = 0
