@@ -302,3 +302,41 @@ def test_hostile_messages_to_gateways_and_supervisor_are_refused(
     """The worker→gateway and child→supervisor directions are bounded too."""
     with pytest.raises(DecodeError):
         codec.decode(msgspec.msgpack.encode(message))
+
+
+_values = st.recursive(
+    st.none()
+    | st.booleans()
+    | st.integers(min_value=-(2**63), max_value=2**64 - 1)
+    | st.floats()
+    | st.text(max_size=40)
+    | st.sampled_from([POST, USER, "g1", "ipc:///tmp/x", "tcp://10.0.0.1:1"]),
+    lambda inner: (
+        st.lists(inner, max_size=3) | st.dictionaries(st.text(max_size=5), inner, max_size=3)
+    ),
+    max_leaves=8,
+)
+_FIELDS = ["gateway_id", "post_id", "create_at", "user_id", "text", "username", "endpoint",
+           "pid", "thread_id", "channel_id", "bind_token", "configured", "reply_ids"]  # fmt: skip
+_TYPES = ["GatewayHello", "GatewayBye", "BindThread", "Prompt", "Delivered", "Accepted"]
+
+
+@given(
+    kind=st.sampled_from(_TYPES),
+    fields=st.dictionaries(st.sampled_from(_FIELDS), _values, max_size=len(_FIELDS)),
+)
+def test_hostile_maps_decode_within_bounds_or_raise_our_error(
+    kind: str, fields: dict[str, object]
+) -> None:
+    """Any map a peer can send decodes to an in-bounds message or raises DecodeError."""
+    frame = msgspec.msgpack.encode({"type": kind, **fields})
+    try:
+        message = worker_codec.decode(frame)
+    except DecodeError:
+        return
+    if isinstance(message, Prompt):
+        assert 0 <= message.create_at <= MILLIS_MAX
+        assert len(message.post_id) == len(message.user_id) == 26
+        assert len(message.text) <= MAX_PROMPT_CHARS
+    if isinstance(message, GatewayHello):
+        assert 1 <= message.pid <= 2**22
