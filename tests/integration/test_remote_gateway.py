@@ -26,6 +26,7 @@ from protocol import curve
 from session_worker.journal import Journal
 from session_worker.states import State
 from supervisor.harness import answer_of, fake_claude_path
+from tests.integration.everyone import python_for_everyone
 from tests.integration.hostile_peer import ATTACK_POST, ATTACK_THREAD
 from tests.support import REPO, ProcessGroup, short_tmpdir
 
@@ -132,6 +133,7 @@ def test_a_remote_gateway_over_curve_is_served_and_keyless_peers_get_nothing(
     netns: Namespaces, procs: ProcessGroup
 ) -> None:
     with short_tmpdir() as scratch:
+        everyone, everyone_path = python_for_everyone()  # for the peer of uid 65534
         worker_state, gateway_state = _keys(scratch)
         workdir = scratch / "work"
         workdir.mkdir()
@@ -181,8 +183,10 @@ def test_a_remote_gateway_over_curve_is_served_and_keyless_peers_get_nothing(
                     procs.start(netns.exec(netns.g, *peer, f"tcp://{GATEWAY_IP}:7703",
                                            f"unlisted:{worker_public}"), **pipes),
                     procs.start(netns.exec(netns.w, "setpriv", "--reuid=65534", "--regid=65534",
-                                           "--clear-groups", *peer, f"tcp://{WORKER_IP}:7704",
-                                           "plain"), **pipes),
+                                           "--clear-groups", everyone, *peer[1:],
+                                           f"tcp://{WORKER_IP}:7704", "plain"),
+                                stdout=subprocess.PIPE, cwd=REPO,
+                                env={**base, "PYTHONPATH": everyone_path}),
                 ]  # fmt: skip
                 for p in peers:
                     assert p.stdout is not None

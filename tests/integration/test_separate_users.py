@@ -14,7 +14,6 @@ import pwd
 import shutil
 import signal
 import subprocess
-import sys
 from typing import TYPE_CHECKING
 
 import pytest
@@ -22,6 +21,7 @@ import pytest
 from emulators.mattermost import open_emulator
 from supervisor.harness import answer_of
 from supervisor.status import read_status
+from tests.integration.everyone import python_for_everyone
 from tests.support import REPO, short_tmpdir
 
 if TYPE_CHECKING:
@@ -57,29 +57,6 @@ def users() -> Iterator[tuple[str, str]]:
             subprocess.run(["userdel", name], capture_output=True, timeout=30, check=False)
 
 
-def _python_for_everyone() -> tuple[str, str]:
-    """A Python (and PYTHONPATH) that the test's users can run: the roles drop to them after
-    start, and a Python under root's 0700 home (pyenv in CI) cannot import its stdlib then."""
-    import sysconfig
-
-    site = sysconfig.get_paths()["purelib"]
-    path = f"{REPO}:{site}"
-    version = f"{sys.version_info.major}.{sys.version_info.minor}"
-    for python in (f"/usr/bin/python{version}", f"/usr/local/bin/python{version}", sys.executable):
-        # As root, a Python finds its stdlib where it was installed: that must be readable.
-        if not os.path.exists(python) or os.path.realpath(python).startswith("/root/"):
-            continue
-        probe = subprocess.run(
-            ["setpriv", "--reuid=65534", "--regid=65534", "--clear-groups", python, "-c",
-             "import secrets, msgspec, zmq, loguru, aiohttp, multiprocess, supervisor"],
-            env={**os.environ, "PYTHONPATH": path}, cwd="/", capture_output=True, timeout=60,
-            check=False,
-        )  # fmt: skip
-        if probe.returncode == 0:
-            return python, path
-    pytest.skip(f"SKIPPED LOUDLY: no Python {version} that other users can run (setpriv)")
-
-
 def _uid_of(pid: int) -> int:
     with open(f"/proc/{pid}/status", encoding="ascii") as f:
         line = next(x for x in f if x.startswith("Uid:"))
@@ -105,7 +82,7 @@ def test_claudes_tools_cannot_read_the_token_and_the_bot_still_answers(
 ) -> None:
     """ipc (the default) and tcp with CURVE keys (each role reads its own key files)."""
     worker_user, gateway_user = users
-    python, pythonpath = _python_for_everyone()
+    python, pythonpath = python_for_everyone()
     worker_pw = pwd.getpwnam(worker_user)
     with short_tmpdir() as scratch:
         scratch.chmod(0o711)  # the users pass through to their dirs; nothing to list
