@@ -69,6 +69,7 @@ async def _main(config: GatewayConfig) -> int:
             endpoint=config.endpoint,
             worker_endpoint=config.worker_endpoint,
             heartbeat_endpoint=config.heartbeat_endpoint,
+            state_dir=config.state_dir,
         )
     except (BusError, EndpointError, OSError) as exc:
         logger.error("gateway.failed {}", exc)

@@ -21,6 +21,8 @@ from protocol import (
     Sender,
     ToGateway,
     ToWorker,
+    context,
+    curve,
     encode,
     gateway_codec,
 )
@@ -32,14 +34,34 @@ class Bus:
     """The gateway's three sockets."""
 
     def __init__(
-        self, *, endpoint: str, worker_endpoint: str, heartbeat_endpoint: str | None = None
+        self,
+        *,
+        endpoint: str,
+        worker_endpoint: str,
+        heartbeat_endpoint: str | None = None,
+        state_dir: str = "",
     ) -> None:
+        """Over tcp (either way) the sockets use CURVE with the keys of
+        ``<state_dir>/keys`` (protocol.curve); construct inside the running loop."""
         self._receiver: Receiver | None = None
         self._sender: Sender | None = None
         self._heartbeat: Sender | None = None
+        keys = curve.keys_dir(state_dir)
         try:
-            self._receiver = Receiver(endpoint)
-            self._sender = Sender(worker_endpoint)
+            pair = None
+            if curve.is_tcp(endpoint) or curve.is_tcp(worker_endpoint):
+                pair = curve.load_pair(keys, curve.GATEWAY_KEY)
+                worker_key = curve.load_public(keys / f"{curve.WORKER_KEY}.key")
+            if pair is not None and curve.is_tcp(endpoint):
+                # Only the worker may push to us.
+                curve.start_authenticator(context(), lambda: {worker_key})
+                self._receiver = Receiver(endpoint, curve=pair)
+            else:
+                self._receiver = Receiver(endpoint)
+            if pair is not None and curve.is_tcp(worker_endpoint):
+                self._sender = Sender(worker_endpoint, curve=(pair, worker_key))
+            else:
+                self._sender = Sender(worker_endpoint)
             if heartbeat_endpoint:
                 self._heartbeat = Sender(heartbeat_endpoint, hwm=10)
         except (zmq.ZMQError, ProtocolError) as exc:

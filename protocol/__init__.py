@@ -3,6 +3,7 @@
 It imports nothing else of ours; every other package may import it.
 """
 
+from protocol import curve
 from protocol.codec import Codec, encode, gateway_codec, supervisor_codec, worker_codec
 from protocol.endpoints import (
     IPC_PATH_MAX,
@@ -76,6 +77,7 @@ __all__ = [
     "WorkerHeartbeat",
     "check_endpoint",
     "context",
+    "curve",
     "encode",
     "gateway_codec",
     "gateway_endpoint",

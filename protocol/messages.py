@@ -8,7 +8,9 @@ One union per direction:
 
 Schema evolution (msgspec rules): new fields get defaults, no field changes type, and a new
 message type needs its receivers deployed first. ``PROTOCOL_VERSION`` travels in the hellos
-(:class:`GatewayHello`, :class:`Welcome`) and is bumped on an incompatible change.
+(:class:`GatewayHello`, :class:`Welcome`) and is bumped on an incompatible change. Field types
+carry their bounds (:mod:`protocol.limits`): the decoder refuses a frame with a value out of
+them, so a hostile peer's frame is dropped whole.
 """
 
 from __future__ import annotations
@@ -16,6 +18,20 @@ from __future__ import annotations
 from typing import Literal
 
 import msgspec
+
+from protocol.limits import (
+    AnswerText,
+    Count,
+    Endpoint,
+    GatewayId,
+    MattermostId,
+    MaybeMattermostId,
+    Millis,
+    Pid,
+    PromptText,
+    Seconds,
+    ShortText,
+)
 
 __all__ = [
     "EMPTY_ANSWER",
@@ -65,16 +81,16 @@ class GatewayHello(_Message, frozen=True):
     undelivered answers to it.
     """
 
-    gateway_id: str
-    endpoint: str
-    pid: int
-    protocol_version: int = PROTOCOL_VERSION
+    gateway_id: GatewayId
+    endpoint: Endpoint
+    pid: Pid
+    protocol_version: Count = PROTOCOL_VERSION
 
 
 class GatewayBye(_Message, frozen=True):
     """A gateway stops cleanly: the worker forgets it at once instead of timing it out."""
 
-    gateway_id: str
+    gateway_id: GatewayId
 
 
 class BindThread(_Message, frozen=True):
@@ -85,10 +101,10 @@ class BindThread(_Message, frozen=True):
     the proposal.
     """
 
-    gateway_id: str
-    thread_id: str
-    channel_id: str
-    bind_token: str = ""
+    gateway_id: GatewayId
+    thread_id: MattermostId
+    channel_id: MattermostId
+    bind_token: ShortText = ""
     # True when the operator configured this thread (MATTERMOST_THREAD_ID): it replaces a
     # remembered binding instead of yielding to it.
     configured: bool = False
@@ -97,20 +113,20 @@ class BindThread(_Message, frozen=True):
 class Prompt(_Message, frozen=True):
     """An accepted-by-the-filter post of the thread, re-sent until :class:`Accepted`."""
 
-    gateway_id: str
-    post_id: str
-    create_at: int
-    user_id: str
-    text: str
-    username: str = ""
+    gateway_id: GatewayId
+    post_id: MattermostId
+    create_at: Millis
+    user_id: MattermostId
+    text: PromptText
+    username: ShortText = ""
 
 
 class Delivered(_Message, frozen=True):
     """Every part of the answer to ``post_id`` is in the thread; ``reply_ids`` in order."""
 
-    gateway_id: str
-    post_id: str
-    reply_ids: tuple[str, ...]
+    gateway_id: GatewayId
+    post_id: MattermostId
+    reply_ids: tuple[MattermostId, ...]
 
 
 class Command(_Message, frozen=True):
@@ -120,13 +136,13 @@ class Command(_Message, frozen=True):
     ``name`` is the command without ``!`` (lower case), ``args`` the rest of the text.
     """
 
-    gateway_id: str
-    post_id: str
-    create_at: int
-    user_id: str
-    name: str
-    args: str = ""
-    username: str = ""
+    gateway_id: GatewayId
+    post_id: MattermostId
+    create_at: Millis
+    user_id: MattermostId
+    name: ShortText
+    args: PromptText = ""
+    username: ShortText = ""
 
 
 class Decision(_Message, frozen=True):
@@ -137,23 +153,23 @@ class Decision(_Message, frozen=True):
     the approval's next :class:`ApprovalShow` says what became of it.
     """
 
-    gateway_id: str
-    request_id: str
+    gateway_id: GatewayId
+    request_id: ShortText
     behavior: Literal["allow", "always", "deny"]
-    user_id: str
-    username: str = ""
+    user_id: MattermostId
+    username: ShortText = ""
 
 
 class ApprovalShown(_Message, frozen=True):
     """The approval post of ``request_id`` shows ``state`` (``post_id`` is that post)."""
 
-    gateway_id: str
-    request_id: str
-    state: str
-    post_id: str
+    gateway_id: GatewayId
+    request_id: ShortText
+    state: ShortText
+    post_id: MattermostId
     # The post's create_at (ms, the server's clock): !allow and the like reach only requests
     # whose post existed before the command was posted.
-    post_create_at: int = 0
+    post_create_at: Millis = 0
 
 
 ToWorker = (
@@ -173,19 +189,19 @@ class Welcome(_Message, frozen=True):
     of the newest post in the journal: the gateway pages the thread from there.
     """
 
-    worker_pid: int
-    incarnation: str
-    thread_id: str
-    channel_id: str
-    bind_token: str
-    catch_up_from: int
-    protocol_version: int = PROTOCOL_VERSION
+    worker_pid: Pid
+    incarnation: ShortText
+    thread_id: MaybeMattermostId
+    channel_id: MaybeMattermostId
+    bind_token: ShortText
+    catch_up_from: Millis
+    protocol_version: Count = PROTOCOL_VERSION
 
 
 class Accepted(_Message, frozen=True):
     """``post_id`` is committed to the journal. ``first`` is false for a repeat."""
 
-    post_id: str
+    post_id: MattermostId
     first: bool = True
 
 
@@ -196,18 +212,18 @@ class Answer(_Message, frozen=True):
     already posted.
     """
 
-    post_id: str
-    create_at: int
-    text: str
+    post_id: MattermostId
+    create_at: Millis
+    text: AnswerText
     is_error: bool = False
-    attempt: int = 1
+    attempt: Count = 1
 
 
 class Progress(_Message, frozen=True):
     """A turn for ``post_id`` is running (about every few seconds): show typing."""
 
-    post_id: str
-    elapsed_s: float = 0.0
+    post_id: MattermostId
+    elapsed_s: Seconds = 0.0
 
 
 class ApprovalShow(_Message, frozen=True):
@@ -222,12 +238,12 @@ class ApprovalShow(_Message, frozen=True):
     newer), ``kind`` is ``approval`` or ``question``.
     """
 
-    request_id: str
-    prompt_post_id: str
-    create_at: int
+    request_id: ShortText
+    prompt_post_id: MattermostId
+    create_at: Millis
     kind: Literal["approval", "question"]
-    state: str
-    text: str
+    state: ShortText
+    text: AnswerText
 
 
 ToGateway = Welcome | Accepted | Answer | Progress | ApprovalShow
@@ -239,27 +255,27 @@ ToGateway = Welcome | Accepted | Answer | Progress | ApprovalShow
 class WorkerHeartbeat(_Message, frozen=True):
     """The worker is alive; what the supervisor shows in ``status``."""
 
-    pid: int
-    claude_pid: int | None
-    session_id: str | None
-    queue: int
-    thread_id: str
-    claude_restarts: int = 0
-    state: str = "running"
+    pid: Pid
+    claude_pid: Pid | None
+    session_id: str | None  # claude's word, any length: a refused heartbeat kills the worker
+    queue: Count
+    thread_id: MaybeMattermostId
+    claude_restarts: Count = 0
+    state: ShortText = "running"
     model: str | None = None
-    permission_mode: str = "default"
-    pending_approvals: int = 0
-    turns: int = 0
+    permission_mode: ShortText = "default"
+    pending_approvals: Count = 0
+    turns: Count = 0
     cost_usd: float = 0.0
 
 
 class GatewayHeartbeat(_Message, frozen=True):
     """A gateway is alive."""
 
-    pid: int
-    gateway_id: str
+    pid: Pid
+    gateway_id: GatewayId
     connected: bool
-    thread_id: str = ""
+    thread_id: MaybeMattermostId = ""
 
 
 ToSupervisor = WorkerHeartbeat | GatewayHeartbeat

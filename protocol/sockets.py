@@ -13,10 +13,13 @@ from typing import TYPE_CHECKING, Self
 import zmq
 import zmq.asyncio
 
+from protocol.curve import make_client, make_server
 from protocol.endpoints import check_endpoint
 
 if TYPE_CHECKING:
     from types import TracebackType
+
+    from protocol.curve import KeyPair
 
 __all__ = ["Receiver", "Sender", "context"]
 
@@ -57,14 +60,17 @@ class _Socket:
 
 
 class Receiver(_Socket):
-    """A bound PULL socket."""
+    """A bound PULL socket; with ``curve`` a CURVE server (start the context's
+    authenticator first: protocol.curve.start_authenticator)."""
 
-    def __init__(self, endpoint: str) -> None:
+    def __init__(self, endpoint: str, *, curve: KeyPair | None = None) -> None:
         self.endpoint = check_endpoint(endpoint)
         self._socket = context().socket(zmq.PULL)
         self._socket.linger = 0
         self._socket.setsockopt(zmq.MAXMSGSIZE, MAX_FRAME)
         self._socket.rcvhwm = 100_000
+        if curve is not None:
+            make_server(self._socket, curve)
         self._socket.bind(self.endpoint)
 
     async def recv(self) -> bytes:
@@ -72,18 +78,34 @@ class Receiver(_Socket):
         parts = await self._socket.recv_multipart(copy=True)
         return parts[0] if len(parts) == 1 else b"".join(parts)
 
+    async def recv_from(self) -> tuple[bytes, str]:
+        """The next frame and its sender's CURVE public key (z85 text; "" when the frame did
+        not come over CURVE)."""
+        parts = await self._socket.recv_multipart(copy=False)
+        try:
+            peer = str(parts[0].get("User-Id"))
+        except (zmq.ZMQError, UnicodeDecodeError):
+            peer = ""
+        data = parts[0].bytes if len(parts) == 1 else b"".join(p.bytes for p in parts)
+        return data, peer
+
     def __repr__(self) -> str:
         return f"<Receiver PULL bound {self.endpoint}>"
 
 
 class Sender(_Socket):
-    """A connected PUSH socket whose sends never block."""
+    """A connected PUSH socket whose sends never block; with ``curve`` (our pair, the
+    server's public key) a CURVE client."""
 
-    def __init__(self, endpoint: str, *, hwm: int = 10_000) -> None:
+    def __init__(
+        self, endpoint: str, *, hwm: int = 10_000, curve: tuple[KeyPair, bytes] | None = None
+    ) -> None:
         self.endpoint = check_endpoint(endpoint)
         self._socket = context().socket(zmq.PUSH)
         self._socket.linger = 0
         self._socket.sndhwm = hwm
+        if curve is not None:
+            make_client(self._socket, *curve)
         self._socket.connect(self.endpoint)
         self.dropped = 0
 

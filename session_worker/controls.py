@@ -84,8 +84,10 @@ class Controls:
         journal: Journal,
         runner: RunnerLike,
         show: Callable[[Approval], None],
+        clock: Callable[[], float] = time.time,
     ) -> None:
         self.config = config
+        self.clock = clock  # wall clock: request times are journaled and outlive the process
         self.journal = journal
         self.runner = runner
         self.show = show
@@ -214,7 +216,7 @@ class Controls:
 
     def tool_requested(self, row: PromptRow, event: dict[str, Any]) -> None:
         """claude asks to use a tool (or asks the user a question) during ``row``'s turn."""
-        approval = approval_from_request(event, row.post_id, row.create_at, time.time())
+        approval = approval_from_request(event, row.post_id, row.create_at, self.clock())
         if approval is None:
             logger.warning("approval.malformed")
             return
@@ -249,7 +251,7 @@ class Controls:
         """Deny what waited longer than the approval timeout."""
         if not self._pending:
             return
-        now = time.time()
+        now = self.clock()
         for approval in self.journal.approvals(pending_only=True):
             if now - approval.created_at >= self.config.approval_timeout:
                 self.decide(approval.request_id, "timeout", "")

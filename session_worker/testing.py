@@ -9,6 +9,7 @@ every message the worker pushes to it. :func:`write_config` writes the JSON conf
 from __future__ import annotations
 
 import asyncio
+import hashlib
 import os
 import time
 from pathlib import Path
@@ -39,7 +40,7 @@ from session_worker.config import WorkerConfig
 if TYPE_CHECKING:
     from collections.abc import Callable
 
-__all__ = ["FakeGateway", "write_config"]
+__all__ = ["FakeGateway", "wire_id", "write_config"]
 
 M = TypeVar("M")
 
@@ -52,8 +53,26 @@ def write_config(config: WorkerConfig, path: Path) -> Path:
     return path
 
 
+def wire_id(name: str) -> str:
+    """A valid Mattermost id (26 of [a-z0-9]) standing for a test's short name like ``p1``:
+    the worker's decoder refuses anything else. A valid id stands for itself."""
+    if len(name) == 26 and all(c in _ID_CHARS for c in name):
+        return name
+    wire = hashlib.sha256(name.encode()).hexdigest()[:26]
+    _NAMES[wire] = name
+    return wire
+
+
+_ID_CHARS = frozenset("abcdefghijklmnopqrstuvwxyz0123456789")
+_NAMES: dict[str, str] = {}  # wire id → the test's name, for every name ever mapped
+
+
 class FakeGateway:
-    """A scripted gateway. With ``auto_deliver`` every Answer is acknowledged at once."""
+    """A scripted gateway. With ``auto_deliver`` every Answer is acknowledged at once.
+
+    Tests name posts briefly (``"p1"``); on the wire each name is its :func:`wire_id`, and
+    what comes back is shown under the test's name again.
+    """
 
     def __init__(
         self,
@@ -101,9 +120,9 @@ class FakeGateway:
             create_at = self._next_create_at
         message = Prompt(
             gateway_id=self.gateway_id,
-            post_id=post_id,
+            post_id=wire_id(post_id),
             create_at=create_at,
-            user_id=user_id,
+            user_id=wire_id(user_id),
             username=username,
             text=text,
         )
@@ -115,9 +134,9 @@ class FakeGateway:
         self._next_create_at += 1000
         message = Command(
             gateway_id=self.gateway_id,
-            post_id=post_id,
+            post_id=wire_id(post_id),
             create_at=self._next_create_at,
-            user_id="user-1",
+            user_id=wire_id("user-1"),
             username="alice",
             name=name,
             args=args,
@@ -131,7 +150,7 @@ class FakeGateway:
             gateway_id=self.gateway_id,
             request_id=request_id,
             behavior=behavior,
-            user_id="user-1",
+            user_id=wire_id("user-1"),
             username="alice",
         )
         self.sender.send(protocol.encode(message))
@@ -141,7 +160,7 @@ class FakeGateway:
             gateway_id=self.gateway_id,
             request_id=show.request_id,
             state=show.state,
-            post_id=f"ap-{show.request_id}",
+            post_id=wire_id(f"ap-{show.request_id}"),
             post_create_at=self._next_create_at + 1,  # after the prompt, before the next post
         )
         self.sender.send(protocol.encode(message))
@@ -149,7 +168,9 @@ class FakeGateway:
     def deliver(self, post_id: str) -> None:
         self.delivered.add(post_id)
         message = Delivered(
-            gateway_id=self.gateway_id, post_id=post_id, reply_ids=(f"r-{post_id}",)
+            gateway_id=self.gateway_id,
+            post_id=wire_id(post_id),
+            reply_ids=(wire_id(f"r-{post_id}"),),
         )
         self.sender.send(protocol.encode(message))
 
@@ -188,6 +209,9 @@ class FakeGateway:
             self.hello()
 
     def _got(self, message: ToGateway) -> None:
+        if isinstance(message, Accepted | Answer | Progress):
+            name = _NAMES.get(message.post_id, message.post_id)
+            message = msgspec.structs.replace(message, post_id=name)
         self.received.append(message)
         if self.auto_deliver and isinstance(message, Answer):
             self.deliver(message.post_id)

@@ -33,6 +33,7 @@ from protocol import (
     Sender,
     Welcome,
     WorkerHeartbeat,
+    curve,
 )
 from protocol.proctree import become_subreaper
 from session_worker import policy
@@ -59,10 +60,6 @@ HEARTBEAT_EVERY = 1.0
 APPROVAL_RESEND_EVERY = 2.0  # an approval post not confirmed by a gateway is shown again
 
 
-def _connect(endpoint: str) -> SenderLike:
-    return Sender(endpoint)
-
-
 class Worker:
     """One worker incarnation; :meth:`run` until ``stop`` is set."""
 
@@ -70,7 +67,11 @@ class Worker:
         self.config = config
         self.incarnation = secrets.token_hex(8)
         self.journal = Journal(config.state_dir)
-        self.gateways = Gateways(_connect)
+        self.gateways = Gateways(self._connect)
+        # The CURVE public key of the frame being handled ("" when it came over ipc).
+        self._peer = ""
+        self._keys = curve.keys_dir(config.state_dir)
+        self._pair: curve.KeyPair | None = None
         self.outbox = Outbox()
         self.delivery = Delivery(self.gateways, self.outbox, config.redeliver_interval)
         self.runner = Runner(
@@ -90,7 +91,7 @@ class Worker:
             # Sent before the restart, maybe posted in part: attempt >= 2 makes the gateway
             # look in the thread first.
             self.outbox.add(row, attempt=2)
-        receiver = Receiver(self.config.endpoint)
+        receiver = self._open_inbox()
         heartbeat = (
             Sender(self.config.heartbeat_endpoint) if self.config.heartbeat_endpoint else None
         )
@@ -119,11 +120,32 @@ class Worker:
             self.journal.close()
         logger.info("worker.stopped")
 
+    # --- sockets ------------------------------------------------------------------------
+
+    def _open_inbox(self) -> Receiver:
+        """The inbox: over tcp, a CURVE server that lets in only the listed gateway keys."""
+        if not curve.is_tcp(self.config.endpoint):
+            return Receiver(self.config.endpoint)
+        self._pair = curve.load_pair(self._keys, curve.WORKER_KEY)
+        allowed = self._keys / curve.ALLOWED_GATEWAYS
+        curve.start_authenticator(protocol.context(), lambda: curve.allowed_keys(allowed))
+        logger.bind(allowed=len(curve.allowed_keys(allowed))).info("inbox.curve")
+        return Receiver(self.config.endpoint, curve=self._pair)
+
+    def _connect(self, endpoint: str) -> SenderLike:
+        """A sender to a gateway's endpoint; a tcp one only for a hello that came over CURVE
+        (the gateway's key, proven by the handshake, is the server key we expect there)."""
+        if not curve.is_tcp(endpoint):
+            return Sender(endpoint)
+        if not self._peer or self._pair is None:
+            raise curve.CurveError(f"a tcp gateway endpoint {endpoint!r} needs a CURVE hello")
+        return Sender(endpoint, curve=(self._pair, self._peer.encode()))
+
     # --- inbox --------------------------------------------------------------------------
 
     async def _inbox(self, receiver: Receiver) -> None:
         while True:
-            frame = await receiver.recv()
+            frame, self._peer = await receiver.recv_from()
             received_ns = time.monotonic_ns()
             try:
                 message = protocol.worker_codec.decode(frame)
@@ -140,6 +162,9 @@ class Worker:
                 # A bad endpoint in a hello, a Delivered for an unknown post: that message
                 # is refused, the worker goes on.
                 logger.bind(error=str(exc), kind=type(message).__name__).warning("inbox.rejected")
+            except (ValueError, OverflowError, TypeError) as exc:
+                # Whatever a peer's values still break (the decoder bounds them): never fatal.
+                logger.bind(error=repr(exc), kind=type(message).__name__).error("inbox.failed")
 
     def _handle(self, message: protocol.ToWorker, now: float) -> None:
         match message:

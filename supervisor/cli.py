@@ -55,6 +55,9 @@ def _parser(
     with_config(sub.add_parser("gateway", help="one gateway in the foreground"))
     with_config(sub.add_parser("worker", help="one session worker in the foreground"))
     with_config(sub.add_parser("config", help="print the effective configuration"))
+    with_config(
+        sub.add_parser("keys", help="make the CURVE keys for tcp endpoints (never overwrites)")
+    )
     status = sub.add_parser("status", help="what the running supervisor reports")
     status.add_argument("--json", action="store_true", help="one JSON object on stdout")
     with_config(status)
@@ -95,6 +98,8 @@ def _dispatch(args: argparse.Namespace) -> int:
         settings = load_settings(config_file=args.config, need="config")
         print(json.dumps(settings.describe(), indent=2))
         return 0
+    if command == "keys":
+        return _keys(load_settings(config_file=args.config, need="keys").state_dir)
     if command == "status":
         from supervisor.status import status_command
 
@@ -112,6 +117,8 @@ def _dispatch(args: argparse.Namespace) -> int:
 
         settings = load_settings(config_file=args.config, need="gateway")
         ensure_state_dir(settings)
+        for name in [n for n in os.environ if n.startswith(("ANTHROPIC_", "CLAUDE_CODE_"))]:
+            del os.environ[name]  # claude's alone; a gateway has no use for them
         return run_gateway(settings.gateway_config())
     if command == "run":
         from supervisor.supervisor import run_supervisor
@@ -120,6 +127,26 @@ def _dispatch(args: argparse.Namespace) -> int:
         ensure_state_dir(settings)
         return run_supervisor(settings, gateways=args.gateways)
     raise AssertionError(command)  # pragma: no cover - argparse refuses unknown commands
+
+
+def _keys(state_dir: str) -> int:
+    from protocol import curve
+
+    try:
+        made = curve.make_keys(state_dir)
+    except OSError as exc:
+        raise ConfigError(
+            f"MMCLAUDE_STATE_DIR: cannot write keys in {state_dir!r}: {exc}"
+        ) from None
+    for path, new in made:
+        print(f"{'made' if new else 'kept'} {path}")
+    keys = curve.keys_dir(state_dir)
+    print(
+        f"A gateway on another host needs {keys}/gateway.key_secret, {keys}/gateway.key and "
+        f"{keys}/worker.key in its own <state dir>/keys (secret files mode 0600). The worker "
+        f"accepts the gateways whose public keys are in {keys}/{curve.ALLOWED_GATEWAYS}/."
+    )
+    return 0
 
 
 def _forget_secrets() -> None:

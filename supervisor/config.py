@@ -23,6 +23,7 @@ from protocol import (
     Redactor,
     StateDirError,
     check_endpoint,
+    curve,
     prepare_state_dir,
 )
 from protocol.endpoints import (
@@ -41,7 +42,7 @@ if TYPE_CHECKING:
 
 __all__ = ["SETTINGS", "Settings", "load_settings"]
 
-Need = Literal["run", "gateway", "worker", "config"]
+Need = Literal["run", "gateway", "worker", "config", "keys"]
 
 # env var → (TOML section, TOML key). The file may also name a setting by its variable, at
 # the top level (``MATTERMOST_URL = "…"``). Prefer token-file over a token in a shared file.
@@ -64,10 +65,13 @@ SETTINGS: dict[str, tuple[str, str] | None] = {
     "MMCLAUDE_LOG_FORMAT": ("mmclaude", "log-format"),
     "MMCLAUDE_WORKER_ENDPOINT": ("mmclaude", "worker-endpoint"),
     "MMCLAUDE_MAX_QUEUED_PER_USER": ("mmclaude", "max-queued-per-user"),
+    "MMCLAUDE_GATEWAY_ENDPOINT": ("mmclaude", "gateway-endpoint"),
     "MMCLAUDE_GATEWAYS": ("supervisor", "gateways"),
     "MMCLAUDE_HEARTBEAT_LIMIT": ("supervisor", "heartbeat-limit"),
     "MMCLAUDE_MAX_RESTARTS": ("supervisor", "max-restarts"),
     "MMCLAUDE_RESTART_PERIOD": ("supervisor", "restart-period"),
+    "MMCLAUDE_WORKER_USER": ("supervisor", "worker-user"),
+    "MMCLAUDE_GATEWAY_USER": ("supervisor", "gateway-user"),
 }
 
 _ID_CHARS = set("abcdefghijklmnopqrstuvwxyz0123456789")
@@ -94,10 +98,15 @@ class Settings(msgspec.Struct, frozen=True, kw_only=True):
     log_format: str | None
     worker_endpoint: str
     max_queued_per_user: int
+    # The gateway's own endpoint (where the worker answers it); "" = ipc in the run dir.
+    gateway_endpoint: str
     gateways: int
     heartbeat_limit: float
     max_restarts: int
     restart_period: float
+    # `mmclaude run` started as root runs each role as this user ("" = as the supervisor).
+    worker_user: str = ""
+    gateway_user: str = ""
 
     def __repr__(self) -> str:
         return f"Settings(url={self.url!r}, token=[REDACTED], state_dir={self.state_dir!r})"
@@ -121,7 +130,9 @@ class Settings(msgspec.Struct, frozen=True, kw_only=True):
             permission_mode=self.permission_mode,
             allow_bypass=self.allow_bypass,
             approval_timeout=self.approval_timeout,
-            redact=(self.token,) if self.token else (),
+            # The worker never holds the Mattermost token (its claude child could read it):
+            # nothing of it can reach a worker log line to be redacted.
+            redact=(),
         )
 
     def gateway_config(self, gateway_id: str | None = None) -> GatewayConfig:
@@ -135,7 +146,7 @@ class Settings(msgspec.Struct, frozen=True, kw_only=True):
             state_dir=self.state_dir,
             gateway_id=gid,
             worker_endpoint=self.worker_endpoint,
-            endpoint=gateway_endpoint(Path(self.state_dir), gid),
+            endpoint=self.gateway_endpoint or gateway_endpoint(Path(self.state_dir), gid),
             heartbeat_endpoint=None,
             log_level=self.log_level,
             log_format=self.log_format,
@@ -164,10 +175,14 @@ class Settings(msgspec.Struct, frozen=True, kw_only=True):
             "MMCLAUDE_LOG_FORMAT": self.log_format or "auto (text on a terminal, else json)",
             "MMCLAUDE_WORKER_ENDPOINT": self.worker_endpoint,
             "MMCLAUDE_MAX_QUEUED_PER_USER": self.max_queued_per_user,
+            "MMCLAUDE_GATEWAY_ENDPOINT": self.gateway_endpoint
+            or f"ipc://{self.state_dir}/run/gw-<gateway id>",
             "MMCLAUDE_GATEWAYS": self.gateways,
             "MMCLAUDE_HEARTBEAT_LIMIT": self.heartbeat_limit,
             "MMCLAUDE_MAX_RESTARTS": self.max_restarts,
             "MMCLAUDE_RESTART_PERIOD": self.restart_period,
+            "MMCLAUDE_WORKER_USER": self.worker_user,
+            "MMCLAUDE_GATEWAY_USER": self.gateway_user,
         }
 
 
@@ -309,6 +324,10 @@ def load_settings(
 
     token, token_source = text("MATTERMOST_TOKEN")
     token_file, tf_label = text("MATTERMOST_TOKEN_FILE")
+    if need in ("worker", "keys"):
+        # The worker never holds the token (its claude could read it), and under its own
+        # user it cannot read the token file anyway.
+        token = token_file = ""
     if token and token_file:
         # The environment wins over the file; within one of them the token itself wins.
         if token_source.startswith("MATTERMOST_TOKEN ") and tf_label == "MATTERMOST_TOKEN_FILE":
@@ -421,12 +440,33 @@ def load_settings(
             raise ConfigError(f"{label}: {exc}") from None
     else:
         endpoint = worker_endpoint(state_path)
+    gw_endpoint, gw_label = text("MMCLAUDE_GATEWAY_ENDPOINT")
+    if gw_endpoint:
+        try:
+            check_endpoint(gw_endpoint)
+        except EndpointError as exc:
+            raise ConfigError(f"{gw_label}: {exc}") from None
+        if gw_endpoint.startswith("tcp://*:"):
+            raise ConfigError(
+                f"{gw_label}: must name the address the worker connects to, not *: {gw_endpoint!r}"
+            )
 
     found = src.get("MMCLAUDE_MAX_QUEUED_PER_USER")
     max_queued = int(_number(found[0], found[1], integer=True, minimum=1)) if found else 20
 
     found = src.get("MMCLAUDE_GATEWAYS")
     gateways = int(_number(found[0], found[1], integer=True, minimum=1)) if found else 1
+    if gw_endpoint and gateways > 1 and need == "run":
+        raise ConfigError(
+            f"{gw_label}: one endpoint cannot serve {gateways} gateways; leave it unset under "
+            "`mmclaude run` or start each remote gateway with `mmclaude gateway`"
+        )
+    if need in ("run", "gateway", "worker"):
+        _check_curve(state_path, need, (endpoint, label), (gw_endpoint, gw_label))
+    worker_user, _ = text("MMCLAUDE_WORKER_USER")
+    gateway_user, _ = text("MMCLAUDE_GATEWAY_USER")
+    if need == "run":
+        _check_users(worker_user, gateway_user)
     found = src.get("MMCLAUDE_HEARTBEAT_LIMIT")
     heartbeat_limit = _number(found[0], found[1]) if found else 10.0
     found = src.get("MMCLAUDE_MAX_RESTARTS")
@@ -453,11 +493,62 @@ def load_settings(
         log_format=log_format,
         worker_endpoint=endpoint,
         max_queued_per_user=max_queued,
+        gateway_endpoint=gw_endpoint,
         gateways=gateways,
         heartbeat_limit=heartbeat_limit,
         max_restarts=max_restarts,
         restart_period=restart_period,
+        worker_user=worker_user,
+        gateway_user=gateway_user,
     )
+
+
+def _check_curve(
+    state_path: Path, need: Need, worker: tuple[str, str], gateway: tuple[str, str]
+) -> None:
+    """A tcp endpoint is CURVE or nothing: the keys its roles read must be there and private."""
+    keys = curve.keys_dir(state_path)
+    for endpoint, label in (worker, gateway):
+        if not curve.is_tcp(endpoint):
+            continue
+        try:
+            if need in ("run", "worker"):
+                curve.load_pair(keys, curve.WORKER_KEY)
+                allowed = keys / curve.ALLOWED_GATEWAYS
+                if (endpoint, label) == worker and not curve.allowed_keys(allowed):
+                    raise curve.CurveError(f"no gateway key in {allowed}/*.key")
+            if need in ("run", "gateway"):
+                curve.load_pair(keys, curve.GATEWAY_KEY)
+                curve.load_public(keys / f"{curve.WORKER_KEY}.key")
+        except curve.CurveError as exc:
+            raise ConfigError(
+                f"{label}: a tcp endpoint needs CURVE keys (`mmclaude keys`): {exc}"
+            ) from None
+
+
+def _check_users(worker_user: str, gateway_user: str) -> None:
+    """Both or neither; they must exist, differ, and only root can switch to them."""
+    if not worker_user and not gateway_user:
+        return
+    import pwd
+
+    for name, label in (
+        (worker_user, "MMCLAUDE_WORKER_USER"),
+        (gateway_user, "MMCLAUDE_GATEWAY_USER"),
+    ):
+        if not name:
+            raise ConfigError(f"{label}: required when the other role's user is set")
+        try:
+            pwd.getpwnam(name)
+        except KeyError:
+            raise ConfigError(f"{label}: no such user {name!r}") from None
+    if pwd.getpwnam(worker_user).pw_uid == pwd.getpwnam(gateway_user).pw_uid:
+        raise ConfigError(
+            "MMCLAUDE_GATEWAY_USER: must differ from MMCLAUDE_WORKER_USER (the worker's claude "
+            "must not be able to read the gateway's token)"
+        )
+    if os.geteuid() != 0:
+        raise ConfigError("MMCLAUDE_WORKER_USER: switching users needs `mmclaude run` as root")
 
 
 def ensure_state_dir(settings: Settings) -> None:

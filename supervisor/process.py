@@ -18,8 +18,11 @@ import multiprocess
 from protocol.proctree import drop_mattermost, set_parent_death_signal
 
 if TYPE_CHECKING:
+    from collections.abc import Iterator
+
     from gateway.config import GatewayConfig
     from session_worker.config import WorkerConfig
+    from supervisor.users import RunAs
 
 __all__ = ["ChildProcess", "child_main", "stop_resource_tracker"]
 
@@ -62,8 +65,13 @@ def stop_resource_tracker(timeout: float = 2.0) -> int | None:
         time.sleep(0.005)
 
 
-def child_main(role: str, config: Any, supervisor_pid: int) -> None:
-    """The first code a spawned child runs: tie its life to the supervisor, then serve."""
+def child_main(role: str, config: Any, supervisor_pid: int, run_as: RunAs | None = None) -> None:
+    """The first code a spawned child runs: become its user, tie its life to the supervisor,
+    then serve."""
+    if run_as is not None:
+        from supervisor.users import become
+
+        become(run_as)  # first: a change of user clears the parent-death signal
     # SIGTERM rather than SIGKILL: the worker must still stop claude and its tools.
     set_parent_death_signal(signal.SIGTERM)
     if os.getppid() != supervisor_pid:  # the supervisor died before the signal was armed
@@ -78,24 +86,53 @@ def child_main(role: str, config: Any, supervisor_pid: int) -> None:
     else:
         from gateway import run_gateway
 
+        for name in [n for n in os.environ if n.startswith(CLAUDE_ONLY)]:
+            del os.environ[name]  # the Anthropic key is claude's alone
         code = run_gateway(config)
     sys.stdout.flush()
     sys.stderr.flush()
     os._exit(code)  # skip multiprocess's atexit machinery: nothing of it is ours to flush
 
 
+# Variables only claude may see: a gateway is spawned without them (its /proc/<pid>/environ
+# is fixed at exec, so deleting them in the child would be too late).
+CLAUDE_ONLY = ("ANTHROPIC_", "CLAUDE_CODE_")
+
+
+@contextlib.contextmanager
+def environment_without(prefixes: tuple[str, ...]) -> Iterator[None]:
+    """Remove the variables starting with ``prefixes`` from our environment for a while."""
+    saved = {k: v for k, v in os.environ.items() if k.startswith(prefixes)}
+    for name in saved:
+        del os.environ[name]
+    try:
+        yield
+    finally:
+        os.environ.update(saved)
+
+
 class ChildProcess:
     """One incarnation of a role: spawn, pid, sentinel, stop with grace, reap."""
 
-    def __init__(self, role: str, name: str, config: GatewayConfig | WorkerConfig) -> None:
+    def __init__(
+        self,
+        role: str,
+        name: str,
+        config: GatewayConfig | WorkerConfig,
+        run_as: RunAs | None = None,
+    ) -> None:
         self.role = role
         self.name = name
         self.config = config
         self.started_at = time.monotonic()
         self._process = _spawn.Process(
-            target=child_main, args=(role, config, os.getpid()), name=name, daemon=False
+            target=child_main, args=(role, config, os.getpid(), run_as), name=name, daemon=False
         )
-        self._process.start()
+        if role == "worker":
+            self._process.start()
+        else:
+            with environment_without(CLAUDE_ONLY):
+                self._process.start()
         self.pid: int = self._process.pid
         self.sentinel: int = self._process.sentinel
 

@@ -34,6 +34,7 @@ from supervisor.claude_restarts import ClaudeRestarts
 from supervisor.policy import ChildHistory, GiveUp, RestartPolicy
 from supervisor.process import ChildProcess, stop_resource_tracker
 from supervisor.status import status_path, write_status
+from supervisor.users import UMASK, layout_state_dir, resolve
 
 if TYPE_CHECKING:
     from collections.abc import Callable
@@ -41,6 +42,7 @@ if TYPE_CHECKING:
     from gateway.config import GatewayConfig
     from session_worker.config import WorkerConfig
     from supervisor.config import Settings
+    from supervisor.users import RunAs
 
 __all__ = ["Supervisor", "run_supervisor"]
 
@@ -86,8 +88,10 @@ class Supervisor:
         heartbeat_limit: float,
         policy: RestartPolicy,
         rng: random.Random | None = None,
+        run_as: dict[str, RunAs] | None = None,
     ) -> None:
         self.state_dir = state_dir
+        self.run_as = run_as or {}
         self.heartbeat_limit = heartbeat_limit
         self.policy = policy
         self.rng = rng or random.Random()
@@ -168,7 +172,9 @@ class Supervisor:
         slot.respawn = None
         if self._stop.is_set():
             return
-        child = ChildProcess(slot.role, slot.name, slot.make_config())
+        child = ChildProcess(
+            slot.role, slot.name, slot.make_config(), run_as=self.run_as.get(slot.role)
+        )
         slot.child = child
         slot.exited = asyncio.Event()
         slot.state = "starting"
@@ -379,7 +385,16 @@ def run_supervisor(settings: Settings, *, gateways: int | None = None) -> int:
     # child would show it). Prefer MATTERMOST_TOKEN_FILE: the supervisor's own initial
     # environment cannot be scrubbed.
     drop_mattermost(os.environ)
+    run_as = None
     try:
+        if settings.worker_user:
+            # Root: each role under its own user (supervisor.users); every socket 0660.
+            run_as = resolve(settings.worker_user, settings.gateway_user)
+            layout_state_dir(settings.state_dir, run_as["worker"], run_as["gateway"])
+            os.umask(UMASK)
+            logger.info(
+                "supervisor.users", worker=settings.worker_user, gateway=settings.gateway_user
+            )
         prepare_state_dir(settings.state_dir)  # before anything binds (the CLI checked too)
     except StateDirError as exc:
         logger.error(str(exc))
@@ -397,6 +412,7 @@ def run_supervisor(settings: Settings, *, gateways: int | None = None) -> int:
         state_dir=settings.state_dir,
         heartbeat_limit=settings.heartbeat_limit,
         policy=RestartPolicy(max_restarts=settings.max_restarts, period=settings.restart_period),
+        run_as=run_as,
     )
     try:
         return asyncio.run(supervisor.run())

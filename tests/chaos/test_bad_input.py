@@ -30,6 +30,17 @@ GARBAGE_FRAMES = [
     msgspec.msgpack.encode({"type": "Prompt", "post_id": 5}),
     msgspec.msgpack.encode({"type": "NoSuchMessage"}),
     msgspec.msgpack.encode([1, 2, 3]),
+    # well-formed, values out of bounds (create_at = 2**64-1 crashed the worker's journal)
+    msgspec.msgpack.encode(
+        {
+            "type": "Prompt",
+            "gateway_id": "g",
+            "post_id": "a" * 26,
+            "create_at": 2**64 - 1,
+            "user_id": "b" * 26,
+            "text": "x",
+        }
+    ),
     # a valid message of the wrong direction
     encode(Answer(post_id="p", create_at=1, text="not for you")),
     b"x" * (1024 * 1024),

@@ -25,6 +25,7 @@ from session_worker.policy import CONTEXT_LOST_NOTE
 from session_worker.testing import (
     FakeGateway,
     fake_claude_executable,
+    wire_id,
     worker_config,
     write_config,
 )
@@ -113,7 +114,7 @@ async def answer_of(gw: FakeGateway, post_id: str, timeout: float = 15.0) -> pro
 
 def turn_started(rig: WorkerRig, post_id: str) -> bool:
     """The worker logged the start of this prompt's turn (Progress comes only after 1 s)."""
-    return any(e.get("post_id") == post_id for e in rig.events("turn.started"))
+    return any(e.get("post_id") == wire_id(post_id) for e in rig.events("turn.started"))
 
 
 async def heartbeat_where(
@@ -172,8 +173,13 @@ def test_duplicates_garbage_and_binding(rig: WorkerRig) -> None:
         with rig.gateway() as gw:
             await welcomed(gw)
             gw.send_raw(b"\x00 definitely not msgpack")
-            bad_hello = protocol.GatewayHello(gateway_id="bad", endpoint="bogus://x", pid=1)
-            gw.send_raw(protocol.encode(bad_hello))
+            bogus = protocol.GatewayHello(gateway_id="bad", endpoint="bogus://x", pid=1)
+            gw.send_raw(protocol.encode(bogus))  # refused by the decoder: inbox.undecodable
+            # Well-formed, but the ipc path is over the limit: refused later, inbox.rejected.
+            too_long = protocol.GatewayHello(
+                gateway_id="bad", endpoint="ipc:///" + "x" * 107, pid=1
+            )
+            gw.send_raw(protocol.encode(too_long))
             gw.prompt("p1", "GARBAGE one", create_at=1000)
             gw.prompt("p1", "GARBAGE one", create_at=1000)
             await gw.wait_for(lambda g: len(g.accepted("p1")) == 2, 10, "two Accepted")
@@ -185,24 +191,28 @@ def test_duplicates_garbage_and_binding(rig: WorkerRig) -> None:
             # One stdout line of ~3 MB; the thread gets the first 256 KB, the workdir all.
             assert len(big.text) < MAX_ANSWER_CHARS + 500
             assert big.text.startswith("echo[3]: ")
-            assert "`.mmclaude/answers/big.md`" in big.text
-            whole = (rig.dir / "work" / ".mmclaude" / "answers" / "big.md").read_text()
+            assert f"`.mmclaude/answers/{wire_id('big')}.md`" in big.text
+            whole = (
+                rig.dir / "work" / ".mmclaude" / "answers" / f"{wire_id('big')}.md"
+            ).read_text()
             assert len(whole) == 3_000_000
             assert whole.startswith(big.text.split("\n\n✂️")[0])
             gw.prompt("p1", "GARBAGE one", create_at=1000)  # after delivery: still once
-            gw.send_raw(protocol.encode(
-                protocol.BindThread(gateway_id="gw1", thread_id="t1", channel_id="c1")
-            ))  # fmt: skip
+            bind = protocol.BindThread(
+                gateway_id="gw1", thread_id=wire_id("t1"), channel_id=wire_id("c1")
+            )
+            gw.send_raw(protocol.encode(bind))
             welcome = await gw.wait_for(
                 lambda g: [w for w in g.welcomes() if w.thread_id], 10, "bound Welcome"
             )
-            assert (welcome[0].thread_id, welcome[0].channel_id) == ("t1", "c1")
+            assert (welcome[0].thread_id, welcome[0].channel_id) == (wire_id("t1"), wire_id("c1"))
             assert welcome[0].catch_up_from == 1000
-            gw.send_raw(protocol.encode(
-                protocol.BindThread(gateway_id="gw1", thread_id="t2", channel_id="c2")
-            ))  # fmt: skip
+            bind = protocol.BindThread(
+                gateway_id="gw1", thread_id=wire_id("t2"), channel_id=wire_id("c2")
+            )
+            gw.send_raw(protocol.encode(bind))
             await gw.pump(0.5)
-            assert {w.thread_id for w in gw.welcomes()} == {"", "t1"}
+            assert {w.thread_id for w in gw.welcomes()} == {"", wire_id("t1")}
             assert len(gw.answers("p1")) == 1
 
     asyncio.run(scenario())

@@ -18,6 +18,7 @@ import pytest
 
 import protocol
 from protocol import Receiver, WorkerHeartbeat
+from session_worker.testing import wire_id
 from tests.integration.test_worker import (
     WorkerRig,
     answer_of,
@@ -64,7 +65,7 @@ def test_status_answers_while_a_turn_runs_and_stop_keeps_the_session(rig: Worker
             gw.command("c1", "status")
             status = await answer_of(gw, "c1", timeout=5)
             assert time.monotonic() - sent < 2.0, "a command waits behind the turn"
-            assert "running: post `p1`" in status.text
+            assert f"running: post `{wire_id('p1')}`" in status.text
             assert "queue: 1" in status.text
             gw.command("c2", "stop")
             reply = await answer_of(gw, "c2", timeout=5)

@@ -19,6 +19,7 @@ from protocol import Welcome
 from session_worker.delivery import REROUTE_AFTER
 from session_worker.journal import Journal
 from session_worker.states import PromptRow
+from session_worker.testing import wire_id
 from tests.integration.test_worker import WorkerRig, answer_of, welcomed
 
 if TYPE_CHECKING:
@@ -66,13 +67,14 @@ def test_a_configured_thread_replaces_the_bound_one(rig: WorkerRig) -> None:
 
     def bind(gw: FakeGateway, thread_id: str, configured: bool) -> None:
         message = protocol.BindThread(
-            gateway_id=gw.gateway_id, thread_id=thread_id, channel_id="c-" + thread_id,
+            gateway_id=gw.gateway_id, thread_id=wire_id(thread_id),
+            channel_id=wire_id("c-" + thread_id),
             configured=configured,
         )  # fmt: skip
         gw.send_raw(protocol.encode(message))
 
     def bound_to(thread_id: str) -> Callable[[FakeGateway], list[Welcome]]:
-        return lambda g: [w for w in g.welcomes() if w.thread_id == thread_id]
+        return lambda g: [w for w in g.welcomes() if w.thread_id == wire_id(thread_id)]
 
     async def scenario() -> None:
         with rig.gateway("gw1") as gw1, rig.gateway("gw2") as gw2:
@@ -83,18 +85,20 @@ def test_a_configured_thread_replaces_the_bound_one(rig: WorkerRig) -> None:
             bind(gw2, "t2", configured=True)
             for gw in (gw1, gw2):
                 welcome = (await gw.wait_for(bound_to("t2"), 10, "Welcome bound to t2"))[-1]
-                assert welcome.channel_id == "c-t2"
+                assert welcome.channel_id == wire_id("c-t2")
             bind(gw1, "t3", configured=False)
             await gw1.pump(0.5)
             assert not bound_to("t3")(gw1)
 
     asyncio.run(scenario())
     rebound = rig.events("thread.rebound")
-    assert [(e["old_thread_id"], e["new_thread_id"]) for e in rebound] == [("t1", "t2")]
+    assert [(e["old_thread_id"], e["new_thread_id"]) for e in rebound] == [
+        (wire_id("t1"), wire_id("t2"))
+    ]
     assert rebound[0]["level"] == "WARNING"
     assert rig.stop() == 0
     with Journal(rig.dir) as journal:
-        assert journal.binding().thread_id == "t2"
+        assert journal.binding().thread_id == wire_id("t2")
 
 
 def test_a_prompt_the_worker_dies_on_is_given_up_after_max_tries(rig: WorkerRig) -> None:
@@ -193,8 +197,8 @@ def test_a_users_waiting_prompts_are_capped_and_the_refusal_posted_once(rig: Wor
     asyncio.run(scenario())
     assert len(rig.events("prompt.refused")) == 2
     with Journal(rig.dir) as journal:
-        assert journal.queued_of("user-1") == 3
-        assert journal.queued_of("user-2") == 1
+        assert journal.queued_of(wire_id("user-1")) == 3
+        assert journal.queued_of(wire_id("user-2")) == 1
     assert rig.stop() == 0
 
 
@@ -228,6 +232,6 @@ def test_turns_are_shared_fairly_between_users(rig: WorkerRig) -> None:
 
 def row(post_id: str, create_at: int, user_id: str, username: str) -> PromptRow:
     return PromptRow(
-        post_id=post_id, create_at=create_at, user_id=user_id, username=username,
-        text=f"{username} says {post_id}", gateway_id="gw0",
+        post_id=wire_id(post_id), create_at=create_at, user_id=wire_id(user_id),
+        username=username, text=f"{username} says {post_id}", gateway_id="gw0",
     )  # fmt: skip

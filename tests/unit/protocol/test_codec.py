@@ -26,67 +26,87 @@ from protocol import (
     supervisor_codec,
     worker_codec,
 )
+from protocol.limits import COUNT_MAX, MAX_PROMPT_CHARS, MILLIS_MAX
 
 text = st.text(max_size=200)
-ints = st.integers(min_value=-(2**63), max_value=2**63 - 1)
+ids = st.text(alphabet="abcdefghijklmnopqrstuvwxyz0123456789", min_size=26, max_size=26)
+maybe_ids = st.just("") | ids
+gateway_ids = st.from_regex(r"\A[A-Za-z0-9_.-]{1,40}\Z")
+endpoints = st.sampled_from(["ipc:///tmp/x", "tcp://10.200.0.2:7700", "tcp://[::1]:1"])
+millis = st.integers(min_value=0, max_value=MILLIS_MAX)
+pids = st.integers(min_value=1, max_value=2**22)
+counts = st.integers(min_value=0, max_value=COUNT_MAX)
 
 TO_WORKER = st.one_of(
-    st.builds(GatewayHello, gateway_id=text, endpoint=text, pid=ints, protocol_version=ints),
-    st.builds(GatewayBye, gateway_id=text),
+    st.builds(
+        GatewayHello, gateway_id=gateway_ids, endpoint=endpoints, pid=pids, protocol_version=counts
+    ),
+    st.builds(GatewayBye, gateway_id=gateway_ids),
     st.builds(
         BindThread,
-        gateway_id=text,
-        thread_id=text,
-        channel_id=text,
+        gateway_id=gateway_ids,
+        thread_id=ids,
+        channel_id=ids,
         bind_token=text,
         configured=st.booleans(),
     ),
     st.builds(
         Prompt,
-        gateway_id=text,
-        post_id=text,
-        create_at=ints,
-        user_id=text,
+        gateway_id=gateway_ids,
+        post_id=ids,
+        create_at=millis,
+        user_id=ids,
         text=text,
         username=text,
     ),
-    st.builds(Delivered, gateway_id=text, post_id=text, reply_ids=st.tuples(text) | st.tuples()),
+    st.builds(
+        Delivered, gateway_id=gateway_ids, post_id=ids, reply_ids=st.tuples(ids) | st.tuples()
+    ),
 )
 TO_GATEWAY = st.one_of(
     st.builds(
         Welcome,
-        worker_pid=ints,
+        worker_pid=pids,
         incarnation=text,
-        thread_id=text,
-        channel_id=text,
+        thread_id=maybe_ids,
+        channel_id=maybe_ids,
         bind_token=text,
-        catch_up_from=ints,
-        protocol_version=ints,
+        catch_up_from=millis,
+        protocol_version=counts,
     ),
-    st.builds(Accepted, post_id=text, first=st.booleans()),
+    st.builds(Accepted, post_id=ids, first=st.booleans()),
     st.builds(
         Answer,
-        post_id=text,
-        create_at=ints,
+        post_id=ids,
+        create_at=millis,
         text=text,
         is_error=st.booleans(),
-        attempt=ints,
+        attempt=counts,
     ),
-    st.builds(Progress, post_id=text, elapsed_s=st.floats(allow_nan=False)),
+    st.builds(Progress, post_id=ids, elapsed_s=st.floats(min_value=0, max_value=1e9)),
 )
 TO_SUPERVISOR = st.one_of(
     st.builds(
         WorkerHeartbeat,
-        pid=ints,
-        claude_pid=st.none() | ints,
+        pid=pids,
+        claude_pid=st.none() | pids,
         session_id=st.none() | text,
-        queue=ints,
-        thread_id=text,
-        claude_restarts=ints,
+        queue=counts,
+        thread_id=maybe_ids,
+        claude_restarts=counts,
         state=text,
     ),
-    st.builds(GatewayHeartbeat, pid=ints, gateway_id=text, connected=st.booleans(), thread_id=text),
+    st.builds(
+        GatewayHeartbeat,
+        pid=pids,
+        gateway_id=gateway_ids,
+        connected=st.booleans(),
+        thread_id=maybe_ids,
+    ),
 )
+
+POST = "a" * 26
+USER = "u" * 26
 
 
 @given(TO_WORKER)
@@ -125,9 +145,9 @@ def test_decode_error_names_the_field() -> None:
         {
             "type": "Prompt",
             "gateway_id": "g",
-            "post_id": "p",
+            "post_id": POST,
             "create_at": "soon",
-            "user_id": "u",
+            "user_id": USER,
             "text": "t",
         }
     )
@@ -138,15 +158,15 @@ def test_decode_error_names_the_field() -> None:
 def test_wrong_direction_is_refused() -> None:
     """A worker→gateway message arriving on the worker's inbox is a decode error, not a crash."""
     with pytest.raises(DecodeError, match="Invalid value 'Accepted'"):
-        worker_codec.decode(encode(Accepted(post_id="p")))
+        worker_codec.decode(encode(Accepted(post_id=POST)))
 
 
 def test_unknown_fields_are_ignored_for_forward_compatibility() -> None:
     """A newer peer's extra field does not break an older decoder (schema evolution)."""
     frame = msgspec.msgpack.encode(
-        {"type": "Accepted", "post_id": "p", "first": True, "brand_new": [1, 2]}
+        {"type": "Accepted", "post_id": POST, "first": True, "brand_new": [1, 2]}
     )
-    assert gateway_codec.decode(frame) == Accepted(post_id="p", first=True)
+    assert gateway_codec.decode(frame) == Accepted(post_id=POST, first=True)
 
 
 def test_messages_are_frozen() -> None:
@@ -154,3 +174,155 @@ def test_messages_are_frozen() -> None:
     message = Accepted(post_id="p")
     with pytest.raises(AttributeError):
         message.post_id = "q"  # type: ignore[misc]
+
+
+# --- hostile values: every out-of-bounds field makes the frame undecodable -------------------
+
+_PROMPT = {
+    "type": "Prompt",
+    "gateway_id": "g1",
+    "post_id": POST,
+    "create_at": 1,
+    "user_id": USER,
+    "text": "t",
+}
+
+
+def _prompt_with(**fields: object) -> bytes:
+    return msgspec.msgpack.encode({**_PROMPT, **fields})
+
+
+def test_a_valid_prompt_decodes() -> None:
+    """The baseline of the hostile cases below is itself accepted."""
+    assert isinstance(worker_codec.decode(_prompt_with()), Prompt)
+
+
+@pytest.mark.parametrize(
+    ("field", "value"),
+    [
+        ("create_at", 2**64 - 1),  # crashed the worker's journal with OverflowError
+        ("create_at", -1),
+        ("create_at", MILLIS_MAX + 1),
+        ("post_id", "p"),
+        ("post_id", "A" * 26),
+        ("post_id", "a" * 27),
+        ("post_id", "../../etc/passwd0000000000"),
+        ("user_id", ""),
+        ("gateway_id", ""),
+        ("gateway_id", "g" * 41),
+        ("gateway_id", "a/b"),
+        ("text", "x" * (MAX_PROMPT_CHARS + 1)),
+        ("username", "x" * 257),
+    ],
+)
+def test_out_of_bounds_prompt_fields_are_refused(field: str, value: object) -> None:
+    """Range, id format and size: each refused with the field named."""
+    with pytest.raises(DecodeError, match=rf"\$\.{field}"):
+        worker_codec.decode(_prompt_with(**{field: value}))
+
+
+@given(
+    field=st.sampled_from(["post_id", "user_id", "gateway_id"]),
+    value=st.text(max_size=60).filter(lambda v: len(v) != 26),
+)
+def test_ids_of_the_wrong_length_never_decode(field: str, value: str) -> None:
+    """Any id that is not 26 characters (gateway ids: 1-40 of a small alphabet) is refused."""
+    if field == "gateway_id" and 1 <= len(value) <= 40:
+        allowed = set("abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789_.-")
+        if set(value) <= allowed:
+            return
+    with pytest.raises(DecodeError):
+        worker_codec.decode(_prompt_with(**{field: value}))
+
+
+@given(st.integers(min_value=-(2**63), max_value=2**64 - 1))
+def test_any_create_at_either_decodes_in_range_or_is_refused(create_at: int) -> None:
+    """No integer a msgpack peer can send gets past the decoder out of range."""
+    try:
+        message = worker_codec.decode(_prompt_with(create_at=create_at))
+    except DecodeError:
+        assert not 0 <= create_at <= MILLIS_MAX
+    else:
+        assert isinstance(message, Prompt)
+        assert 0 <= message.create_at <= MILLIS_MAX
+
+
+@pytest.mark.parametrize(
+    "message",
+    [
+        {"type": "GatewayHello", "gateway_id": "g", "endpoint": "bogus://x", "pid": 1},
+        {"type": "GatewayHello", "gateway_id": "g", "endpoint": "ipc:///x", "pid": 0},
+        {"type": "GatewayHello", "gateway_id": "g", "endpoint": "ipc:///x", "pid": 2**40},
+        {"type": "GatewayHello", "gateway_id": "g", "endpoint": "ipc:///" + "x" * 200, "pid": 1},
+        {"type": "BindThread", "gateway_id": "g", "thread_id": "t", "channel_id": POST},
+        {"type": "BindThread", "gateway_id": "g", "thread_id": POST, "channel_id": ""},
+        {"type": "Delivered", "gateway_id": "g", "post_id": POST, "reply_ids": ["r"]},
+        {"type": "GatewayBye", "gateway_id": "x" * 1000},
+    ],
+)
+def test_other_hostile_messages_to_the_worker_are_refused(message: dict[str, object]) -> None:
+    """Hellos, bindings, deliveries and byes with values out of bounds do not decode."""
+    with pytest.raises(DecodeError):
+        worker_codec.decode(msgspec.msgpack.encode(message))
+
+
+@pytest.mark.parametrize(
+    ("codec", "message"),
+    [
+        (gateway_codec, {"type": "Answer", "post_id": POST, "create_at": -5, "text": "x"}),
+        (gateway_codec, {"type": "Answer", "post_id": POST, "create_at": 1, "text": "x",
+                         "attempt": -1}),
+        (gateway_codec, {"type": "Progress", "post_id": POST, "elapsed_s": float("nan")}),
+        (gateway_codec, {"type": "Welcome", "worker_pid": 1, "incarnation": "i",
+                         "thread_id": "x", "channel_id": "", "bind_token": "b",
+                         "catch_up_from": 0}),
+        (supervisor_codec, {"type": "WorkerHeartbeat", "pid": 1, "claude_pid": None,
+                            "session_id": None, "queue": -1, "thread_id": ""}),
+        (supervisor_codec, {"type": "GatewayHeartbeat", "pid": -3, "gateway_id": "g",
+                            "connected": True}),
+    ],
+)  # fmt: skip
+def test_hostile_messages_to_gateways_and_supervisor_are_refused(
+    codec: protocol.Codec[object], message: dict[str, object]
+) -> None:
+    """The worker→gateway and child→supervisor directions are bounded too."""
+    with pytest.raises(DecodeError):
+        codec.decode(msgspec.msgpack.encode(message))
+
+
+_values = st.recursive(
+    st.none()
+    | st.booleans()
+    | st.integers(min_value=-(2**63), max_value=2**64 - 1)
+    | st.floats()
+    | st.text(max_size=40)
+    | st.sampled_from([POST, USER, "g1", "ipc:///tmp/x", "tcp://10.0.0.1:1"]),
+    lambda inner: (
+        st.lists(inner, max_size=3) | st.dictionaries(st.text(max_size=5), inner, max_size=3)
+    ),
+    max_leaves=8,
+)
+_FIELDS = ["gateway_id", "post_id", "create_at", "user_id", "text", "username", "endpoint",
+           "pid", "thread_id", "channel_id", "bind_token", "configured", "reply_ids"]  # fmt: skip
+_TYPES = ["GatewayHello", "GatewayBye", "BindThread", "Prompt", "Delivered", "Accepted"]
+
+
+@given(
+    kind=st.sampled_from(_TYPES),
+    fields=st.dictionaries(st.sampled_from(_FIELDS), _values, max_size=len(_FIELDS)),
+)
+def test_hostile_maps_decode_within_bounds_or_raise_our_error(
+    kind: str, fields: dict[str, object]
+) -> None:
+    """Any map a peer can send decodes to an in-bounds message or raises DecodeError."""
+    frame = msgspec.msgpack.encode({"type": kind, **fields})
+    try:
+        message = worker_codec.decode(frame)
+    except DecodeError:
+        return
+    if isinstance(message, Prompt):
+        assert 0 <= message.create_at <= MILLIS_MAX
+        assert len(message.post_id) == len(message.user_id) == 26
+        assert len(message.text) <= MAX_PROMPT_CHARS
+    if isinstance(message, GatewayHello):
+        assert 1 <= message.pid <= 2**22

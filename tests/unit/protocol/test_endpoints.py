@@ -9,6 +9,7 @@ import pytest
 
 from protocol import (
     EndpointError,
+    StateDirError,
     check_endpoint,
     gateway_endpoint,
     prepare_run_dir,
@@ -83,3 +84,20 @@ def test_new_gateway_ids_are_distinct_valid_and_of_the_planned_length(tmp_path: 
     for gid in ids:
         assert len(gid) == GATEWAY_ID_LENGTH
         assert gateway_endpoint(tmp_path, gid).endswith(f"/gw-{gid}")
+
+
+def test_a_shared_run_dir_of_our_group_is_kept_and_a_foreign_one_refused(tmp_path: Path) -> None:
+    """Mode 2770 in one of our groups (roles under separate users) is used as it is; a run
+    dir of another user that is not laid out so is refused."""
+    import os
+
+    run = tmp_path / "run"
+    run.mkdir()
+    run.chmod(0o2770)
+    assert prepare_run_dir(tmp_path) == run
+    assert stat.S_IMODE(run.stat().st_mode) == 0o2770
+    if os.geteuid() == 0:  # make it another user's: only root can
+        os.chown(run, 65534, 65534)
+        run.chmod(0o777)
+        with pytest.raises(StateDirError, match="belongs to uid 65534"):
+            prepare_run_dir(tmp_path)

@@ -67,7 +67,17 @@ class FakeRunner:
         self.calls.append(("answer", (request_id, body)))
 
 
-def rig(tmp_path: Path, **config: Any) -> tuple[Controls, FakeRunner, Journal, list[Approval]]:
+class FakeClock:
+    def __init__(self) -> None:
+        self.now = 1_000_000.0
+
+    def __call__(self) -> float:
+        return self.now
+
+
+def rig(
+    tmp_path: Path, clock: FakeClock | None = None, **config: Any
+) -> tuple[Controls, FakeRunner, Journal, list[Approval]]:
     values: dict[str, Any] = {
         "state_dir": str(tmp_path),
         "claude_path": "claude",
@@ -79,7 +89,9 @@ def rig(tmp_path: Path, **config: Any) -> tuple[Controls, FakeRunner, Journal, l
     journal = Journal(tmp_path)
     runner = FakeRunner()
     shown: list[Approval] = []
-    controls = Controls(msgspec.convert(values, WorkerConfig), journal, runner, shown.append)
+    controls = Controls(
+        msgspec.convert(values, WorkerConfig), journal, runner, shown.append, clock or FakeClock()
+    )
     return controls, runner, journal, shown
 
 
@@ -195,8 +207,13 @@ def test_turn_end_and_restart_end_pending_requests(tmp_path: Path) -> None:
 
 
 def test_timeout_denies(tmp_path: Path) -> None:
-    controls, runner, journal, _ = rig(tmp_path, approval_timeout=0.0001)
+    clock = FakeClock()
+    controls, runner, journal, _ = rig(tmp_path, clock, approval_timeout=30)
     controls.tool_requested(post("p1", 5), ask("r1"))
+    clock.now += 29.9
+    controls.tick()
+    assert journal.approvals()[0].state == "pending"
+    clock.now += 0.1
     controls.tick()
     assert journal.approvals()[0].state == "timeout"
     assert runner.calls[0][1][1]["behavior"] == "deny"

@@ -43,3 +43,15 @@ def test_second_lock_on_one_state_dir_is_refused_with_the_holders_pid(tmp_path: 
     first.release()
     with statedir.acquire(tmp_path) as again:
         assert again.path.read_text() == f"{os.getpid()}\n"
+
+
+def test_prepare_keeps_0710_for_a_gateway_under_another_user(tmp_path: Path) -> None:
+    """0710 (the gateway's group passes through to run/) is kept; group read is not."""
+    shared = tmp_path / "shared"
+    shared.mkdir()
+    shared.chmod(0o710)
+    statedir.prepare(shared)
+    assert mode(shared) == 0o710
+    shared.chmod(0o750)
+    statedir.prepare(shared)
+    assert mode(shared) == 0o700

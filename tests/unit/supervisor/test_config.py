@@ -294,3 +294,93 @@ def test_control_settings(tmp_path: Path) -> None:
     ):
         with pytest.raises(ConfigError, match=name):
             load_settings({**base_env(tmp_path), name: bad})
+
+
+# --- remote gateways (CURVE) and separate users ------------------------------------------
+
+
+def test_plain_tcp_is_refused_naming_the_setting(tmp_path: Path) -> None:
+    """A tcp endpoint without the CURVE keys its roles read is a configuration error."""
+    env = {**base_env(tmp_path), "MMCLAUDE_WORKER_ENDPOINT": "tcp://127.0.0.1:7700"}
+    for need in ("run", "worker", "gateway"):
+        with pytest.raises(ConfigError, match=r"^MMCLAUDE_WORKER_ENDPOINT: .*mmclaude keys"):
+            load_settings(env, need=need)
+    env = {**base_env(tmp_path), "MMCLAUDE_GATEWAY_ENDPOINT": "tcp://10.0.0.2:7701"}
+    with pytest.raises(ConfigError, match=r"^MMCLAUDE_GATEWAY_ENDPOINT: .*gateway.key_secret"):
+        load_settings(env, need="gateway")
+
+
+def test_tcp_with_keys_is_accepted_and_an_open_secret_refused(tmp_path: Path) -> None:
+    """After `mmclaude keys` tcp works; a secret key readable by others is refused."""
+    from protocol import curve
+
+    env = {
+        **base_env(tmp_path),
+        "MMCLAUDE_WORKER_ENDPOINT": "tcp://127.0.0.1:7700",
+        "MMCLAUDE_GATEWAY_ENDPOINT": "tcp://127.0.0.1:7701",
+    }
+    made = curve.make_keys(tmp_path / "state")
+    assert all(new for _, new in made)
+    secrets = [p for p, _ in made if p.name.endswith(".key_secret")]
+    assert {oct(p.stat().st_mode & 0o777) for p in secrets} == {"0o600"}
+    assert not any(new for _, new in curve.make_keys(tmp_path / "state"))  # never overwrites
+    settings = load_settings(env)
+    assert settings.gateway_config("g1").endpoint == "tcp://127.0.0.1:7701"
+    secrets[0].chmod(0o644)
+    with pytest.raises(ConfigError, match="readable by others"):
+        load_settings(env)
+
+
+def test_no_listed_gateway_key_is_refused(tmp_path: Path) -> None:
+    """A tcp inbox that would let no gateway in is a mistake worth stopping for."""
+    from protocol import curve
+
+    curve.make_keys(tmp_path / "state")
+    for listed in (tmp_path / "state" / "keys" / "allowed-gateways").iterdir():
+        listed.unlink()
+    env = {**base_env(tmp_path), "MMCLAUDE_WORKER_ENDPOINT": "tcp://127.0.0.1:7700"}
+    with pytest.raises(ConfigError, match="no gateway key"):
+        load_settings(env, need="worker")
+
+
+@pytest.mark.parametrize(
+    ("value", "needle"),
+    [("tcp://*:7701", "not \\*"), ("udp://x:1", "endpoint must be"), ("ipc://rel", "absolute")],
+)
+def test_bad_gateway_endpoints(tmp_path: Path, value: str, needle: str) -> None:
+    env = {**base_env(tmp_path), "MMCLAUDE_GATEWAY_ENDPOINT": value}
+    with pytest.raises(ConfigError, match=f"^MMCLAUDE_GATEWAY_ENDPOINT: .*{needle}"):
+        load_settings(env)
+
+
+def test_one_tcp_gateway_endpoint_cannot_serve_two_gateways(tmp_path: Path) -> None:
+    env = {
+        **base_env(tmp_path),
+        "MMCLAUDE_GATEWAY_ENDPOINT": "ipc:///tmp/gw",
+        "MMCLAUDE_GATEWAYS": "2",
+    }
+    with pytest.raises(ConfigError, match=r"^MMCLAUDE_GATEWAY_ENDPOINT: one endpoint"):
+        load_settings(env)
+
+
+def test_the_worker_never_reads_the_token(tmp_path: Path) -> None:
+    """`mmclaude worker` ignores the token settings: an unreadable token file is no error."""
+    env = {**base_env(tmp_path), "MATTERMOST_TOKEN_FILE": str(tmp_path / "nope")}
+    del env["MATTERMOST_TOKEN"]
+    settings = load_settings(env, need="worker")
+    assert settings.token == ""
+    assert settings.worker_config().redact == ()
+
+
+@pytest.mark.parametrize(
+    ("worker", "gateway", "needle"),
+    [
+        ("root", "", "MMCLAUDE_GATEWAY_USER: required"),
+        ("no-such-user-x", "root", "MMCLAUDE_WORKER_USER: no such user"),
+        ("root", "root", "MMCLAUDE_GATEWAY_USER: must differ"),
+    ],
+)
+def test_bad_role_users(tmp_path: Path, worker: str, gateway: str, needle: str) -> None:
+    env = {**base_env(tmp_path), "MMCLAUDE_WORKER_USER": worker, "MMCLAUDE_GATEWAY_USER": gateway}
+    with pytest.raises(ConfigError, match=f"^{needle}"):
+        load_settings(env)
