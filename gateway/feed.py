@@ -79,10 +79,13 @@ async def follow(client: MattermostClient, listener: FeedListener, gateway_id: s
 def _dispatch(frame: WsFrame, listener: FeedListener) -> None:
     if frame.event != "posted":
         return  # post_edited/post_deleted: an accepted post is never answered twice
-    data = frame.data or {}
-    post = decode_post(data.get("post"))
-    if post is None:
-        logger.warning("ws.bad_post: a posted event without a decodable post")
-        return
-    sender = data.get("sender_name")
-    listener.post_seen(post, sender if isinstance(sender, str) else "")
+    try:
+        data = frame.data or {}
+        post = decode_post(data.get("post"))
+        if post is None:
+            logger.warning("ws.bad_post: a posted event without a decodable post")
+            return
+        sender = data.get("sender_name")
+        listener.post_seen(post, sender if isinstance(sender, str) else "")
+    except Exception as exc:  # one event is judged alone: it never stops the feed
+        logger.opt(exception=exc).error("ws.event_skipped {}", type(exc).__name__, seq=frame.seq)

@@ -14,7 +14,15 @@ if TYPE_CHECKING:
 
     from gateway.models import Post
 
-__all__ = ["ID_RE", "Allowlist", "build_allowlist", "names_to_resolve", "reject_reason"]
+__all__ = [
+    "ID_RE",
+    "INTEGRATION_PROPS",
+    "Allowlist",
+    "build_allowlist",
+    "integration_prop",
+    "names_to_resolve",
+    "reject_reason",
+]
 
 ID_RE = re.compile(r"^[a-z0-9]{26}$")
 
@@ -91,6 +99,21 @@ def build_allowlist(
     )
 
 
+# Set by webhooks, slash-command responses and plugins, which post under the invoking user's
+# id: their text is a third party's, never the user's prompt.
+INTEGRATION_PROPS = ("from_webhook", "override_username", "override_icon_url", "from_plugin")
+
+
+def integration_prop(post: Post) -> str:
+    """The first integration prop the post carries (any value but absent, null, false or
+    empty counts), or ""."""
+    for key in INTEGRATION_PROPS:
+        value = post.prop(key)
+        if value not in (None, False, "", "false"):
+            return key
+    return ""
+
+
 def reject_reason(
     post: Post, *, thread_id: str, bot_id: str, allow: Allowlist, username: str = ""
 ) -> str | None:
@@ -100,8 +123,13 @@ def reject_reason(
         return "not a reply in the thread"
     if post.user_id == bot_id:
         return "the bot's own post"
+    if post.unreadable:
+        return "unreadable (JSON too deep or a number out of range)"
     if post.prop("from_bot") in ("true", True):
         return "another bot's post"
+    integration = integration_prop(post)
+    if integration:
+        return f"an integration's post ({integration})"
     if post.type:
         return f"a system post ({post.type})"
     if post.delete_at:

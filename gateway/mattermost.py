@@ -10,7 +10,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import time
-from typing import TYPE_CHECKING, TypeVar
+from typing import TYPE_CHECKING, Protocol, TypeVar
 
 import aiohttp
 import msgspec
@@ -45,7 +45,7 @@ from gateway.models import (
 if TYPE_CHECKING:
     from collections.abc import AsyncIterator, Awaitable, Callable, Iterator, Mapping
 
-__all__ = ["MattermostClient", "WebSocket", "decode_post"]
+__all__ = ["MattermostClient", "RawSocket", "WebSocket", "decode_post"]
 
 T = TypeVar("T")
 
@@ -85,7 +85,7 @@ def _error_for(status: int, body: bytes, headers: Mapping[str, str], what: str) 
         return RateLimitedError(f"{what}: rate limited (429)", retry_after=wait or 1.0)
     try:
         err = _error_decoder.decode(body)
-    except msgspec.DecodeError:
+    except (msgspec.DecodeError, RecursionError):
         err = _ErrorBody()
     text = f"{what}: HTTP {status} {err.id or ''} {err.message or ''}".rstrip()
     cls: type[MattermostError]
@@ -359,10 +359,21 @@ class MattermostClient:
             await ws.aclose()
 
 
+class RawSocket(Protocol):
+    """What :class:`WebSocket` uses of aiohttp's ``ClientWebSocketResponse``."""
+
+    @property
+    def closed(self) -> bool: ...
+    @property
+    def close_code(self) -> int | None: ...
+    async def receive(self) -> aiohttp.WSMessage: ...
+    async def close(self) -> bool: ...
+
+
 class WebSocket:
     """One open connection: frames in, decoded; the heartbeat runs inside aiohttp."""
 
-    def __init__(self, raw: aiohttp.ClientWebSocketResponse) -> None:
+    def __init__(self, raw: RawSocket) -> None:
         self._raw = raw
 
     def __repr__(self) -> str:

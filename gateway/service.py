@@ -269,6 +269,15 @@ class Gateway(Binder):
         self._consider(post, via="ws")
 
     def _consider(self, post: Post, *, via: str) -> None:
+        """Judge one post; whatever goes wrong judging it skips it alone (logged)."""
+        try:
+            self._judge(post, via=via)
+        except Exception as exc:
+            self._log.opt(exception=exc).error(
+                "post.skipped {}", type(exc).__name__, post_id=post.id, via=via
+            )
+
+    def _judge(self, post: Post, *, via: str) -> None:
         username = self.names.get(post.user_id)
         reason = reject_reason(
             post, thread_id=self.thread_id, bot_id=self.bot.id, allow=self.allow, username=username

@@ -118,3 +118,34 @@ def test_a_resolved_name_adds_its_id_and_keeps_the_name() -> None:
     assert allow.usernames == {"alice"}
     everyone, _ = build_allowlist(["*", "alice"], {})
     assert not everyone.needs_name(ALICE)
+
+
+@pytest.mark.parametrize(
+    "props",
+    [
+        {"from_webhook": "true"},
+        {"from_webhook": True},
+        {"override_username": "alice"},
+        {"override_icon_url": "https://example.com/x.png"},
+        {"from_plugin": "true"},
+        {"from_plugin": True, "from_webhook": "false"},
+    ],
+)
+def test_integration_posts_are_never_prompts_whoever_user_id_says(props: dict[str, object]) -> None:
+    """Slash-command responses, webhooks and plugins post under the invoking user's id: an
+    allowed id does not make their text a prompt (nor does ``*``)."""
+    why = reason(post(props=props))
+    assert why is not None
+    assert why.startswith("an integration's post")
+    assert reason(post(props=props), Allowlist(everyone=True)) is not None
+
+
+@pytest.mark.parametrize(
+    "props", [None, {}, {"from_webhook": "false"}, {"override_username": ""}, {"x": 1}]
+)
+def test_absent_or_false_integration_props_do_not_refuse(props: dict[str, object] | None) -> None:
+    assert reason(post(props=props)) is None
+
+
+def test_an_unreadable_post_is_never_a_prompt() -> None:
+    assert reason(post(unreadable=True)) == "unreadable (JSON too deep or a number out of range)"

@@ -1,0 +1,289 @@
+"""Hostile JSON from Mattermost through every decode path of the gateway, driven through the
+real code (the WebSocket frame path, the client's REST methods over their real response
+decoding, the service's judgement): deep nesting (msgspec raises ``RecursionError`` past ~1000
+levels), numbers it cannot hold (``1e400``, 400 digits), numbers past 64 bits, wrong types and
+huge strings. Nothing raises past one item: a bad post is skipped alone, the rest of its page,
+frame stream or catch-up goes on."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import json
+from typing import TYPE_CHECKING
+
+import aiohttp
+import msgspec
+import pytest
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+
+from gateway.bridge import WsCursor
+from gateway.errors import TransportError, WebSocketClosedError
+from gateway.feed import _dispatch
+from gateway.filtering import Allowlist, reject_reason
+from gateway.mattermost import MattermostClient, WebSocket, _error_for, decode_post
+from gateway.models import MAX_INT, Post, decode_json, to_post
+
+if TYPE_CHECKING:
+    from collections.abc import Mapping
+
+THREAD = "t" * 26
+BOT = "b" * 26
+ALICE = "a" * 26
+GOOD = "g" * 26
+BAD = "h" * 26
+
+
+def bomb(depth: int, kind: str = "[") -> str:
+    """Valid JSON nested ``depth`` levels deep."""
+    if kind == "[":
+        return "[" * depth + "]" * depth
+    return '{"a":' * depth + "1" + "}" * depth
+
+
+leaves = st.sampled_from(
+    [
+        "null",
+        "true",
+        "0",
+        "-1",
+        str(2**64 - 1),
+        str(2**64),
+        str(-(2**63) - 1),
+        "1e400",
+        "-1e400",
+        "1" * 400,
+        "1" * 5000,
+        "1.5",
+        '"x"',
+        '"\\u0000"',
+        "[]",
+        "{}",
+    ]
+)
+bombs = st.builds(bomb, st.integers(min_value=900, max_value=6000), st.sampled_from(["[", "{"]))
+huge_strings = st.integers(min_value=10_000, max_value=300_000).map(lambda n: json.dumps("x" * n))
+hostile = st.one_of(leaves, bombs, huge_strings)
+hostile_values = st.recursive(
+    hostile,
+    lambda inner: st.one_of(
+        st.lists(inner, max_size=3).map(lambda xs: "[" + ",".join(xs) + "]"),
+        st.dictionaries(st.sampled_from(["a", "from_webhook", "id", "x"]), inner, max_size=3).map(
+            lambda d: "{" + ",".join(f"{json.dumps(k)}:{v}" for k, v in d.items()) + "}"
+        ),
+    ),
+    max_leaves=4,
+)
+FIELDS = ["props", "create_at", "user_id", "root_id", "message", "type", "delete_at", "id"]
+
+
+def post_json(post_id: str, user_id: str, hostile_fields: Mapping[str, str] | None = None) -> str:
+    fields = {
+        "id": json.dumps(post_id),
+        "create_at": "1731000000456",
+        "user_id": json.dumps(user_id),
+        "root_id": json.dumps(THREAD),
+        "message": json.dumps("hello"),
+        "type": '""',
+        "delete_at": "0",
+        "props": "{}",
+    }
+    fields.update(hostile_fields or {})
+    return "{" + ",".join(f"{json.dumps(k)}:{v}" for k, v in fields.items()) + "}"
+
+
+hostile_posts = st.dictionaries(st.sampled_from(FIELDS), hostile_values, min_size=1, max_size=3)
+
+
+def judged(post: Post) -> str | None:
+    return reject_reason(post, thread_id=THREAD, bot_id=BOT, allow=Allowlist(everyone=True))
+
+
+def test_msgspec_still_raises_recursion_error_so_this_suite_is_not_vacuous() -> None:
+    with pytest.raises(RecursionError):
+        msgspec.json.decode(bomb(5000))
+    with pytest.raises(msgspec.ValidationError):
+        msgspec.json.decode("1e400")
+
+
+def test_a_post_with_deep_props_decodes_but_is_never_a_prompt() -> None:
+    """The 7 KB post of the issue: valid for Mattermost, nested 5000 deep."""
+    post = decode_post(post_json(BAD, ALICE, {"props": '{"x":' + bomb(5000) + "}"}))
+    assert post is not None
+    assert post.id == BAD
+    assert post.unreadable
+    assert judged(post) == "unreadable (JSON too deep or a number out of range)"
+
+
+def test_numbers_out_of_range_make_the_field_default_or_the_post_unreadable() -> None:
+    for number in (str(2**64 - 1), str(2**64), str(-(2**63) - 1), "-5", "1" * 400):
+        post = decode_post(post_json(GOOD, ALICE, {"create_at": number}))
+        assert post is not None
+        assert post.create_at == 0  # never a value the worker's journal cannot hold
+    post = decode_post(post_json(GOOD, ALICE, {"create_at": str(MAX_INT)}))
+    assert post is not None
+    assert post.create_at == MAX_INT
+    for number in ("1e400", "-1e400", "1" * 5000):
+        post = decode_post(post_json(BAD, ALICE, {"create_at": number}))
+        assert post is not None
+        assert post.unreadable
+
+
+@settings(max_examples=60, deadline=None, suppress_health_check=list(HealthCheck))
+@given(hostile_posts)
+def test_one_hostile_post_never_sinks_its_page(fields: dict[str, str]) -> None:
+    """A thread page (the real client's decoding) with a hostile post between two good ones:
+    the good ones come through unchanged; the hostile one, if it decodes, is not a prompt
+    unless every field it carries is a harmless default."""
+    posts = {
+        GOOD: post_json(GOOD, ALICE),
+        BAD: post_json(BAD, ALICE, fields),
+        "z" * 26: post_json("z" * 26, ALICE),
+    }
+    body = '{"order":["' + '","'.join(posts) + '"],"posts":{'
+    body += ",".join(f'"{k}":{v}' for k, v in posts.items()) + "}}"
+    client = CannedClient(body.encode())
+    page = asyncio.run(client.thread_page(THREAD, from_create_at=0))
+    assert page.posts[GOOD].message == "hello"
+    assert page.posts["z" * 26].message == "hello"
+    assert judged(page.posts[GOOD]) is None
+    bad = page.posts.get(BAD)
+    if bad is not None and judged(bad) is None:
+        assert not bad.unreadable
+        assert bad.props is None or len(msgspec.json.encode(bad.props)) < 2_000_000
+        assert 0 <= bad.create_at <= MAX_INT
+
+
+class CannedClient(MattermostClient):
+    """The real client with the network swapped for one canned response body."""
+
+    def __init__(self, body: bytes) -> None:
+        super().__init__("http://127.0.0.1:9", "token")
+        self.body = body
+
+    async def _request(
+        self,
+        method: str,
+        path: str,
+        what: str,
+        *,
+        params: Mapping[str, str | int] | None = None,
+        body: object = None,
+    ) -> bytes:
+        return self.body
+
+
+@settings(max_examples=80, deadline=None, suppress_health_check=list(HealthCheck))
+@given(hostile_values)
+def test_every_rest_decode_path_raises_nothing_but_a_transport_error(text: str) -> None:
+    """Any response body, to any REST call the gateway makes, is a value or a
+    TransportError (retried like a network fault): never RecursionError or ValidationError."""
+    client = CannedClient(text.encode())
+
+    async def calls() -> None:
+        for call in (
+            client.get_me,
+            lambda: client.get_user(ALICE),
+            lambda: client.users_by_usernames(["alice"]),
+            lambda: client.get_post(GOOD),
+            lambda: client.thread_page(THREAD, from_create_at=0),
+            lambda: client.channel_page("c" * 26, page=0),
+            lambda: client.create_post(channel_id="c" * 26, message="x"),
+        ):
+            with contextlib.suppress(TransportError):
+                await call()
+
+    asyncio.run(calls())
+    error = _error_for(400, text.encode(), {}, "test")
+    assert error.status == 400
+
+
+class _Raw:
+    """Stands in for aiohttp's websocket: hands out the frames, then closes."""
+
+    def __init__(self, payloads: list[str]) -> None:
+        self.payloads = payloads
+        self.closed = False
+        self.close_code: int | None = 1000
+
+    async def receive(self) -> aiohttp.WSMessage:
+        if not self.payloads:
+            self.closed = True
+            return aiohttp.WSMessage(aiohttp.WSMsgType.CLOSED, None, None)
+        return aiohttp.WSMessage(aiohttp.WSMsgType.TEXT, self.payloads.pop(0), None)
+
+    async def close(self) -> bool:
+        self.closed = True
+        return True
+
+
+class _Listener:
+    def __init__(self) -> None:
+        self.accepted: list[str] = []
+
+    def connected_changed(self, connected: bool) -> None:
+        pass
+
+    def events_lost(self) -> None:
+        pass
+
+    def post_seen(self, post: Post, sender: str) -> None:
+        if judged(post) is None:
+            self.accepted.append(post.id)
+
+
+async def _feed(payloads: list[str]) -> _Listener:
+    ws = WebSocket(_Raw(list(payloads)))
+    cursor = WsCursor()
+    listener = _Listener()
+    while True:
+        try:
+            frame = await ws.receive()
+        except WebSocketClosedError:
+            return listener
+        if frame is not None and cursor.observe(frame) == "event":
+            _dispatch(frame, listener)
+
+
+def posted(seq: int, post: str, *, as_string: bool = True) -> str:
+    inner = json.dumps(post) if as_string else post
+    return f'{{"event":"posted","seq":{seq},"data":{{"post":{inner},"sender_name":"@alice"}}}}'
+
+
+@settings(max_examples=60, deadline=None, suppress_health_check=list(HealthCheck))
+@given(hostile_posts, st.booleans(), hostile_values)
+def test_a_hostile_event_or_frame_never_stops_the_socket(
+    fields: dict[str, str], as_string: bool, junk: str
+) -> None:
+    """hello, a good post, a hostile post (double-encoded or not), a hostile frame, a good
+    post: both good posts are seen, in order, whatever the hostile ones hold."""
+    frames = [
+        '{"event":"hello","seq":0,"data":{"connection_id":"' + "c" * 26 + '"}}',
+        posted(1, post_json(GOOD, ALICE)),
+        posted(2, post_json(BAD, ALICE, fields), as_string=as_string),
+        junk,
+        posted(3, post_json("z" * 26, ALICE)),
+    ]
+    listener = asyncio.run(_feed(frames))
+    assert [p for p in listener.accepted if p != BAD] == [GOOD, "z" * 26]
+
+
+def test_a_frame_nested_too_deep_is_skipped_and_the_next_one_read() -> None:
+    frames = [
+        '{"event":"hello","seq":0,"data":{"connection_id":"' + "c" * 26 + '"}}',
+        '{"event":"posted","seq":1,"data":' + bomb(5000, "{") + "}",
+        '{"event":"posted","seq":' + bomb(5000) + "}",
+        posted(3, post_json(GOOD, ALICE)),  # the seq-less frame took seq 2
+    ]
+    listener = asyncio.run(_feed(frames))
+    assert listener.accepted == [GOOD]
+
+
+def test_decode_json_raises_only_decode_error() -> None:
+    for text in ("[" * 5000, "}" * 3, '"' + "[" * 5000, bomb(5000)[:-1], "1e400 1"):
+        with pytest.raises(msgspec.DecodeError):
+            decode_json(text)
+    value = decode_json('{"a":' + bomb(100) + ',"b":2}')
+    assert value["b"] == 2
+    assert to_post({"id": "x", "props": value}) is not None
