@@ -123,6 +123,8 @@ def reject_reason(
         return "not a reply in the thread"
     if post.user_id == bot_id:
         return "the bot's own post"
+    if not ID_RE.match(post.id):
+        return "a malformed post id"
     if post.unreadable:
         return "unreadable (JSON too deep or a number out of range)"
     if post.prop("from_bot") in ("true", True):

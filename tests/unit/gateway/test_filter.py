@@ -147,5 +147,10 @@ def test_absent_or_false_integration_props_do_not_refuse(props: dict[str, object
     assert reason(post(props=props)) is None
 
 
+@pytest.mark.parametrize("post_id", ["x", "p" * 27, "P" * 26, "p" * 10_000])
+def test_a_post_id_that_is_not_a_mattermost_id_is_never_a_prompt(post_id: str) -> None:
+    assert reason(post(id=post_id)) == "a malformed post id"
+
+
 def test_an_unreadable_post_is_never_a_prompt() -> None:
     assert reason(post(unreadable=True)) == "unreadable (JSON too deep or a number out of range)"
