@@ -1,4 +1,4 @@
-"""Start-up lookups: who is allowed, and the one thread to serve (the configured one, or our
+"""Start-up lookups: the one thread to serve (the configured one, or our
 root post in the channel).
 
 A restart must never create a second thread: the root post carries the worker's stable
@@ -12,20 +12,18 @@ from typing import TYPE_CHECKING
 
 from loguru import logger
 
-from gateway.errors import AuthError, FatalError, MattermostError, NotFoundError
-from gateway.filtering import ID_RE, Allowlist, build_allowlist, names_to_resolve
+from gateway.errors import FatalError, NotFoundError
 
 if TYPE_CHECKING:
     from gateway.config import GatewayConfig
     from gateway.mattermost import MattermostClient
-    from gateway.models import Post, User
+    from gateway.models import Post
 
 __all__ = [
     "READY_MESSAGE",
     "find_bind_post",
     "not_member",
     "propose_thread",
-    "resolve_allowlist",
 ]
 
 READY_MESSAGE = (
@@ -34,33 +32,6 @@ READY_MESSAGE = (
 )
 BIND_SEARCH_PAGES = 50  # 10 000 channel posts: the bind post is recent; this only bounds it
 PAGE_SIZE = 200
-
-
-async def resolve_allowlist(
-    client: MattermostClient, entries: tuple[str, ...]
-) -> tuple[Allowlist, dict[str, str]]:
-    """The allowlist and the id → username pairs learned on the way.
-
-    Names stay in the allowlist and are matched by the author's username as posts arrive;
-    ``POST /users/usernames`` (not promised by the protocol doc) is tried once as a fast
-    path that also adds their ids, and its failure is only a log line.
-    """
-    names = names_to_resolve(entries)
-    users: list[User] = []
-    if names and any(not ID_RE.match(n) for n in names):
-        try:
-            users = await client.users_by_usernames(names)
-        except AuthError:
-            raise
-        except MattermostError as exc:
-            log = logger.debug if exc.status in (404, 405) else logger.warning
-            log("allow.resolve_skipped: names are matched as users post ({})", exc)
-    allow, unresolved = build_allowlist(entries, {u.username.lower(): u.id for u in users})
-    if unresolved:
-        logger.info("allow.by_name: matched by username when they post", names=unresolved)
-    if not allow.everyone and not allow.user_ids and not allow.usernames:
-        logger.warning("allow.empty: MATTERMOST_ALLOWED_USERS allows nobody")
-    return allow, {u.id: u.username for u in users if u.username}
 
 
 def not_member(channel_id: str) -> str:

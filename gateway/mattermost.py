@@ -11,6 +11,7 @@ import asyncio
 import contextlib
 import time
 from typing import TYPE_CHECKING, Protocol, TypeVar
+from urllib.parse import quote
 
 import aiohttp
 import msgspec
@@ -202,6 +203,13 @@ class MattermostClient:
         """``GET /users/{id}`` (not every server or emulator has it: callers tolerate 404/405)."""
         what = f"get user {user_id}"
         raw = await self._request("GET", f"/users/{user_id}", what)
+        with _map_errors(what):
+            return _one_user(raw, what)
+
+    async def user_by_username(self, username: str) -> User:
+        """``GET /users/username/{username}`` (404 when nobody holds that name)."""
+        what = f"get user @{username}"
+        raw = await self._request("GET", f"/users/username/{quote(username, safe='')}", what)
         with _map_errors(what):
             return _one_user(raw, what)
 

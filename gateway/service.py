@@ -19,18 +19,18 @@ from typing import TYPE_CHECKING
 
 from loguru import logger
 
+from gateway.access import Access, refresh_forever
 from gateway.binder import Binder
-from gateway.binding import not_member, resolve_allowlist
+from gateway.binding import not_member
 from gateway.bridge import Backoff, catchup_start
 from gateway.chores import Chores, run_chores
 from gateway.delivery import deliver, deliver_fallback
 from gateway.errors import AuthError, MattermostError
 from gateway.feed import follow
-from gateway.filtering import Allowlist, reject_reason
+from gateway.filtering import reject_reason
 from gateway.models import Post, User
 from gateway.outbox import Outbox
 from gateway.prompts import Lru, PromptQueue
-from gateway.users import UserNames
 from protocol import (
     Accepted,
     Answer,
@@ -61,8 +61,7 @@ class Gateway(Binder):
         self.client = client
         self.bus = bus
         self.bot = User(id="")
-        self.allow = Allowlist()
-        self.names = UserNames(client)
+        self.access = Access(client, config.allowed_users, refresh_s=config.allow_refresh_s)
         self.welcome: Welcome | None = None
         self.thread_id = ""
         self.channel_id = ""
@@ -99,6 +98,7 @@ class Gateway(Binder):
             tasks.create_task(self._catchup_loop())
             tasks.create_task(self._delivery_loop())
             tasks.create_task(run_chores(self.chores, self.client, self._where))
+            tasks.create_task(refresh_forever(self.access))
 
     def _where(self) -> tuple[str, str, str]:
         return self.bot.id, self.channel_id, self.thread_id
@@ -117,13 +117,13 @@ class Gateway(Binder):
                 self._log.warning("gateway.start_retry {}", exc, retry_s=round(delay, 2))
                 await asyncio.sleep(delay)
         self._log.info("gateway.started", bot_id=self.bot.id, bot=self.bot.username)
-        self.allow, names = await resolve_allowlist(self.client, self.config.allowed_users)
-        self.names.update(names)
+        await self.access.refresh()
         self._log.info(
             "allow.ready",
-            everyone=self.allow.everyone,
-            users=len(self.allow.user_ids),
-            names=len(self.allow.usernames),
+            everyone=self.access.allow.everyone,
+            users=len(self.access.allow.user_ids),
+            names=len(self.access.names),
+            unresolved=sorted(self.access.names - set(self.access.resolved)),
         )
 
     # --- the worker side --------------------------------------------------------------------
@@ -247,42 +247,50 @@ class Gateway(Binder):
     def events_lost(self) -> None:
         self.catchup_wanted.set()
 
-    def post_seen(self, post: Post, sender: str) -> None:
-        self.names.learn_sender(post, sender)
-        if (
-            post.root_id == self.thread_id
-            and self.allow.needs_name(post.user_id)
-            and self.names.unknown(post.user_id)
-        ):
-            # No usable sender_name (the doc promises one): ask the server, then decide.
-            task = asyncio.create_task(self._look_up_then_consider(post))
+    def post_seen(self, post: Post) -> None:
+        self.access.saw(post)
+        if post.root_id == self.thread_id and self.access.should_check(post.user_id):
+            # An author not allowed while some names are unresolved: ask the server who
+            # they are (a user created after start), then judge.
+            task = asyncio.create_task(self._check_then_consider(post))
             self._lookups.add(task)
             task.add_done_callback(self._lookups.discard)
             return
         self._consider(post, via="ws")
 
-    async def _look_up_then_consider(self, post: Post) -> None:
+    async def _check_then_consider(self, post: Post) -> None:
         try:
-            await self.names.look_up(post.user_id)
+            decided = await self.access.check_author(post.user_id, post.create_at)
         except AuthError as exc:  # the other loops meet the 401 too and stop the gateway
-            self._log.error("users.lookup_failed {}", exc)
-        self._consider(post, via="ws")
+            self._log.error("allow.lookup_failed {}", exc)
+            decided = False
+        self._consider(post, via="ws", final=decided)
 
-    def _consider(self, post: Post, *, via: str) -> None:
-        """Judge one post; whatever goes wrong judging it skips it alone (logged)."""
+    def _consider(self, post: Post, *, via: str, final: bool = True) -> None:
+        """Judge one post; whatever goes wrong judging it skips it alone (logged).
+
+        A refusal is remembered (``final``: unless the author could not be looked up) and a
+        post refused once is never judged again: a catch-up cannot turn it into a prompt.
+        """
         try:
-            self._judge(post, via=via)
+            self._judge(post, via=via, final=final)
         except Exception as exc:
             self._log.opt(exception=exc).error(
                 "post.skipped {}", type(exc).__name__, post_id=post.id, via=via
             )
 
-    def _judge(self, post: Post, *, via: str) -> None:
-        username = self.names.get(post.user_id)
+    def _judge(self, post: Post, *, via: str, final: bool) -> None:
+        if self.access.rejected(post.id):
+            self._log.debug("post.ignored", post_id=post.id, reason="refused before", via=via)
+            return
         reason = reject_reason(
-            post, thread_id=self.thread_id, bot_id=self.bot.id, allow=self.allow, username=username
+            post, thread_id=self.thread_id, bot_id=self.bot.id, allow=self.access.allow
         )
+        if reason is None and not self.access.allows(post.user_id, post.create_at):
+            reason = "author not allowed when the post was made"
         if reason is not None:
+            if final and post.root_id == self.thread_id:
+                self.access.reject(post.id)
             self._log.debug("post.ignored", post_id=post.id, reason=reason, via=via)
             return
         prompt = Prompt(
@@ -291,7 +299,7 @@ class Gateway(Binder):
             create_at=post.create_at,
             user_id=post.user_id,
             text=post.message,
-            username=username,
+            username=self.access.name_of(post.user_id),
         )
         if self.prompts.add(prompt):
             self._log.debug(
@@ -339,9 +347,11 @@ class Gateway(Binder):
             seen += len(posts)
             for post in posts:
                 newest = max(newest, post.create_at)
-                if post.root_id == thread and self.allow.needs_name(post.user_id):
-                    await self.names.look_up(post.user_id)
-                self._consider(post, via="catchup")
+                self.access.saw(post)
+                decided = True
+                if post.root_id == thread and self.access.should_check(post.user_id):
+                    decided = await self.access.check_author(post.user_id, post.create_at)
+                self._consider(post, via="catchup", final=decided)
         self.catchup_high = max(self.catchup_high, newest)
         self._log.info(
             "catchup.complete",

@@ -228,7 +228,7 @@ class _Listener:
     def events_lost(self) -> None:
         pass
 
-    def post_seen(self, post: Post, sender: str) -> None:
+    def post_seen(self, post: Post) -> None:
         if judged(post) is None:
             self.accepted.append(post.id)
 

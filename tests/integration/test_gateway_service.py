@@ -150,12 +150,13 @@ def test_heartbeats_flow_while_mattermost_is_down_at_start_then_it_comes_up() ->
 
 
 def test_names_match_without_users_usernames_including_a_user_created_later() -> None:
-    """users/usernames answers 404: alice (catch-up, looked up by id) and carol (created
-    after start, seen on the socket with sender_name) are accepted; mallory is not."""
+    """users/usernames answers 404: alice (catch-up) and carol (created after start, seen
+    on the socket) are looked up by id and accepted; mallory is not."""
 
     async def main() -> None:
         async with open_emulator(port=0) as mm:
             mm.fail_route("POST", "/api/v4/users/usernames", 404)
+            mm.fail_route("GET", "/api/v4/users/username/{username}", 404)
             root = await mm.post_as("bob", "a thread")
             early = await mm.post_as("alice", "before the gateway", root_id=root["id"])
             config = make_config(
@@ -171,10 +172,53 @@ def test_names_match_without_users_usernames_including_a_user_created_later() ->
                 stranger = await mm.post_as("mallory", "me too", root_id=root["id"])
                 await async_wait_for(lambda: later["id"] in prompted(bus), 10, "carol's post")
                 bus.inbox.put_nowait(Accepted(post_id=later["id"]))
-                await asyncio.sleep(0.5)
+                await async_wait_for(
+                    lambda: gateway.access.rejected(stranger["id"]), 10, "mallory refused"
+                )
                 assert stranger["id"] not in prompted(bus)
                 [carols] = [p for p in bus.of(Prompt) if p.post_id == later["id"]]
                 assert carols.username == "carol"
+
+    run(main())
+
+
+def test_access_follows_renames_and_a_refused_post_stays_refused() -> None:
+    """The issue's rename attack: mallory's post is refused; she renames herself to an
+    allowed name nobody holds and posts again (answered: she holds the name now), renames
+    back (refused within one refresh), and a catch-up never answers her first post.
+    sender_name plays no part: events are not the server's word on who is allowed."""
+
+    async def main() -> None:
+        async with open_emulator(port=0) as mm:
+            mallory = mm.users["mallory"].id
+            root = await mm.post_as("bob", "a thread")
+            config = make_config(
+                mm.url,
+                mm.bot.token,
+                thread_id=root["id"],
+                allowed_users=("alice", "carol"),
+                allow_refresh_s=0.3,
+            )
+            async with running(config) as (gateway, bus):
+                bus.welcome(root["id"], mm.channel.id)
+                await async_wait_for(lambda: gateway.connected, 10, "the socket")
+                first = await mm.post_as("mallory", "rm -rf /", root_id=root["id"])
+                await async_wait_for(lambda: gateway.access.rejected(first["id"]), 10, "refused")
+                mm.rename_user(mallory, "carol")
+                await async_wait_for(lambda: gateway.access.allows(mallory, 1 << 50), 10, "ren")
+                second = await mm.post_as("carol", "now as carol", root_id=root["id"])
+                await async_wait_for(lambda: second["id"] in prompted(bus), 10, "as carol")
+                bus.inbox.put_nowait(Accepted(post_id=second["id"]))
+                gateway.catchup_wanted.set()  # a catch-up re-reads the whole thread
+                await async_wait_for(lambda: gateway.catchup_high >= second["create_at"], 10, "cu")
+                mm.rename_user(mallory, "mallory")
+                await async_wait_for(
+                    lambda: not gateway.access.allows(mallory, 1 << 50), 10, "renamed back"
+                )
+                third = await mm.post_as("mallory", "still here", root_id=root["id"])
+                await async_wait_for(lambda: gateway.access.rejected(third["id"]), 10, "third")
+                assert first["id"] not in prompted(bus)
+                assert third["id"] not in prompted(bus)
 
     run(main())
 

@@ -92,32 +92,20 @@ def test_names_to_resolve_skips_star_and_normalises() -> None:
     assert names_to_resolve(["*", "@Bob", "bob", "Carol "]) == ["bob", "carol"]
 
 
-def test_names_stay_in_the_allowlist_and_match_by_username() -> None:
-    """A name nobody resolved is kept: the author is matched by username when known, so a
-    user created after start is accepted; ids still match without a name."""
+def test_names_never_allow_by_themselves_only_their_resolved_ids() -> None:
+    """A name nobody resolved allows nobody; a resolved one allows its id alone."""
     allow, unresolved = build_allowlist(["@Carol", BOB], {})
     assert unresolved == ["Carol"]
-    assert allow.usernames == {"carol"}
+    assert allow.user_ids == {BOB}
     assert not allow.allows(ALICE)
-    assert allow.allows(ALICE, "carol")
-    assert allow.allows(ALICE, "CAROL")
-    assert allow.allows(BOB)
-    assert not allow.allows(ALICE, "mallory")
-    assert allow.needs_name(ALICE)
-    assert not allow.needs_name(BOB)
-    assert (
-        reject_reason(post(), thread_id=THREAD, bot_id=BOT, allow=allow, username="carol") is None
-    )
     assert reason(post(), allow) == "author not allowed"
-
-
-def test_a_resolved_name_adds_its_id_and_keeps_the_name() -> None:
-    allow, unresolved = build_allowlist(["alice"], {"alice": ALICE})
+    resolved, unresolved = build_allowlist(["alice"], {"alice": ALICE})
     assert unresolved == []
-    assert allow.allows(ALICE)
-    assert allow.usernames == {"alice"}
-    everyone, _ = build_allowlist(["*", "alice"], {})
-    assert not everyone.needs_name(ALICE)
+    assert resolved.allows(ALICE)
+
+
+def test_an_id_shaped_entry_is_an_id_not_a_name_to_resolve() -> None:
+    assert names_to_resolve([ALICE, "bob"]) == ["bob"]
 
 
 @pytest.mark.parametrize(
