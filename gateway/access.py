@@ -4,7 +4,7 @@ Configured ids are allowed as they are. Configured usernames are resolved to ids
 (``POST /users/usernames``; on a server without it ``GET /users/username/{name}`` one by
 one) at start and every ``refresh_s`` seconds, so a rename or a new holder of a name is
 picked up within that period. An author who is not allowed, posting while some configured
-names are unresolved, is looked up once per period by id (``GET /users/{id}``): a user
+names are unresolved, is looked up by id (``GET /users/{id}``, at most every 5 s): a user
 created after start is answered at once. ``sender_name``, props and other event fields never
 decide (webhooks can set the name an event shows).
 
@@ -16,6 +16,7 @@ never re-judges it.
 from __future__ import annotations
 
 import asyncio
+import time
 from collections import OrderedDict
 from typing import TYPE_CHECKING
 
@@ -31,6 +32,7 @@ if TYPE_CHECKING:
 __all__ = ["ALLOW_REFRESH_S", "MAX_REJECTED", "Access", "endpoint_missing"]
 
 ALLOW_REFRESH_S = 30.0  # a rename or a new user is picked up within a minute
+AUTHOR_RECHECK_S = 5.0  # an author not allowed is looked up again at most this often
 MAX_REJECTED = 100_000  # refused post ids remembered (26 runes each: a few MB at most)
 
 # A 404 with one of these error ids is about the user (nobody holds that name or id), not a
@@ -60,7 +62,7 @@ class Access:
         self.resolved: dict[str, str] = {}  # configured username -> id, the server's word
         self.since: dict[str, int] = {}  # id allowed by a name -> oldest create_at it covers
         self._rejected: OrderedDict[str, None] = OrderedDict()
-        self._checked: set[str] = set()  # authors looked up since the last refresh
+        self._checked: dict[str, float] = {}  # author -> monotonic time of their last lookup
         self._inflight: dict[str, asyncio.Future[bool]] = {}  # lookups running, by author
         self._waiting: dict[str, int] = {}  # oldest create_at waiting for each lookup
         self.newest = 0  # newest create_at seen: the server's clock, as far as we know
@@ -110,7 +112,7 @@ class Access:
         return (
             bool(user_id)
             and not self.allow.allows(user_id)
-            and user_id not in self._checked
+            and time.monotonic() - self._checked.get(user_id, -AUTHOR_RECHECK_S) >= AUTHOR_RECHECK_S
             and self._by_id
             and any(name not in self.resolved for name in self.names)
         )
@@ -216,7 +218,7 @@ class Access:
             raise
 
     async def check_author(self, user_id: str, create_at: int) -> bool:
-        """Look an author up by id (once per refresh period): a configured, unresolved name
+        """Look an author up by id (at most every 5 s): a configured, unresolved name
         they hold now allows them for the posts that waited for this lookup and later ones.
         False when the server could not answer (the post may then be judged again later).
         Posts of one author arriving while their lookup runs wait for that same lookup."""
@@ -227,7 +229,7 @@ class Access:
             if not self.should_check(user_id):
                 self._waiting.pop(user_id, None)
                 return True
-            self._checked.add(user_id)
+            self._checked[user_id] = time.monotonic()
             task = asyncio.ensure_future(self._look_up(user_id))
             self._inflight[user_id] = task
         return await asyncio.shield(task)
@@ -238,7 +240,7 @@ class Access:
         except AuthError:
             raise
         except MattermostError as exc:
-            self._checked.discard(user_id)
+            self._checked.pop(user_id, None)
             logger.warning("allow.lookup_failed {}", exc, user_id=user_id)
             return False
         finally:

@@ -46,7 +46,7 @@ class Binder:
         """Propose a thread while the worker has none, or while it serves another than the
         configured one (the operator's configuration wins over a remembered binding)."""
         configured = bool(self.config.thread_id)
-        wanted: tuple[str, str] | None = None
+        wanted: tuple[str, str, int] | None = None
         while True:
             await self.welcomed.wait()
             self.welcomed.clear()
@@ -57,7 +57,7 @@ class Binder:
                 wanted = await propose_thread(
                     self.client, self.config, self.bot.id, welcome.bind_token
                 )
-            thread_id, channel_id = wanted
+            thread_id, channel_id, floor = wanted
             if self._bound_as_wanted(thread_id if configured else ""):
                 continue
             if welcome.thread_id:
@@ -76,6 +76,7 @@ class Binder:
                         channel_id=channel_id,
                         bind_token=welcome.bind_token,
                         configured=configured,
+                        floor=floor,
                     )
                 )
                 # Every BindThread makes the worker send a Welcome: wait the whole delay

@@ -22,6 +22,7 @@ if TYPE_CHECKING:
 __all__ = [
     "READY_MESSAGE",
     "find_bind_post",
+    "history_floor",
     "not_member",
     "propose_thread",
 ]
@@ -41,8 +42,13 @@ def not_member(channel_id: str) -> str:
 
 async def propose_thread(
     client: MattermostClient, config: GatewayConfig, bot_id: str, token: str
-) -> tuple[str, str]:
-    """``(thread_id, channel_id)`` to propose to the worker with ``BindThread``."""
+) -> tuple[str, str, int]:
+    """``(thread_id, channel_id, floor)`` to propose to the worker with ``BindThread``.
+
+    ``floor`` is the create_at (ms) up to which the thread's posts are history, never run:
+    for a configured thread, its newest post now (or just before ``since_post`` when the
+    operator named one); for our own root post, the root itself.
+    """
     if config.thread_id:
         try:
             post = await client.call(
@@ -51,13 +57,14 @@ async def propose_thread(
         except NotFoundError as exc:
             raise FatalError(f"MATTERMOST_THREAD_ID {config.thread_id} was not found") from exc
         # Seeing the post is proof enough; a 403 on posting later is logged and retried.
-        return post.root_id or post.id, post.channel_id
+        thread_id = post.root_id or post.id
+        return thread_id, post.channel_id, await history_floor(client, config, thread_id)
     if not config.channel_id:
         raise FatalError("no thread is bound and MATTERMOST_CHANNEL_ID is not set")
     found = await find_bind_post(client, config.channel_id, bot_id, token)
     if found is not None:
         logger.info("bind.found", thread_id=found.id)
-        return found.id, config.channel_id
+        return found.id, config.channel_id, found.create_at
     post = await client.call(
         "create the thread's root post",
         lambda: client.create_post(
@@ -70,7 +77,31 @@ async def propose_thread(
         recheck=lambda: find_bind_post(client, config.channel_id, bot_id, token),
     )
     logger.info("bind.created", thread_id=post.id, channel_id=post.channel_id)
-    return post.id, post.channel_id or config.channel_id
+    return post.id, post.channel_id or config.channel_id, post.create_at
+
+
+async def history_floor(client: MattermostClient, config: GatewayConfig, thread_id: str) -> int:
+    """The create_at up to which an existing thread is history: just before the operator's
+    ``since_post``, or the thread's newest post (paged to its end)."""
+    if config.since_post:
+        try:
+            since = await client.call(
+                "get MMCLAUDE_SINCE_POST", lambda: client.get_post(config.since_post)
+            )
+        except NotFoundError as exc:
+            raise FatalError(f"MMCLAUDE_SINCE_POST {config.since_post} was not found") from exc
+        floor = max(0, since.create_at - 1)
+        logger.info("bind.floor", since_post=since.id, floor=floor)
+        return floor
+    newest = 0
+    async for posts in client.thread_after(thread_id, 0, forbidden=not_member(config.channel_id)):
+        for post in posts:
+            newest = max(newest, post.create_at)
+    if not newest:  # no reply yet: the root's time
+        root = await client.call("get the thread's root", lambda: client.get_post(thread_id))
+        newest = root.create_at
+    logger.info("bind.floor: older posts are the thread's history, never run", floor=newest)
+    return newest
 
 
 async def find_bind_post(

@@ -67,6 +67,8 @@ class Gateway(Binder):
         self.channel_id = ""
         self.connected = False
         self.catchup_high = 0  # newest create_at seen by a complete catch-up
+        self.floor = 0  # the binding's: posts made up to it are the thread's history
+        self.answered: set[str] = set()  # posts the bot's replies in the thread answer
         self.prompts = PromptQueue()
         self.outbox = Outbox()
         self.delivered = Lru()
@@ -191,6 +193,7 @@ class Gateway(Binder):
             self.prompts.resend_now()  # a new worker: re-send what it may lack, right away
             self._pump()
             self.catchup_wanted.set()
+        self.floor = welcome.floor if welcome.thread_id else 0
         if welcome.thread_id and welcome.thread_id != self.thread_id:
             self.thread_id, self.channel_id = welcome.thread_id, welcome.channel_id
             self.catchup_high = 0  # it was about the other thread
@@ -286,6 +289,10 @@ class Gateway(Binder):
         reason = reject_reason(
             post, thread_id=self.thread_id, bot_id=self.bot.id, allow=self.access.allow
         )
+        if reason is None and post.create_at <= self.floor:
+            reason = "the thread's history (made before the binding)"
+        if reason is None and post.id in self.answered:
+            reason = "already answered in the thread"
         if reason is None and not self.access.allows(post.user_id, post.create_at):
             reason = "author not allowed when the post was made"
         if reason is not None:
@@ -332,31 +339,39 @@ class Gateway(Binder):
                 backoff.reset()
 
     async def _catch_up(self) -> None:
-        """Page the thread from a generous floor and offer every reply to the filter."""
+        """Page the thread from a generous floor (never below the binding's), then offer
+        every reply to the filter. All pages are read first: a post the bot already answered
+        (a reply of ours with ``mmclaude_reply_to``, later in the thread) is never run again,
+        whatever the worker's journal says (it may have been lost)."""
         assert self.welcome is not None
         started = time.monotonic()
         thread = self.thread_id
-        start = catchup_start(max(self.welcome.catch_up_from, self.catchup_high))
+        start = max(catchup_start(max(self.welcome.catch_up_from, self.catchup_high)), self.floor)
         self._log.info("catchup.started", thread_id=thread, from_create_at=start)
-        pages = seen = 0
-        newest = 0
+        pages = 0
+        seen: list[Post] = []
         async for posts in self.client.thread_after(
             thread, start, forbidden=not_member(self.channel_id)
         ):
             pages += 1
-            seen += len(posts)
-            for post in posts:
-                newest = max(newest, post.create_at)
-                self.access.saw(post)
-                decided = True
-                if post.root_id == thread and self.access.should_check(post.user_id):
-                    decided = await self.access.check_author(post.user_id, post.create_at)
-                self._consider(post, via="catchup", final=decided)
+            seen.extend(posts)
+        for post in seen:
+            reply_to = post.prop("mmclaude_reply_to")
+            if post.user_id == self.bot.id and isinstance(reply_to, str):
+                self.answered.add(reply_to)
+        for post in seen:
+            self.access.saw(post)
+            decided = True
+            if post.root_id == thread and self.access.should_check(post.user_id):
+                decided = await self.access.check_author(post.user_id, post.create_at)
+            self._consider(post, via="catchup", final=decided)
+        newest = max((p.create_at for p in seen), default=0)
         self.catchup_high = max(self.catchup_high, newest)
         self._log.info(
             "catchup.complete",
             pages=pages,
-            posts=seen,
+            posts=len(seen),
+            answered=len(self.answered),
             ms=round((time.monotonic() - started) * 1000),
         )
 

@@ -83,6 +83,9 @@ class BindThread(_Message, frozen=True):
     # True when the operator configured this thread (MATTERMOST_THREAD_ID): it replaces a
     # remembered binding instead of yielding to it.
     configured: bool = False
+    # The thread's history: posts with create_at (ms) <= floor were there before the binding
+    # and are never prompts. Kept with a new binding, ignored when one is already in force.
+    floor: int = 0
 
 
 class Prompt(_Message, frozen=True):
@@ -125,6 +128,7 @@ class Welcome(_Message, frozen=True):
     channel_id: str
     bind_token: str
     catch_up_from: int
+    floor: int = 0  # the binding's floor (BindThread.floor): older posts are never prompts
     protocol_version: int = PROTOCOL_VERSION
 
 

@@ -38,6 +38,7 @@ SETTINGS: dict[str, tuple[str, str] | None] = {
     "MATTERMOST_CHANNEL_ID": ("mattermost", "channel-id"),
     "MATTERMOST_THREAD_ID": ("mattermost", "thread-id"),
     "MATTERMOST_ALLOWED_USERS": ("mattermost", "allowed-users"),
+    "MMCLAUDE_SINCE_POST": ("mattermost", "since-post"),
     "CLAUDE_PATH": ("claude", "path"),
     "CLAUDE_ARGS": ("claude", "args"),
     "CLAUDE_WORKDIR": ("claude", "workdir"),
@@ -76,6 +77,7 @@ class Settings(msgspec.Struct, frozen=True, kw_only=True):
     heartbeat_limit: float
     max_restarts: int
     restart_period: float
+    since_post: str = ""  # binding a thread: its posts from this one on are run, not older
 
     def __repr__(self) -> str:
         return f"Settings(url={self.url!r}, token=[REDACTED], state_dir={self.state_dir!r})"
@@ -113,6 +115,7 @@ class Settings(msgspec.Struct, frozen=True, kw_only=True):
             heartbeat_endpoint=None,
             log_level=self.log_level,
             log_format=self.log_format,
+            since_post=self.since_post,
         )
 
     def supervisor_endpoint(self) -> str:
@@ -126,6 +129,7 @@ class Settings(msgspec.Struct, frozen=True, kw_only=True):
             "MATTERMOST_CHANNEL_ID": self.channel_id,
             "MATTERMOST_THREAD_ID": self.thread_id,
             "MATTERMOST_ALLOWED_USERS": ",".join(self.allowed_users),
+            "MMCLAUDE_SINCE_POST": self.since_post,
             "CLAUDE_PATH": self.claude_path,
             "CLAUDE_ARGS": shlex.join(self.claude_args),
             "CLAUDE_WORKDIR": self.claude_workdir,
@@ -296,6 +300,9 @@ def load_settings(
             "MATTERMOST_CHANNEL_ID: required unless MATTERMOST_THREAD_ID names an existing thread"
         )
 
+    since_post, label = text("MMCLAUDE_SINCE_POST")
+    since_post = _check_id(since_post, label)
+
     found = src.get("MATTERMOST_ALLOWED_USERS")
     if found is None:
         if mattermost_needed:
@@ -395,6 +402,7 @@ def load_settings(
         heartbeat_limit=heartbeat_limit,
         max_restarts=max_restarts,
         restart_period=restart_period,
+        since_post=since_post,
     )
 
 

@@ -11,7 +11,7 @@ import pytest
 
 from emulators.mattermost import MattermostEmulator, open_emulator
 from gateway.access import Access
-from gateway.binding import find_bind_post, propose_thread
+from gateway.binding import find_bind_post, history_floor, propose_thread
 from gateway.config import GatewayConfig
 from gateway.errors import FatalError
 from gateway.mattermost import MattermostClient
@@ -65,8 +65,27 @@ def test_a_configured_reply_binds_its_root() -> None:
         root = await mm.post_as("alice", "let's talk here", channel_id=mm.other_channel.id)
         reply = await mm.post_as("alice", "ok", root_id=root["id"])
         got = await propose_thread(client, config(mm, thread_id=reply["id"]), mm.bot.id, "t")
-        assert got == (root["id"], mm.other_channel.id)
+        assert got == (root["id"], mm.other_channel.id, reply["create_at"])  # reply: history
         assert bot_roots(mm) == []
+
+    run(scenario)
+
+
+def test_a_configured_thread_s_history_ends_at_its_newest_post_or_before_since_post() -> None:
+    """Binding an existing thread: its posts so far are history (the floor is the newest
+    one, past a page), unless the operator names the first post to run (since_post)."""
+
+    async def scenario(mm: MattermostEmulator, client: MattermostClient) -> None:
+        root = await mm.post_as("bob", "a thread")
+        replies = [await mm.post_as("alice", f"old {i}", root_id=root["id"]) for i in range(205)]
+        cfg = config(mm, thread_id=root["id"])
+        assert await history_floor(client, cfg, root["id"]) == replies[-1]["create_at"]
+        since = config(mm, thread_id=root["id"], since_post=replies[3]["id"])
+        assert await history_floor(client, since, root["id"]) == replies[3]["create_at"] - 1
+        empty = await mm.post_as("bob", "an empty thread")
+        assert await history_floor(client, cfg, empty["id"]) == empty["create_at"]
+        with pytest.raises(FatalError, match="MMCLAUDE_SINCE_POST"):
+            await history_floor(client, config(mm, since_post="a" * 26), root["id"])
 
     run(scenario)
 
@@ -86,15 +105,16 @@ def test_the_root_post_is_made_once_and_found_again_past_a_page() -> None:
     more than a page (200) of posts came after it."""
 
     async def scenario(mm: MattermostEmulator, client: MattermostClient) -> None:
-        thread, channel = await propose_thread(client, config(mm), mm.bot.id, "tok-1")
+        thread, channel, floor = await propose_thread(client, config(mm), mm.bot.id, "tok-1")
         assert channel == mm.channel.id
         [root] = bot_roots(mm)
         assert root["id"] == thread
+        assert floor == root["create_at"]
         assert root["props"]["mmclaude_bind_token"] == "tok-1"
         for i in range(210):
             await mm.post_as("alice", f"chatter {i}")
         again = await propose_thread(client, config(mm), mm.bot.id, "tok-1")
-        assert again == (thread, mm.channel.id)
+        assert again == (thread, mm.channel.id, floor)
         assert len(bot_roots(mm)) == 1
         assert await find_bind_post(client, mm.channel.id, mm.bot.id, "other") is None
 
