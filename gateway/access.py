@@ -18,7 +18,7 @@ from __future__ import annotations
 import asyncio
 import time
 from collections import OrderedDict
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Protocol
 
 from loguru import logger
 
@@ -26,10 +26,9 @@ from gateway.errors import AuthError, BadRequestError, MattermostError, NotFound
 from gateway.filtering import Allowlist, build_allowlist, names_to_resolve
 
 if TYPE_CHECKING:
-    from gateway.mattermost import MattermostClient
     from gateway.models import Post, User
 
-__all__ = ["ALLOW_REFRESH_S", "MAX_REJECTED", "Access", "endpoint_missing"]
+__all__ = ["ALLOW_REFRESH_S", "MAX_REJECTED", "Access", "Directory", "endpoint_missing"]
 
 ALLOW_REFRESH_S = 30.0  # a rename or a new user is picked up within a minute
 AUTHOR_RECHECK_S = 5.0  # an author not allowed is looked up again at most this often
@@ -47,12 +46,18 @@ def endpoint_missing(exc: MattermostError) -> bool:
     return isinstance(exc, NotFoundError) and not exc.error_id.startswith(_USER_NOT_FOUND)
 
 
+class Directory(Protocol):
+    """The user lookups Access makes (gateway.mattermost.MattermostClient has them)."""
+
+    async def users_by_usernames(self, names: list[str]) -> list[User]: ...
+    async def user_by_username(self, username: str) -> User: ...
+    async def get_user(self, user_id: str) -> User: ...
+
+
 class Access:
     """The allowlist, its resolution and the posts refused so far."""
 
-    def __init__(
-        self, client: MattermostClient, entries: tuple[str, ...], *, refresh_s: float
-    ) -> None:
+    def __init__(self, client: Directory, entries: tuple[str, ...], *, refresh_s: float) -> None:
         self._client = client
         self._entries = entries
         self.refresh_s = refresh_s

@@ -186,6 +186,7 @@ def test_every_rest_decode_path_raises_nothing_but_a_transport_error(text: str) 
             client.get_me,
             lambda: client.get_user(ALICE),
             lambda: client.users_by_usernames(["alice"]),
+            lambda: client.user_by_username("alice"),
             lambda: client.get_post(GOOD),
             lambda: client.thread_page(THREAD, from_create_at=0),
             lambda: client.channel_page("c" * 26, page=0),
