@@ -78,9 +78,17 @@ def build_allowlist(
     return Allowlist(everyone=everyone, user_ids=frozenset(ids)), unresolved
 
 
-# Set by webhooks, slash-command responses and plugins, which post under the invoking user's
-# id: their text is a third party's, never the user's prompt.
-INTEGRATION_PROPS = ("from_webhook", "override_username", "override_icon_url", "from_plugin")
+# Set by webhooks, slash-command responses, plugins and OAuth apps, which post under the
+# invoking user's id: their text is a third party's, never the user's prompt.
+INTEGRATION_PROPS = (
+    "from_webhook",
+    "override_username",
+    "override_icon_url",
+    "override_icon_emoji",
+    "webhook_display_name",
+    "from_plugin",
+    "from_oauth_app",
+)
 
 
 def integration_prop(post: Post) -> str:

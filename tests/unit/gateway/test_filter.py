@@ -117,6 +117,9 @@ def test_an_id_shaped_entry_is_an_id_not_a_name_to_resolve() -> None:
         {"override_icon_url": "https://example.com/x.png"},
         {"from_plugin": "true"},
         {"from_plugin": True, "from_webhook": "false"},
+        {"override_icon_emoji": "robot"},
+        {"webhook_display_name": "CI"},
+        {"from_oauth_app": True},
     ],
 )
 def test_integration_posts_are_never_prompts_whoever_user_id_says(props: dict[str, object]) -> None:
