@@ -6,7 +6,8 @@ one) at start and every ``refresh_s`` seconds, so a rename or a new holder of a 
 picked up within that period. An author who is not allowed, posting while some configured
 names are unresolved, is looked up by id (``GET /users/{id}``, at most every 5 s): a user
 created after start is answered at once. ``sender_name``, props and other event fields never
-decide (webhooks can set the name an event shows).
+decide (webhooks can set the name an event shows), except as the last resort on a server
+that has none of the three lookups (see :meth:`Access.allows_by_event_name`).
 
 An id that becomes allowed after start is allowed for posts made from then on (``since``),
 and a post refused once is remembered and refused for good by this process: a REST catch-up
@@ -97,6 +98,21 @@ class Access:
             if holder == user_id:
                 return name
         return ""
+
+    @property
+    def names_unresolvable(self) -> bool:
+        """True on a server with none of the three user lookups (seen missing)."""
+        return not (self._batch or self._by_name or self._by_id)
+
+    def allows_by_event_name(self, sender: str) -> bool:
+        """The last resort on a server that resolves no usernames at all (never a real
+        Mattermost, which has all three lookups): the ``posted`` event's ``sender_name``
+        ("@name", set by the server; integration posts, which may override it, are refused
+        before this) for that one post, never remembered."""
+        if not self.names_unresolvable or not sender.startswith("@"):
+            return False
+        name = sender[1:].lower()
+        return name in self.names and name not in self.resolved
 
     def saw(self, post: Post) -> None:
         self.newest = max(self.newest, post.create_at)
@@ -212,11 +228,14 @@ class Access:
         except MattermostError as exc:
             if endpoint_missing(exc):
                 self._by_id = False
-                logger.error(
-                    "allow.no_lookup: this server resolves no usernames; list user ids in "
-                    "MATTERMOST_ALLOWED_USERS ({})",
-                    exc,
-                )
+                logger.info("allow.no_id_lookup: the server has no users/{{id}} ({})", exc)
+                if not (self._batch or self._by_name):
+                    logger.error(
+                        "allow.no_lookup: this server resolves no usernames; names are "
+                        "matched on each event's sender_name, and posts read by a catch-up "
+                        "only by id: list user ids in MATTERMOST_ALLOWED_USERS ({})",
+                        exc,
+                    )
                 return None
             if isinstance(exc, NotFoundError):
                 return None

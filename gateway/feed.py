@@ -29,7 +29,7 @@ class FeedListener(Protocol):
 
     def connected_changed(self, connected: bool) -> None: ...
     def events_lost(self) -> None: ...
-    def post_seen(self, post: Post) -> None: ...
+    def post_seen(self, post: Post, sender: str) -> None: ...
 
 
 async def follow(client: MattermostClient, listener: FeedListener, gateway_id: str) -> NoReturn:
@@ -85,6 +85,7 @@ def _dispatch(frame: WsFrame, listener: FeedListener) -> None:
         if post is None:
             logger.warning("ws.bad_post: a posted event without a decodable post")
             return
-        listener.post_seen(post)  # sender_name is not the server's word on the author
+        sender = data.get("sender_name")  # decides nothing unless the server names nobody
+        listener.post_seen(post, sender if isinstance(sender, str) else "")
     except Exception as exc:  # one event is judged alone: it never stops the feed
         logger.opt(exception=exc).error("ws.event_skipped {}", type(exc).__name__, seq=frame.seq)

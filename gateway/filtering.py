@@ -17,6 +17,7 @@ if TYPE_CHECKING:
 __all__ = [
     "ID_RE",
     "INTEGRATION_PROPS",
+    "NOT_ALLOWED",
     "Allowlist",
     "build_allowlist",
     "integration_prop",
@@ -25,6 +26,7 @@ __all__ = [
 ]
 
 ID_RE = re.compile(r"^[a-z0-9]{26}$")
+NOT_ALLOWED = "author not allowed"  # the last check: every other reason comes first
 
 
 @dataclass(frozen=True)
@@ -123,5 +125,5 @@ def reject_reason(post: Post, *, thread_id: str, bot_id: str, allow: Allowlist) 
     if post.original_id:
         return "an edit-history row"
     if not allow.allows(post.user_id):
-        return "author not allowed"
+        return NOT_ALLOWED
     return None

@@ -27,7 +27,7 @@ from gateway.chores import Chores, run_chores
 from gateway.delivery import deliver, deliver_fallback
 from gateway.errors import AuthError, MattermostError
 from gateway.feed import follow
-from gateway.filtering import reject_reason
+from gateway.filtering import NOT_ALLOWED, reject_reason
 from gateway.models import Post, User
 from gateway.outbox import Outbox
 from gateway.prompts import Lru, PromptQueue
@@ -250,50 +250,57 @@ class Gateway(Binder):
     def events_lost(self) -> None:
         self.catchup_wanted.set()
 
-    def post_seen(self, post: Post) -> None:
+    def post_seen(self, post: Post, sender: str) -> None:
         self.access.saw(post)
         if post.root_id == self.thread_id and self.access.should_check(post.user_id):
             # An author not allowed while some names are unresolved: ask the server who
             # they are (a user created after start), then judge.
-            task = asyncio.create_task(self._check_then_consider(post))
+            task = asyncio.create_task(self._check_then_consider(post, sender))
             self._lookups.add(task)
             task.add_done_callback(self._lookups.discard)
             return
-        self._consider(post, via="ws")
+        self._consider(post, via="ws", sender=sender)
 
-    async def _check_then_consider(self, post: Post) -> None:
+    async def _check_then_consider(self, post: Post, sender: str) -> None:
         try:
             decided = await self.access.check_author(post.user_id, post.create_at)
         except AuthError as exc:  # the other loops meet the 401 too and stop the gateway
             self._log.error("allow.lookup_failed {}", exc)
             decided = False
-        self._consider(post, via="ws", final=decided)
+        self._consider(post, via="ws", final=decided, sender=sender)
 
-    def _consider(self, post: Post, *, via: str, final: bool = True) -> None:
+    def _consider(self, post: Post, *, via: str, final: bool = True, sender: str = "") -> None:
         """Judge one post; whatever goes wrong judging it skips it alone (logged).
 
         A refusal is remembered (``final``: unless the author could not be looked up) and a
         post refused once is never judged again: a catch-up cannot turn it into a prompt.
         """
         try:
-            self._judge(post, via=via, final=final)
+            self._judge(post, via=via, final=final, sender=sender)
         except Exception as exc:
             self._log.opt(exception=exc).error(
                 "post.skipped {}", type(exc).__name__, post_id=post.id, via=via
             )
 
-    def _judge(self, post: Post, *, via: str, final: bool) -> None:
+    def _judge(self, post: Post, *, via: str, final: bool, sender: str) -> None:
         if self.access.rejected(post.id):
             self._log.debug("post.ignored", post_id=post.id, reason="refused before", via=via)
             return
         reason = reject_reason(
             post, thread_id=self.thread_id, bot_id=self.bot.id, allow=self.access.allow
         )
+        by_event_name = self.access.allows_by_event_name(sender)
+        if reason == NOT_ALLOWED and by_event_name:
+            reason = None
         if reason is None and post.create_at <= self.floor:
             reason = "the thread's history (made before the binding)"
         if reason is None and post.id in self.answered:
             reason = "already answered in the thread"
-        if reason is None and not self.access.allows(post.user_id, post.create_at):
+        if (
+            reason is None
+            and not self.access.allows(post.user_id, post.create_at)
+            and not by_event_name
+        ):
             reason = "author not allowed when the post was made"
         if reason is not None:
             if final and post.root_id == self.thread_id:

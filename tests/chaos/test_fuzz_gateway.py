@@ -103,7 +103,7 @@ class _Listener:
     def events_lost(self) -> None:
         pass
 
-    def post_seen(self, post: Post) -> None:
+    def post_seen(self, post: Post, sender: str) -> None:
         self.seen.append(post)
         allow = Allowlist(everyone=True)
         if reject_reason(post, thread_id=THREAD, bot_id=BOT, allow=allow) is None:

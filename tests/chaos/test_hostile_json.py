@@ -229,7 +229,7 @@ class _Listener:
     def events_lost(self) -> None:
         pass
 
-    def post_seen(self, post: Post) -> None:
+    def post_seen(self, post: Post, sender: str) -> None:
         if judged(post) is None:
             self.accepted.append(post.id)
 

@@ -182,6 +182,41 @@ def test_names_match_without_users_usernames_including_a_user_created_later() ->
     run(main())
 
 
+def test_a_server_without_any_user_lookup_matches_names_on_the_event_alone() -> None:
+    """The last resort, never taken against a real Mattermost: with users/usernames,
+    users/username/{name} and users/{id} all missing, a name is matched on each posted
+    event's sender_name (not remembered); an integration post that shows an allowed name
+    is still refused."""
+
+    async def main() -> None:
+        async with open_emulator(port=0) as mm:
+            for method, route in (
+                ("POST", "/api/v4/users/usernames"),
+                ("GET", "/api/v4/users/username/{username}"),
+                ("GET", "/api/v4/users/{user_id}"),
+            ):
+                mm.fail_route(method, route, 404)
+            root = await mm.post_as("bob", "a thread")
+            config = make_config(mm.url, mm.bot.token, thread_id=root["id"])
+            async with running(config) as (gateway, bus):
+                bus.welcome(root["id"], mm.channel.id)
+                await async_wait_for(lambda: gateway.connected, 10, "the socket")
+                stranger = await mm.post_as("mallory", "me", root_id=root["id"])
+                await async_wait_for(
+                    lambda: gateway.access.rejected(stranger["id"]), 10, "mallory refused"
+                )
+                assert gateway.access.names_unresolvable
+                alice = await mm.post_as("alice", "hello", root_id=root["id"])
+                await async_wait_for(lambda: alice["id"] in prompted(bus), 10, "alice's post")
+                hook = await mm.post_as(
+                    "alice", "from a hook", root_id=root["id"], props={"from_webhook": "true"}
+                )
+                await async_wait_for(lambda: gateway.access.rejected(hook["id"]), 10, "hook")
+                assert prompted(bus) == [alice["id"]] * len(prompted(bus))
+
+    run(main())
+
+
 def test_access_follows_renames_and_a_refused_post_stays_refused() -> None:
     """The issue's rename attack: mallory's post is refused; she renames herself to an
     allowed name nobody holds and posts again (answered: she holds the name now), renames
