@@ -97,42 +97,45 @@ _UNREADABLE_JSON = b'{"\\u0000mmclaude_unreadable":true}'
 MAX_INT = 2**53  # ids' timestamps are milliseconds; anything beyond is not Mattermost's
 # A string (skipped whole, in C), a bracket, or a number: the tokens that can make msgspec
 # fail on otherwise valid JSON.
-_TOKEN = re.compile(rb'"(?:[^"\\]++|\\.)*+"|[\[\]{}]|-?[0-9][0-9.eE+-]*', re.DOTALL)
+_TOKEN = re.compile(rb'"(?:[^"\\]++|\\.)*+"|[\[{]++|[\]}]++|-?[0-9][0-9.eE+-]*+', re.DOTALL)
 
 
 def _defuse(raw: bytes) -> bytes | None:
     """``raw`` with every container nested deeper than :data:`MAX_DEPTH` and every number
-    msgspec cannot hold replaced by the :data:`UNREADABLE` marker; None when nothing was."""
+    msgspec cannot hold replaced by the :data:`UNREADABLE` marker; None when nothing was.
+
+    Runs of brackets are one token each, so a bomb of nesting costs a few regex steps."""
     out: list[bytes] = []
     last = 0  # raw[last:] not yet copied
     depth = 0
-    skip_from = -1  # depth at which the container being dropped opened (-1: none)
+    skip_from = -1  # depth of the container being dropped (-1: none)
     changed = False
     for match in _TOKEN.finditer(raw):
-        token = match.group()
+        start, token = match.start(), match.group()
         first = token[:1]
         if first == b'"':
             continue
         if first in (b"[", b"{"):
-            depth += 1
-            if skip_from < 0 and depth > MAX_DEPTH:
-                skip_from = depth
-                out.append(raw[last : match.start()])
+            if skip_from < 0 and depth + len(token) > MAX_DEPTH:
+                cut = start + MAX_DEPTH - depth  # the first container too deep
+                skip_from = MAX_DEPTH + 1
+                out.append(raw[last:cut])
                 out.append(_UNREADABLE_JSON)
                 changed = True
+            depth += len(token)
             continue
         if first in (b"]", b"}"):
-            if skip_from == depth:
+            if skip_from >= 0 and depth - len(token) < skip_from:
+                last = start + depth - skip_from + 1  # just past the dropped one's close
                 skip_from = -1
-                last = match.end()
-            depth -= 1
+            depth -= len(token)
             continue
         if skip_from >= 0:
             continue
         try:
             msgspec.json.decode(token)
         except msgspec.DecodeError:
-            out.append(raw[last : match.start()])
+            out.append(raw[last:start])
             out.append(_UNREADABLE_JSON)
             last = match.end()
             changed = True

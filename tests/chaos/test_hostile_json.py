@@ -23,7 +23,7 @@ from gateway.errors import TransportError, WebSocketClosedError
 from gateway.feed import _dispatch
 from gateway.filtering import Allowlist, reject_reason
 from gateway.mattermost import MattermostClient, WebSocket, _error_for, decode_post
-from gateway.models import MAX_INT, Post, decode_json, to_post
+from gateway.models import MAX_DEPTH, MAX_INT, UNREADABLE, Post, _defuse, decode_json, to_post
 
 if TYPE_CHECKING:
     from collections.abc import Mapping
@@ -288,3 +288,46 @@ def test_decode_json_raises_only_decode_error() -> None:
     value = decode_json('{"a":' + bomb(100) + ',"b":2}')
     assert value["b"] == 2
     assert to_post({"id": "x", "props": value}) is not None
+
+
+def _cap(value: object, depth: int = 1) -> object:
+    """The reference: containers deeper than MAX_DEPTH replaced by the marker."""
+    if isinstance(value, dict | list) and depth > MAX_DEPTH:
+        return UNREADABLE
+    if isinstance(value, dict):
+        return {k: _cap(v, depth + 1) for k, v in value.items()}
+    if isinstance(value, list):
+        return [_cap(v, depth + 1) for v in value]
+    return value
+
+
+deep_values = st.recursive(
+    st.none() | st.integers(-5, 5) | st.text(alphabet='[]{}"\\ab', max_size=4),
+    lambda inner: st.lists(inner, max_size=2) | st.dictionaries(st.text(max_size=2), inner),
+    max_leaves=3,
+).flatmap(
+    lambda leaf: st.lists(st.sampled_from(["list", "dict"]), min_size=40, max_size=140).map(
+        lambda kinds: _wrap(leaf, kinds)
+    )
+)
+
+
+def _wrap(leaf: object, kinds: list[str]) -> object:
+    value = leaf
+    for i, kind in enumerate(kinds):
+        value = [value, i] if kind == "list" else {"k": value, "n": i}
+    return value
+
+
+@settings(max_examples=150, deadline=None, suppress_health_check=list(HealthCheck))
+@given(deep_values)
+def test_defusing_keeps_everything_but_what_is_too_deep(value: object) -> None:
+    """Against a reference walk: the defused document is the original with exactly the
+    containers deeper than MAX_DEPTH replaced (strings holding brackets untouched)."""
+    raw = json.dumps(value, separators=(",", ":")).encode()
+    defused = _defuse(raw)
+    expected = _cap(value)
+    if defused is None:
+        assert expected == value
+    else:
+        assert msgspec.json.decode(defused) == expected
