@@ -292,7 +292,7 @@ class Gateway(Binder):
         by_event_name = self.access.allows_by_event_name(sender)
         if reason == NOT_ALLOWED and by_event_name:
             reason = None
-        if reason is None and post.create_at <= self.floor:
+        if reason is None and self.floor and post.create_at <= self.floor:
             reason = "the thread's history (made before the binding)"
         if reason is None and post.id in self.answered:
             reason = "already answered in the thread"

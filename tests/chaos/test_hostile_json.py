@@ -19,11 +19,25 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from gateway.bridge import WsCursor
+from gateway.bus import Bus
+from gateway.config import GatewayConfig
 from gateway.errors import TransportError, WebSocketClosedError
 from gateway.feed import _dispatch
 from gateway.filtering import Allowlist, reject_reason
 from gateway.mattermost import MattermostClient, WebSocket, _error_for, decode_post
-from gateway.models import MAX_DEPTH, MAX_INT, UNREADABLE, Post, _defuse, decode_json, to_post
+from gateway.models import (
+    MAX_DEPTH,
+    MAX_INT,
+    UNREADABLE,
+    Post,
+    PostList,
+    User,
+    _defuse,
+    decode_json,
+    to_post,
+)
+from gateway.service import Gateway
+from protocol import GatewayHeartbeat, ToGateway, ToWorker, Welcome
 
 if TYPE_CHECKING:
     from collections.abc import Mapping
@@ -331,3 +345,104 @@ def test_defusing_keeps_everything_but_what_is_too_deep(value: object) -> None:
         assert expected == value
     else:
         assert msgspec.json.decode(defused) == expected
+
+
+# --- the service itself: the socket's events and a catch-up's pages, judged post by post ---
+
+
+class MemoryBus(Bus):
+    """The gateway's bus without sockets: what it sends to the worker, in a list."""
+
+    def __init__(self) -> None:
+        self.sent: list[ToWorker] = []
+
+    def send(self, message: ToWorker) -> bool:
+        self.sent.append(message)
+        return True
+
+    def heartbeat(self, message: GatewayHeartbeat) -> None:
+        pass
+
+    async def receive(self, timeout: float) -> ToGateway | None:
+        return None
+
+    def close(self) -> None:
+        pass
+
+
+class PageClient(CannedClient):
+    """One canned thread page for every thread request."""
+
+    async def thread_page(
+        self, thread_id: str, *, from_create_at: int, from_post: str = "", per_page: int = 200
+    ) -> PostList:
+        page = await super().thread_page(thread_id, from_create_at=0)
+        if from_post:  # the second request: nothing after the first page
+            return PostList()
+        return page
+
+
+def service(client: MattermostClient) -> tuple[Gateway, MemoryBus]:
+    config = GatewayConfig(
+        url="http://127.0.0.1:9",
+        token="token",
+        channel_id="c" * 26,
+        thread_id=THREAD,
+        allowed_users=(ALICE,),
+        state_dir="/tmp",
+        gateway_id="g1",
+        worker_endpoint="ipc:///tmp/unused-w",
+        endpoint="ipc:///tmp/unused-g",
+    )
+    bus = MemoryBus()
+    gateway = Gateway(config, client, bus)
+    gateway.bot = User(id=BOT, username="bot")
+    gateway.thread_id, gateway.channel_id = THREAD, "c" * 26
+    gateway.welcome = Welcome(
+        worker_pid=1,
+        incarnation="w",
+        thread_id=THREAD,
+        channel_id="c" * 26,
+        bind_token="t",
+        catch_up_from=0,
+    )
+    return gateway, bus
+
+
+@settings(max_examples=40, deadline=None, suppress_health_check=list(HealthCheck))
+@given(hostile_posts)
+def test_the_service_judges_a_hostile_post_alone_on_the_socket_and_in_a_catch_up(
+    fields: dict[str, str],
+) -> None:
+    """The real Gateway: a catch-up page and posted events holding a hostile post between
+    two good ones prompt exactly the good ones (and the hostile one only if it came out as
+    a harmless well-formed post), and nothing raises."""
+    posts = {
+        GOOD: post_json(GOOD, ALICE),
+        BAD: post_json(BAD, ALICE, fields),
+        "z" * 26: post_json("z" * 26, ALICE),
+    }
+    body = '{"order":["' + '","'.join(posts) + '"],"posts":{'
+    body += ",".join(f'"{k}":{v}' for k, v in posts.items()) + "}}"
+
+    async def main() -> list[Gateway]:
+        by_catchup, _ = service(PageClient(body.encode()))
+        await by_catchup._catch_up()
+        by_socket, _ = service(CannedClient(b"{}"))
+        for text in posts.values():
+            post = decode_post(text)
+            if post is not None:
+                by_socket.post_seen(post, "@alice")
+        return [by_catchup, by_socket]
+
+    bad = decode_post(posts[BAD])
+    only_alice = Allowlist(user_ids=frozenset({ALICE}))
+    harmless = (
+        bad is not None
+        and reject_reason(bad, thread_id=THREAD, bot_id=BOT, allow=only_alice) is None
+    )
+    for gateway in asyncio.run(main()):
+        assert GOOD in gateway.prompts
+        assert "z" * 26 in gateway.prompts
+        assert (BAD in gateway.prompts) == harmless
+        assert len(gateway.prompts) == 2 + harmless
