@@ -53,6 +53,8 @@ class Binder:
             welcome = self.welcome
             if welcome is None or (welcome.thread_id and not configured):
                 continue
+            if configured and wanted is None and welcome.thread_id == self.config.thread_id:
+                continue  # already bound to it: no need to page the thread for its floor
             if wanted is None or not configured:
                 wanted = await propose_thread(
                     self.client, self.config, self.bot.id, welcome.bind_token
