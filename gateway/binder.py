@@ -33,6 +33,7 @@ class Binder:
     client: MattermostClient
     bus: Bus
     bot: User
+    started_ms: int  # the server's time when this gateway started (Date header), 0: unknown
     welcome: Welcome | None
     welcomed: asyncio.Event
     _log: Logger
@@ -57,7 +58,11 @@ class Binder:
                 continue  # already bound to it: no need to page the thread for its floor
             if wanted is None or not configured:
                 wanted = await propose_thread(
-                    self.client, self.config, self.bot.id, welcome.bind_token
+                    self.client,
+                    self.config,
+                    self.bot.id,
+                    welcome.bind_token,
+                    started=self.started_ms,
                 )
             thread_id, channel_id, floor = wanted
             if self._bound_as_wanted(thread_id if configured else ""):

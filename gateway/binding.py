@@ -41,13 +41,15 @@ def not_member(channel_id: str) -> str:
 
 
 async def propose_thread(
-    client: MattermostClient, config: GatewayConfig, bot_id: str, token: str
+    client: MattermostClient, config: GatewayConfig, bot_id: str, token: str, *, started: int = 0
 ) -> tuple[str, str, int]:
     """``(thread_id, channel_id, floor)`` to propose to the worker with ``BindThread``.
 
     ``floor`` is the create_at (ms) up to which the thread's posts are history, never run:
-    for a configured thread, its newest post now (or just before ``since_post`` when the
-    operator named one); for our own root post, the root itself.
+    for a configured thread, its newest post made before ``started`` (the server's time, in
+    ms, when this gateway started; a reply made since is not history), or just before
+    ``since_post`` when the operator named one; for our own root post, 0 (every reply is
+    newer than its root).
     """
     if config.thread_id:
         try:
@@ -58,13 +60,14 @@ async def propose_thread(
             raise FatalError(f"MATTERMOST_THREAD_ID {config.thread_id} was not found") from exc
         # Seeing the post is proof enough; a 403 on posting later is logged and retried.
         thread_id = post.root_id or post.id
-        return thread_id, post.channel_id, await history_floor(client, config, thread_id)
+        floor = await history_floor(client, config, thread_id, started=started)
+        return thread_id, post.channel_id, floor
     if not config.channel_id:
         raise FatalError("no thread is bound and MATTERMOST_CHANNEL_ID is not set")
     found = await find_bind_post(client, config.channel_id, bot_id, token)
     if found is not None:
         logger.info("bind.found", thread_id=found.id)
-        return found.id, config.channel_id, found.create_at
+        return found.id, config.channel_id, 0
     post = await client.call(
         "create the thread's root post",
         lambda: client.create_post(
@@ -77,12 +80,16 @@ async def propose_thread(
         recheck=lambda: find_bind_post(client, config.channel_id, bot_id, token),
     )
     logger.info("bind.created", thread_id=post.id, channel_id=post.channel_id)
-    return post.id, post.channel_id or config.channel_id, post.create_at
+    return post.id, post.channel_id or config.channel_id, 0
 
 
-async def history_floor(client: MattermostClient, config: GatewayConfig, thread_id: str) -> int:
+async def history_floor(
+    client: MattermostClient, config: GatewayConfig, thread_id: str, *, started: int = 0
+) -> int:
     """The create_at up to which an existing thread is history: just before the operator's
-    ``since_post``, or the thread's newest post (paged to its end)."""
+    ``since_post``, or the thread's newest post (paged to its end), but never a post made
+    after ``started`` (ms, server time; 0: unknown): a reply made while the bot was starting
+    is answered."""
     if config.since_post:
         try:
             since = await client.call(
@@ -100,6 +107,8 @@ async def history_floor(client: MattermostClient, config: GatewayConfig, thread_
     if not newest:  # no reply yet: the root's time
         root = await client.call("get the thread's root", lambda: client.get_post(thread_id))
         newest = root.create_at
+    if started:
+        newest = min(newest, started - 1)
     logger.info("bind.floor: older posts are the thread's history, never run", floor=newest)
     return newest
 

@@ -10,6 +10,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import time
+from email.utils import parsedate_to_datetime
 from typing import TYPE_CHECKING, Protocol, TypeVar
 from urllib.parse import quote
 
@@ -117,6 +118,16 @@ def _map_errors(what: str) -> Iterator[None]:
         raise TransportError(f"{what}: malformed response: {exc}") from exc
 
 
+def _date_ms(value: str | None) -> int:
+    """An HTTP ``Date`` header in ms since the epoch; 0 when absent or malformed."""
+    if not value:
+        return 0
+    try:
+        return int(parsedate_to_datetime(value).timestamp()) * 1000
+    except (TypeError, ValueError, IndexError, OverflowError):
+        return 0
+
+
 def decode_post(raw: object) -> Post | None:
     """The Post inside a ``posted`` event: a JSON string (documented) or, leniently, an
     object; None when it is neither."""
@@ -151,6 +162,8 @@ class MattermostClient:
         self._timeout = timeout
         self._session: aiohttp.ClientSession | None = None
         self._last_create = -CREATE_GAP_S
+        # The server's clock (ms, to the second) per the Date header of its last answer.
+        self.server_ms = 0
 
     def __repr__(self) -> str:
         return f"<MattermostClient {self.url} open={self._session is not None}>"
@@ -190,6 +203,7 @@ class MattermostClient:
                     method, f"{self.url}/api/v4{path}", params=params, data=data, headers=headers
                 ) as resp:
                     content = await resp.read()
+                    self.server_ms = _date_ms(resp.headers.get("Date")) or self.server_ms
                     if resp.status >= 300:
                         raise _error_for(resp.status, content, resp.headers, what)
                     return content

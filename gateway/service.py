@@ -61,6 +61,7 @@ class Gateway(Binder):
         self.client = client
         self.bus = bus
         self.bot = User(id="")
+        self.started_ms = 0
         self.access = Access(client, config.allowed_users, refresh_s=config.allow_refresh_s)
         self.welcome: Welcome | None = None
         self.thread_id = ""
@@ -118,6 +119,7 @@ class Gateway(Binder):
                 delay = backoff.next()
                 self._log.warning("gateway.start_retry {}", exc, retry_s=round(delay, 2))
                 await asyncio.sleep(delay)
+        self.started_ms = self.client.server_ms
         self._log.info("gateway.started", bot_id=self.bot.id, bot=self.bot.username)
         await self.access.refresh()
         self._log.info(

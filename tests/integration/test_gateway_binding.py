@@ -82,10 +82,24 @@ def test_a_configured_thread_s_history_ends_at_its_newest_post_or_before_since_p
         assert await history_floor(client, cfg, root["id"]) == replies[-1]["create_at"]
         since = config(mm, thread_id=root["id"], since_post=replies[3]["id"])
         assert await history_floor(client, since, root["id"]) == replies[3]["create_at"] - 1
+        started = replies[100]["create_at"]  # replies made since the gateway started count
+        assert await history_floor(client, cfg, root["id"], started=started) == started - 1
         empty = await mm.post_as("bob", "an empty thread")
         assert await history_floor(client, cfg, empty["id"]) == empty["create_at"]
         with pytest.raises(FatalError, match="MMCLAUDE_SINCE_POST"):
             await history_floor(client, config(mm, since_post="a" * 26), root["id"])
+
+    run(scenario)
+
+
+def test_the_client_keeps_the_server_s_clock_from_the_date_header() -> None:
+    """The floor's "since the gateway started" is on the server's clock, not ours."""
+
+    async def scenario(mm: MattermostEmulator, client: MattermostClient) -> None:
+        assert client.server_ms == 0
+        await client.get_me()
+        post = await mm.post_as("alice", "now")
+        assert 0 < client.server_ms <= post["create_at"] < client.server_ms + 60_000
 
     run(scenario)
 
@@ -109,7 +123,7 @@ def test_the_root_post_is_made_once_and_found_again_past_a_page() -> None:
         assert channel == mm.channel.id
         [root] = bot_roots(mm)
         assert root["id"] == thread
-        assert floor == root["create_at"]
+        assert floor == 0  # every reply is newer than the root we made
         assert root["props"]["mmclaude_bind_token"] == "tok-1"
         for i in range(210):
             await mm.post_as("alice", f"chatter {i}")
