@@ -88,4 +88,4 @@ def _dispatch(frame: WsFrame, listener: FeedListener) -> None:
         sender = data.get("sender_name")  # decides nothing unless the server names nobody
         listener.post_seen(post, sender if isinstance(sender, str) else "")
     except Exception as exc:  # one event is judged alone: it never stops the feed
-        logger.opt(exception=exc).error("ws.event_skipped {}", type(exc).__name__, seq=frame.seq)
+        logger.error("ws.event_skipped {}: {}", type(exc).__name__, str(exc)[:200], seq=frame.seq)

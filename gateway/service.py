@@ -280,8 +280,8 @@ class Gateway(Binder):
         try:
             self._judge(post, via=via, final=final, sender=sender)
         except Exception as exc:
-            self._log.opt(exception=exc).error(
-                "post.skipped {}", type(exc).__name__, post_id=post.id, via=via
+            self._log.error(
+                "post.skipped {}: {}", type(exc).__name__, str(exc)[:200], post_id=post.id, via=via
             )
 
     def _judge(self, post: Post, *, via: str, final: bool, sender: str) -> None:

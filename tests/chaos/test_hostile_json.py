@@ -18,6 +18,7 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
+from gateway.access import Access
 from gateway.bridge import WsCursor
 from gateway.bus import Bus
 from gateway.config import GatewayConfig
@@ -446,3 +447,59 @@ def test_the_service_judges_a_hostile_post_alone_on_the_socket_and_in_a_catch_up
         assert "z" * 26 in gateway.prompts
         assert (BAD in gateway.prompts) == harmless
         assert len(gateway.prompts) == 2 + harmless
+
+
+class ExplodingAccess(Access):
+    """An allowlist whose decision raises for one author (any bug in judging one post)."""
+
+    def allows(self, user_id: str, create_at: int) -> bool:
+        if user_id == "e" * 26:
+            raise OverflowError("judging this post broke")
+        return super().allows(user_id, create_at)
+
+
+def test_a_post_whose_judgement_raises_is_skipped_alone() -> None:
+    """Whatever raises while one post is judged skips that post (one log line); the
+    socket's next post and a catch-up's next post are still judged."""
+
+    async def main() -> Gateway:
+        gateway, _ = service(CannedClient(b"{}"))
+        gateway.access = ExplodingAccess(gateway.client, ("*",), refresh_s=60)
+        for post_id, user_id in ((BAD, "e" * 26), (GOOD, ALICE)):
+            post = decode_post(post_json(post_id, user_id))
+            assert post is not None
+            gateway.post_seen(post, "")
+        return gateway
+
+    gateway = asyncio.run(main())
+    assert GOOD in gateway.prompts
+    assert BAD not in gateway.prompts
+
+
+class ExplodingListener(_Listener):
+    def post_seen(self, post: Post, sender: str) -> None:
+        if post.id == BAD:
+            raise RuntimeError("a listener bug")
+        super().post_seen(post, sender)
+
+
+def test_an_event_whose_handling_raises_is_skipped_and_the_feed_goes_on() -> None:
+    frames = [
+        '{"event":"hello","seq":0,"data":{"connection_id":"' + "c" * 26 + '"}}',
+        posted(1, post_json(BAD, ALICE)),
+        posted(2, post_json(GOOD, ALICE)),
+    ]
+
+    async def feed() -> _Listener:
+        ws = WebSocket(_Raw(list(frames)))
+        cursor = WsCursor()
+        listener = ExplodingListener()
+        while True:
+            try:
+                frame = await ws.receive()
+            except WebSocketClosedError:
+                return listener
+            if frame is not None and cursor.observe(frame) == "event":
+                _dispatch(frame, listener)
+
+    assert asyncio.run(feed()).accepted == [GOOD]
