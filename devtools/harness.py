@@ -22,6 +22,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+from protocol.proctree import child_preexec
 from supervisor.status import read_status
 
 if TYPE_CHECKING:
@@ -81,7 +82,8 @@ async def choose_claude(scratch: Path, *, real: bool | None) -> AsyncIterator[Cl
         return
     home = scratch / "claude-home"
     home.mkdir(exist_ok=True)
-    async with open_anthropic_api_process() as api:  # its own process, as a real API would be
+    # Its own process, as a real API would be; it dies with us, however we die.
+    async with open_anthropic_api_process(preexec_fn=child_preexec(os.getpid())) as api:
         yield ClaudeChoice(
             path=path,
             args=tuple(REAL_CLAUDE_ARGS),
@@ -185,6 +187,9 @@ async def open_tree(
                     stdout=log,
                     stderr=subprocess.STDOUT,
                     start_new_session=True,
+                    # The tree dies with whoever opened it (a killed demo or chaos run leaves
+                    # nothing behind): SIGKILL to the supervisor, whose children follow it.
+                    preexec_fn=child_preexec(os.getpid()),
                 )
             tree = Tree(mm, claude, scratch, scratch / "state", log_path, process, env)
             try:

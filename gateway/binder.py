@@ -33,6 +33,7 @@ class Binder:
     client: MattermostClient
     bus: Bus
     bot: User
+    started_ms: int  # the server's time when this gateway started (Date header), 0: unknown
     welcome: Welcome | None
     welcomed: asyncio.Event
     _log: Logger
@@ -46,18 +47,24 @@ class Binder:
         """Propose a thread while the worker has none, or while it serves another than the
         configured one (the operator's configuration wins over a remembered binding)."""
         configured = bool(self.config.thread_id)
-        wanted: tuple[str, str] | None = None
+        wanted: tuple[str, str, int] | None = None
         while True:
             await self.welcomed.wait()
             self.welcomed.clear()
             welcome = self.welcome
             if welcome is None or (welcome.thread_id and not configured):
                 continue
+            if configured and wanted is None and welcome.thread_id == self.config.thread_id:
+                continue  # already bound to it: no need to page the thread for its floor
             if wanted is None or not configured:
                 wanted = await propose_thread(
-                    self.client, self.config, self.bot.id, welcome.bind_token
+                    self.client,
+                    self.config,
+                    self.bot.id,
+                    welcome.bind_token,
+                    started=self.started_ms,
                 )
-            thread_id, channel_id = wanted
+            thread_id, channel_id, floor = wanted
             if self._bound_as_wanted(thread_id if configured else ""):
                 continue
             if welcome.thread_id:
@@ -76,6 +83,7 @@ class Binder:
                         channel_id=channel_id,
                         bind_token=welcome.bind_token,
                         configured=configured,
+                        floor=floor,
                     )
                 )
                 # Every BindThread makes the worker send a Welcome: wait the whole delay

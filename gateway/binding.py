@@ -1,4 +1,4 @@
-"""Start-up lookups: who is allowed, and the one thread to serve (the configured one, or our
+"""Start-up lookups: the one thread to serve (the configured one, or our
 root post in the channel).
 
 A restart must never create a second thread: the root post carries the worker's stable
@@ -12,20 +12,19 @@ from typing import TYPE_CHECKING
 
 from loguru import logger
 
-from gateway.errors import AuthError, FatalError, MattermostError, NotFoundError
-from gateway.filtering import ID_RE, Allowlist, build_allowlist, names_to_resolve
+from gateway.errors import FatalError, NotFoundError
 
 if TYPE_CHECKING:
     from gateway.config import GatewayConfig
     from gateway.mattermost import MattermostClient
-    from gateway.models import Post, User
+    from gateway.models import Post
 
 __all__ = [
     "READY_MESSAGE",
     "find_bind_post",
+    "history_floor",
     "not_member",
     "propose_thread",
-    "resolve_allowlist",
 ]
 
 READY_MESSAGE = (
@@ -36,42 +35,22 @@ BIND_SEARCH_PAGES = 50  # 10 000 channel posts: the bind post is recent; this on
 PAGE_SIZE = 200
 
 
-async def resolve_allowlist(
-    client: MattermostClient, entries: tuple[str, ...]
-) -> tuple[Allowlist, dict[str, str]]:
-    """The allowlist and the id → username pairs learned on the way.
-
-    Names stay in the allowlist and are matched by the author's username as posts arrive;
-    ``POST /users/usernames`` (not promised by the protocol doc) is tried once as a fast
-    path that also adds their ids, and its failure is only a log line.
-    """
-    names = names_to_resolve(entries)
-    users: list[User] = []
-    if names and any(not ID_RE.match(n) for n in names):
-        try:
-            users = await client.users_by_usernames(names)
-        except AuthError:
-            raise
-        except MattermostError as exc:
-            log = logger.debug if exc.status in (404, 405) else logger.warning
-            log("allow.resolve_skipped: names are matched as users post ({})", exc)
-    allow, unresolved = build_allowlist(entries, {u.username.lower(): u.id for u in users})
-    if unresolved:
-        logger.info("allow.by_name: matched by username when they post", names=unresolved)
-    if not allow.everyone and not allow.user_ids and not allow.usernames:
-        logger.warning("allow.empty: MATTERMOST_ALLOWED_USERS allows nobody")
-    return allow, {u.id: u.username for u in users if u.username}
-
-
 def not_member(channel_id: str) -> str:
     """The log text for a 403: what the operator must do."""
     return f"the bot is not a member of channel {channel_id}: add it to that channel"
 
 
 async def propose_thread(
-    client: MattermostClient, config: GatewayConfig, bot_id: str, token: str
-) -> tuple[str, str]:
-    """``(thread_id, channel_id)`` to propose to the worker with ``BindThread``."""
+    client: MattermostClient, config: GatewayConfig, bot_id: str, token: str, *, started: int = 0
+) -> tuple[str, str, int]:
+    """``(thread_id, channel_id, floor)`` to propose to the worker with ``BindThread``.
+
+    ``floor`` is the create_at (ms) up to which the thread's posts are history, never run:
+    for a configured thread, its newest post made before ``started`` (the server's time, in
+    ms, when this gateway started; a reply made since is not history), or just before
+    ``since_post`` when the operator named one; for our own root post, 0 (every reply is
+    newer than its root).
+    """
     if config.thread_id:
         try:
             post = await client.call(
@@ -80,13 +59,15 @@ async def propose_thread(
         except NotFoundError as exc:
             raise FatalError(f"MATTERMOST_THREAD_ID {config.thread_id} was not found") from exc
         # Seeing the post is proof enough; a 403 on posting later is logged and retried.
-        return post.root_id or post.id, post.channel_id
+        thread_id = post.root_id or post.id
+        floor = await history_floor(client, config, thread_id, started=started)
+        return thread_id, post.channel_id, floor
     if not config.channel_id:
         raise FatalError("no thread is bound and MATTERMOST_CHANNEL_ID is not set")
     found = await find_bind_post(client, config.channel_id, bot_id, token)
     if found is not None:
         logger.info("bind.found", thread_id=found.id)
-        return found.id, config.channel_id
+        return found.id, config.channel_id, 0
     post = await client.call(
         "create the thread's root post",
         lambda: client.create_post(
@@ -99,7 +80,37 @@ async def propose_thread(
         recheck=lambda: find_bind_post(client, config.channel_id, bot_id, token),
     )
     logger.info("bind.created", thread_id=post.id, channel_id=post.channel_id)
-    return post.id, post.channel_id or config.channel_id
+    return post.id, post.channel_id or config.channel_id, 0
+
+
+async def history_floor(
+    client: MattermostClient, config: GatewayConfig, thread_id: str, *, started: int = 0
+) -> int:
+    """The create_at up to which an existing thread is history: just before the operator's
+    ``since_post``, or the thread's newest post (paged to its end), but never a post made
+    after ``started`` (ms, server time; 0: unknown): a reply made while the bot was starting
+    is answered."""
+    if config.since_post:
+        try:
+            since = await client.call(
+                "get MMCLAUDE_SINCE_POST", lambda: client.get_post(config.since_post)
+            )
+        except NotFoundError as exc:
+            raise FatalError(f"MMCLAUDE_SINCE_POST {config.since_post} was not found") from exc
+        floor = max(0, since.create_at - 1)
+        logger.info("bind.floor", since_post=since.id, floor=floor)
+        return floor
+    newest = 0
+    async for posts in client.thread_after(thread_id, 0, forbidden=not_member(config.channel_id)):
+        for post in posts:
+            newest = max(newest, post.create_at)
+    if not newest:  # no reply yet: the root's time
+        root = await client.call("get the thread's root", lambda: client.get_post(thread_id))
+        newest = root.create_at
+    if started:
+        newest = min(newest, started - 1)
+    logger.info("bind.floor: older posts are the thread's history, never run", floor=newest)
+    return newest
 
 
 async def find_bind_post(

@@ -75,37 +75,100 @@ def _closes(line: str, fence: Fence) -> bool:
     )
 
 
+def _opens(line: str) -> Fence | None:
+    if len(line) <= MAX_FENCE_LINE:
+        match = _FENCE_OPEN.fullmatch(line)
+        if match and not (match[2][0] == "`" and "`" in match[3]):
+            return Fence(line, match[2])
+    return None
+
+
+def _closes_at(text: str, start: int, end: int, fence: Fence) -> bool:
+    """``_closes(text[start:end], fence)`` without copying a long line: only a line of
+    spaces and fence characters can close, so anything else is refused at its first runes."""
+    head = start
+    while head < end and head - start < 4 and text[head] == " ":
+        head += 1
+    if head >= end or text[head] != fence.run[0]:
+        return False
+    return _closes(text[start:end], fence)
+
+
+def _step(text: str, start: int, end: int, fence: Fence | None) -> Fence | None:
+    """The fence state after the line ``text[start:end]`` (no newline in it)."""
+    if fence is None:
+        return _opens(text[start:end]) if end - start <= MAX_FENCE_LINE else None
+    return None if _closes_at(text, start, end, fence) else fence
+
+
+class _Fences:
+    """The open fence at any position of one text, in time linear in the text overall.
+
+    The state at the start of the current line (``line``) is kept, and the one at the start
+    of the line last asked about (``_mark``): asking at a position scans forward from the
+    nearest of these, so positions asked in increasing order (as the splitter does, with
+    steps back inside the current window) cost about the text's length once.
+    """
+
+    def __init__(self, text: str, fence: Fence | None = None) -> None:
+        self.text = text
+        self.start = fence
+        self.line = 0  # start of a line whose fence state is ``fence``
+        self.fence = fence
+        self._mark: tuple[int, Fence | None] = (0, fence)
+        self.scanned = 0  # runes of complete lines stepped over (for tests of the cost)
+
+    def _from(self, pos: int) -> tuple[int, Fence | None]:
+        if pos < self.line:  # pragma: no cover - the splitter never asks behind itself
+            self.line, self.fence = 0, self.start
+            self._mark = (0, self.start)
+        mark_line, mark_fence = self._mark
+        if self.line <= mark_line <= pos:
+            return mark_line, mark_fence
+        return self.line, self.fence
+
+    def _scan(self, line: int, fence: Fence | None, pos: int) -> tuple[int, Fence | None]:
+        """Step over the complete lines from ``line`` up to the line holding ``pos``."""
+        text = self.text
+        while True:
+            nl = text.find("\n", line, pos)
+            if nl < 0:
+                return line, fence
+            fence = _step(text, line, nl, fence)
+            self.scanned += nl + 1 - line
+            line = nl + 1
+
+    def advance(self, pos: int) -> None:
+        """Move the kept state to the start of the line holding ``pos``."""
+        self.line, self.fence = self._scan(*self._from(pos), pos)
+
+    def at(self, pos: int) -> Fence | None:
+        """``open_fence(text[:pos])``: the last, partial line counts."""
+        line, fence = self._scan(*self._from(pos), pos)
+        self._mark = (line, fence)
+        return _step(self.text, line, pos, fence)
+
+
 def open_fence(text: str) -> Fence | None:
     """The code fence still open at the end of ``text`` (a last, partial line counts)."""
-    fence: Fence | None = None
-    for line in text.split("\n"):
-        if fence is None:
-            if len(line) <= MAX_FENCE_LINE:
-                match = _FENCE_OPEN.fullmatch(line)
-                if match and not (match[2][0] == "`" and "`" in match[3]):
-                    fence = Fence(line, match[2])
-        elif _closes(line, fence):
-            fence = None
-    return fence
+    return _Fences(text).at(len(text))
 
 
 def _marker(i: int, n: int) -> str:
     return f"\n\n({i}/{n})"
 
 
-def _strip_added_close(prefix: str, body: str) -> str | None:
-    """``body`` without the fence-closing line the splitter appended, or None if it has none.
-
-    The splitter appends ``"\\n" + run`` exactly when a fence is open at the cut, so the close
-    was added iff the body minus its last line leaves that very fence open.
-    """
-    cut = body.rfind("\n")
+def _added_close(fences: _Fences, pos: int, end: int) -> bool:
+    """True when ``text[pos:end]`` ends with a line the splitter would have added: the run of
+    the fence open just before that line (so reassemble would take it for ours)."""
+    text = fences.text
+    end = len(text) if end < 0 else end
+    cut = text.rfind("\n", pos, end)
     if cut < 0:
-        return None
-    fence = open_fence(prefix + body[:cut])
-    if fence is not None and fence.run == body[cut + 1 :]:
-        return body[:cut]
-    return None
+        return False
+    fence = fences.at(cut + 1)  # an empty last line changes nothing: the state after cut
+    run_len = end - cut - 1
+    return fence is not None and len(fence.run) == run_len and text.startswith(fence.run, cut + 1)
 
 
 def _choose_cut(text: str, pos: int, end: int) -> int:
@@ -119,13 +182,13 @@ def _choose_cut(text: str, pos: int, end: int) -> int:
     return end
 
 
-def _settle(text: str, pos: int, end: int) -> tuple[int, str]:
+def _settle(fences: _Fences, pos: int, end: int) -> tuple[int, str]:
     """The final cut and the closing line to add there (empty when no fence is open)."""
     while True:
-        fence = open_fence(text[:end])
+        fence = fences.at(end)
         if fence is not None:
             return end, "\n" + fence.run
-        if _strip_added_close(text[:pos], text[pos:end]) is None:
+        if not _added_close(fences, pos, end):
             return end, ""
         # The text itself closes a fence right at the cut, which reassemble would take for
         # a close we added: cut one rune earlier, where that fence is still open.
@@ -133,17 +196,19 @@ def _settle(text: str, pos: int, end: int) -> tuple[int, str]:
         assert end > pos  # a closing run is 3+ runes after a newline, so this stays in range
 
 
-def _cut(text: str, budget: int) -> list[str]:
+def _cut(text: str, budget: int, fences: _Fences | None = None) -> list[str]:
+    fences = fences or _Fences(text)
     bodies: list[str] = []
     pos = 0
     while True:
-        fence = open_fence(text[:pos])
+        fences.advance(pos)
+        fence = fences.at(pos)
         reopen = "" if fence is None else fence.line + "\n"
         room = budget - len(reopen)
         if len(text) - pos <= room:
             bodies.append(reopen + text[pos:])
             return bodies
-        end, close = _settle(text, pos, _choose_cut(text, pos, pos + room - _CLOSE_RESERVE))
+        end, close = _settle(fences, pos, _choose_cut(text, pos, pos + room - _CLOSE_RESERVE))
         bodies.append(reopen + text[pos:end] + close)
         pos = end
 
@@ -159,7 +224,9 @@ def split(text: str, limit: int = POST_LIMIT) -> list[str]:
         raise ValueError(f"limit must be at least {_MIN_LIMIT} runes, got {limit}")
     if len(text) <= limit:
         return [text]
-    digits = 1
+    # n parts hold at most ``limit`` runes each, so n has at least this many digits:
+    # starting there skips passes that could only fail (the result is the same).
+    digits = len(str(max(1, len(text) // limit)))
     while True:
         widest = 10**digits - 1
         bodies = _cut(text, limit - len(_marker(widest, widest)))
@@ -174,24 +241,30 @@ def reassemble(parts: Sequence[str]) -> str:
     n = len(parts)
     if n <= 1:
         return parts[0] if parts else ""
-    out = ""
+    out: list[str] = []
+    # The text put back so far is scanned once: ``line_fence`` is the state at the start of
+    # its last line, ``pending`` that (partial) line, ``fence`` the state at its end.
+    line_fence: Fence | None = None
+    pending = ""
+    fence: Fence | None = None
     for i, part in enumerate(parts, 1):
         marker = _marker(i, n)
         if not part.endswith(marker):
             raise ValueError(f"part {i} of {n} does not end with {marker.strip()!r}")
         body = part[: -len(marker)]
-        fence = open_fence(out)
         if fence is not None:
             reopen = fence.line + "\n"
             if not body.startswith(reopen):
                 raise ValueError(f"part {i} of {n} does not reopen the fence {fence.line!r}")
             body = body[len(reopen) :]
-        if i < n:
-            stripped = _strip_added_close(out, body)
-            if stripped is not None:
-                body = stripped
-        out += body
-    return out
+        if i < n and _added_close(_Fences(pending + body, line_fence), len(pending), -1):
+            body = body[: body.rfind("\n")]
+        out.append(body)
+        fences = _Fences(pending + body, line_fence)
+        fence = fences.at(len(fences.text))
+        fences.advance(len(fences.text))
+        line_fence, pending = fences.fence, fences.text[fences.line :]
+    return "".join(out)
 
 
 # --- catch-up ----------------------------------------------------------------------------

@@ -24,6 +24,11 @@ class GatewayConfig(msgspec.Struct, frozen=True, kw_only=True):
     log_format: str | None = None
     # Seconds without a word from the worker before prompts and hellos are re-sent.
     resend_interval: float = 1.0
+    # Binding a thread: its posts from this one on are run (default: only posts made after
+    # the binding; older ones are the thread's history).
+    since_post: str = ""
+    # Seconds between two resolutions of the allowlist's usernames to user ids.
+    allow_refresh_s: float = 30.0
 
     def __repr__(self) -> str:
         return (

@@ -8,6 +8,7 @@ thread for the parts already there and posts only the missing ones.
 
 from __future__ import annotations
 
+import asyncio
 from typing import TYPE_CHECKING
 
 from gateway.binding import not_member
@@ -20,12 +21,17 @@ if TYPE_CHECKING:
 
 __all__ = ["deliver", "deliver_fallback", "posted_parts"]
 
+SPLIT_OFF_LOOP = 256 * 1024  # runes: longer answers are split in a worker thread
+
 
 async def deliver(
     client: MattermostClient, answer: Answer, *, thread_id: str, channel_id: str, bot_id: str
 ) -> tuple[tuple[str, ...], int]:
     """Post every missing part; the reply ids in order, and how many were already there."""
-    parts = split(answer.text if answer.text.strip() else EMPTY_ANSWER)
+    text = answer.text if answer.text.strip() else EMPTY_ANSWER
+    # Linear, but a few MB of fence lines still take a second: off the event loop (which
+    # sends the heartbeats) for anything big.
+    parts = await asyncio.to_thread(split, text) if len(text) > SPLIT_OFF_LOOP else split(text)
     have: dict[int, str] = {}
     if answer.attempt > 1:
         have = await posted_parts(client, answer, thread_id=thread_id, bot_id=bot_id)

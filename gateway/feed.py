@@ -90,6 +90,14 @@ async def follow(client: WebSocketOpener, listener: FeedListener, gateway_id: st
 
 
 def _dispatch(frame: WsFrame, listener: FeedListener) -> None:
+    """Judge one event alone: whatever it holds, an error skips it and never stops the feed."""
+    try:
+        _judge(frame, listener)
+    except Exception as exc:
+        logger.error("ws.event_skipped {}: {}", type(exc).__name__, str(exc)[:200], seq=frame.seq)
+
+
+def _judge(frame: WsFrame, listener: FeedListener) -> None:
     data = frame.data or {}
     if frame.event == "reaction_added":
         _reaction(data.get("reaction"), listener)
@@ -100,7 +108,7 @@ def _dispatch(frame: WsFrame, listener: FeedListener) -> None:
     if post is None:
         logger.warning("ws.bad_post: a posted event without a decodable post")
         return
-    sender = data.get("sender_name")
+    sender = data.get("sender_name")  # decides nothing unless the server names nobody
     listener.post_seen(post, sender if isinstance(sender, str) else "")
 
 

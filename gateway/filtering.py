@@ -14,35 +14,34 @@ if TYPE_CHECKING:
 
     from gateway.models import Post
 
-__all__ = ["ID_RE", "Allowlist", "build_allowlist", "names_to_resolve", "reject_reason"]
+__all__ = [
+    "ID_RE",
+    "INTEGRATION_PROPS",
+    "NOT_ALLOWED",
+    "Allowlist",
+    "build_allowlist",
+    "integration_prop",
+    "names_to_resolve",
+    "reject_reason",
+]
 
 ID_RE = re.compile(r"^[a-z0-9]{26}$")
+NOT_ALLOWED = "author not allowed"  # the last check: every other reason comes first
 
 
 @dataclass(frozen=True)
 class Allowlist:
-    """Who may talk to Claude: everyone (``*``), these user ids, or these usernames
-    (lower-case, without ``@``). Empty refuses everyone.
+    """Who may talk to Claude: everyone (``*``) or these user ids. Empty refuses everyone.
 
-    Usernames are matched against the author's name as Mattermost reports it (the
-    ``posted`` event's ``sender_name``, or a lookup), so a name need not be resolved to an
-    id at start: a user created later is accepted too.
+    Configured usernames are resolved to ids from the server (gateway.access); a name never
+    decides by itself.
     """
 
     everyone: bool = False
     user_ids: frozenset[str] = frozenset()
-    usernames: frozenset[str] = frozenset()
 
-    def allows(self, user_id: str, username: str = "") -> bool:
-        return (
-            self.everyone
-            or user_id in self.user_ids
-            or (bool(username) and username.lower() in self.usernames)
-        )
-
-    def needs_name(self, user_id: str) -> bool:
-        """True when only the author's username can decide (id not listed, names listed)."""
-        return not self.everyone and user_id not in self.user_ids and bool(self.usernames)
+    def allows(self, user_id: str) -> bool:
+        return self.everyone or user_id in self.user_ids
 
 
 def _clean(entry: str) -> str:
@@ -52,23 +51,18 @@ def _clean(entry: str) -> str:
 def names_to_resolve(entries: Iterable[str]) -> list[str]:
     """The entries to look up as usernames (lower-case, without ``@``; ``*`` excluded).
 
-    Id-looking entries are looked up too: a username may be 26 letters long.
+    Id-shaped entries are ids: Mattermost usernames are at most 22 characters.
     """
     names = {_clean(e).lower() for e in entries}
-    return sorted(n for n in names if n and n != "*")
+    return sorted(n for n in names if n and n != "*" and not ID_RE.match(n))
 
 
 def build_allowlist(
     entries: Iterable[str], resolved: Mapping[str, str]
 ) -> tuple[Allowlist, list[str]]:
-    """The allowlist from the configured entries and ``resolved`` (username → id, may be
-    empty: resolving is only a fast path).
-
-    Every non-id entry is kept as a username; a resolved one also adds its id. Returns the
-    entries that are neither resolved nor id-shaped (matched by username only).
-    """
+    """The allowlist from the configured entries and ``resolved`` (username → id, the
+    server's word), and the names not resolved (they allow nobody until they are)."""
     ids: set[str] = set()
-    names: set[str] = set()
     unresolved: list[str] = []
     everyone = False
     for raw in entries:
@@ -77,37 +71,59 @@ def build_allowlist(
             continue
         if entry == "*":
             everyone = True
-            continue
-        if ID_RE.match(entry):
+        elif ID_RE.match(entry):
             ids.add(entry)  # Mattermost usernames are at most 22 characters: an id
+        elif entry.lower() in resolved:
+            ids.add(resolved[entry.lower()])
         else:
-            names.add(entry.lower())
-            if entry.lower() in resolved:
-                ids.add(resolved[entry.lower()])
-            else:
-                unresolved.append(entry)
-    return Allowlist(everyone=everyone, user_ids=frozenset(ids), usernames=frozenset(names)), (
-        unresolved
-    )
+            unresolved.append(entry)
+    return Allowlist(everyone=everyone, user_ids=frozenset(ids)), unresolved
 
 
-def reject_reason(
-    post: Post, *, thread_id: str, bot_id: str, allow: Allowlist, username: str = ""
-) -> str | None:
-    """Why ``post`` is not a prompt for Claude, or None when it is one; ``username`` is the
-    author's name when known (for allowlists that list names)."""
+# Set by webhooks, slash-command responses, plugins and OAuth apps, which post under the
+# invoking user's id: their text is a third party's, never the user's prompt.
+INTEGRATION_PROPS = (
+    "from_webhook",
+    "override_username",
+    "override_icon_url",
+    "override_icon_emoji",
+    "webhook_display_name",
+    "from_plugin",
+    "from_oauth_app",
+)
+
+
+def integration_prop(post: Post) -> str:
+    """The first integration prop the post carries (any value but absent, null, false or
+    empty counts), or ""."""
+    for key in INTEGRATION_PROPS:
+        value = post.prop(key)
+        if value not in (None, False, "", "false"):
+            return key
+    return ""
+
+
+def reject_reason(post: Post, *, thread_id: str, bot_id: str, allow: Allowlist) -> str | None:
+    """Why ``post`` is not a prompt for Claude, or None when it is one."""
     if not thread_id or post.root_id != thread_id:
         return "not a reply in the thread"
     if post.user_id == bot_id:
         return "the bot's own post"
+    if not ID_RE.match(post.id):
+        return "a malformed post id"
+    if post.unreadable:
+        return "unreadable (JSON too deep or a number out of range)"
     if post.prop("from_bot") in ("true", True):
         return "another bot's post"
+    integration = integration_prop(post)
+    if integration:
+        return f"an integration's post ({integration})"
     if post.type:
         return f"a system post ({post.type})"
     if post.delete_at:
         return "deleted"
     if post.original_id:
         return "an edit-history row"
-    if not allow.allows(post.user_id, username):
-        return "author not allowed"
+    if not allow.allows(post.user_id):
+        return NOT_ALLOWED
     return None

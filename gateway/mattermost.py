@@ -10,7 +10,9 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import time
-from typing import TYPE_CHECKING, TypeVar
+from email.utils import parsedate_to_datetime
+from typing import TYPE_CHECKING, Protocol, TypeVar
+from urllib.parse import quote
 
 import aiohttp
 import msgspec
@@ -46,7 +48,7 @@ from protocol.backoff import Backoff
 if TYPE_CHECKING:
     from collections.abc import AsyncIterator, Awaitable, Callable, Iterator, Mapping
 
-__all__ = ["MattermostClient", "WebSocket", "decode_post"]
+__all__ = ["MattermostClient", "RawSocket", "WebSocket", "decode_post"]
 
 T = TypeVar("T")
 
@@ -86,7 +88,7 @@ def _error_for(status: int, body: bytes, headers: Mapping[str, str], what: str) 
         return RateLimitedError(f"{what}: rate limited (429)", retry_after=wait or 1.0)
     try:
         err = _error_decoder.decode(body)
-    except msgspec.DecodeError:
+    except (msgspec.DecodeError, RecursionError):
         err = _ErrorBody()
     text = f"{what}: HTTP {status} {err.id or ''} {err.message or ''}".rstrip()
     cls: type[MattermostError]
@@ -115,6 +117,16 @@ def _map_errors(what: str) -> Iterator[None]:
         raise TransportError(f"{what}: {type(exc).__name__}: {exc}") from exc
     except msgspec.DecodeError as exc:
         raise TransportError(f"{what}: malformed response: {exc}") from exc
+
+
+def _date_ms(value: str | None) -> int:
+    """An HTTP ``Date`` header in ms since the epoch; 0 when absent or malformed."""
+    if not value:
+        return 0
+    try:
+        return int(parsedate_to_datetime(value).timestamp()) * 1000
+    except (TypeError, ValueError, IndexError, OverflowError):
+        return 0
 
 
 def decode_post(raw: object) -> Post | None:
@@ -151,6 +163,8 @@ class MattermostClient:
         self._timeout = timeout
         self._session: aiohttp.ClientSession | None = None
         self._last_create = -CREATE_GAP_S
+        # The server's clock (ms, to the second) per the Date header of its last answer.
+        self.server_ms = 0
 
     def __repr__(self) -> str:
         return f"<MattermostClient {self.url} open={self._session is not None}>"
@@ -190,6 +204,7 @@ class MattermostClient:
                     method, f"{self.url}/api/v4{path}", params=params, data=data, headers=headers
                 ) as resp:
                     content = await resp.read()
+                    self.server_ms = _date_ms(resp.headers.get("Date")) or self.server_ms
                     if resp.status >= 300:
                         raise _error_for(resp.status, content, resp.headers, what)
                     return content
@@ -203,6 +218,13 @@ class MattermostClient:
         """``GET /users/{id}`` (not every server or emulator has it: callers tolerate 404/405)."""
         what = f"get user {user_id}"
         raw = await self._request("GET", f"/users/{user_id}", what)
+        with _map_errors(what):
+            return _one_user(raw, what)
+
+    async def user_by_username(self, username: str) -> User:
+        """``GET /users/username/{username}`` (404 when nobody holds that name)."""
+        what = f"get user @{username}"
+        raw = await self._request("GET", f"/users/username/{quote(username, safe='')}", what)
         with _map_errors(what):
             return _one_user(raw, what)
 
@@ -380,10 +402,21 @@ class MattermostClient:
             await ws.aclose()
 
 
+class RawSocket(Protocol):
+    """What :class:`WebSocket` uses of aiohttp's ``ClientWebSocketResponse``."""
+
+    @property
+    def closed(self) -> bool: ...
+    @property
+    def close_code(self) -> int | None: ...
+    async def receive(self) -> aiohttp.WSMessage: ...
+    async def close(self) -> bool: ...
+
+
 class WebSocket:
     """One open connection: frames in, decoded; the heartbeat runs inside aiohttp."""
 
-    def __init__(self, raw: aiohttp.ClientWebSocketResponse) -> None:
+    def __init__(self, raw: RawSocket) -> None:
         self._raw = raw
 
     def __repr__(self) -> str:

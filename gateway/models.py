@@ -5,20 +5,31 @@ its own understanding of the API (design.md). Decoding is lenient: JSON is parse
 plain values first and each field we use is taken only when it has the expected type, so a
 missing, ``null`` or oddly typed optional field becomes its default instead of rejecting
 the whole post. Only a post's (or user's) ``id`` is required.
+
+Hostile JSON never raises past :func:`decode_json` as anything but ``msgspec.DecodeError``:
+msgspec raises ``RecursionError`` for nesting deeper than ~1000 levels (one 7 KB post's
+props) and ``ValidationError`` for a number it cannot hold (``1e400``), which would sink a
+whole page with one post. So a document that fails is decoded once more with each such
+value replaced by :data:`UNREADABLE` (linear time), and a post holding one anywhere is
+``unreadable``: judged and refused alone, while the rest of its page goes on.
 """
 
 from __future__ import annotations
 
+import re
 from typing import Any
 
 import msgspec
 
 __all__ = [
+    "MAX_DEPTH",
+    "UNREADABLE",
     "Post",
     "PostList",
     "User",
     "WsFrame",
     "decode_json",
+    "holds_unreadable",
     "to_frame",
     "to_post",
     "to_post_list",
@@ -42,6 +53,8 @@ class Post(msgspec.Struct, kw_only=True):
     type: str = ""
     # Free-form JSON set by clients and the server (from_bot, our mmclaude_* keys).
     props: dict[str, object] | None = None
+    # Some value in it could not be read (too deep, a number out of range): never a prompt.
+    unreadable: bool = False
 
     def prop(self, key: str) -> object:
         """One prop, or None when absent (props may be missing or null on the wire)."""
@@ -77,9 +90,92 @@ class WsFrame(msgspec.Struct, kw_only=True):
     seq_reply: int | None = None
 
 
+MAX_DEPTH = 64  # containers deeper than this are replaced (Mattermost's own JSON is shallow)
+UNREADABLE_KEY = "\u0000mmclaude_unreadable"
+UNREADABLE: dict[str, object] = {UNREADABLE_KEY: True}
+_UNREADABLE_JSON = b'{"\\u0000mmclaude_unreadable":true}'
+MAX_INT = 2**53  # ids' timestamps are milliseconds; anything beyond is not Mattermost's
+# A string (skipped whole, in C), a bracket, or a number: the tokens that can make msgspec
+# fail on otherwise valid JSON.
+_TOKEN = re.compile(rb'"(?:[^"\\]++|\\.)*+"|[\[{]++|[\]}]++|-?[0-9][0-9.eE+-]*+', re.DOTALL)
+
+
+def _defuse(raw: bytes) -> bytes | None:
+    """``raw`` with every container nested deeper than :data:`MAX_DEPTH` and every number
+    msgspec cannot hold replaced by the :data:`UNREADABLE` marker; None when nothing was.
+
+    Runs of brackets are one token each, so a bomb of nesting costs a few regex steps."""
+    out: list[bytes] = []
+    last = 0  # raw[last:] not yet copied
+    depth = 0
+    skip_from = -1  # depth of the container being dropped (-1: none)
+    changed = False
+    for match in _TOKEN.finditer(raw):
+        start, token = match.start(), match.group()
+        first = token[:1]
+        if first == b'"':
+            continue
+        if first in (b"[", b"{"):
+            if skip_from < 0 and depth + len(token) > MAX_DEPTH:
+                cut = start + MAX_DEPTH - depth  # the first container too deep
+                skip_from = MAX_DEPTH + 1
+                out.append(raw[last:cut])
+                out.append(_UNREADABLE_JSON)
+                changed = True
+            depth += len(token)
+            continue
+        if first in (b"]", b"}"):
+            if skip_from >= 0 and depth - len(token) < skip_from:
+                last = start + depth - skip_from + 1  # just past the dropped one's close
+                skip_from = -1
+            depth -= len(token)
+            continue
+        if skip_from >= 0:
+            continue
+        try:
+            msgspec.json.decode(token)
+        except msgspec.DecodeError:
+            out.append(raw[last:start])
+            out.append(_UNREADABLE_JSON)
+            last = match.end()
+            changed = True
+    if not changed or skip_from >= 0:
+        return None  # nothing to replace, or unbalanced: not JSON anyway
+    out.append(raw[last:])
+    return b"".join(out)
+
+
 def decode_json(raw: bytes | str) -> Any:
-    """Plain Python values; raises ``msgspec.DecodeError`` for text that is not JSON."""
-    return msgspec.json.decode(raw)
+    """Plain Python values; raises ``msgspec.DecodeError`` (and nothing else) for text that
+    is not JSON. Valid JSON too deep or with numbers out of range decodes, with those values
+    replaced by :data:`UNREADABLE`."""
+    try:
+        return msgspec.json.decode(raw)
+    except (msgspec.DecodeError, RecursionError) as exc:
+        data = raw.encode("utf-8", "surrogatepass") if isinstance(raw, str) else bytes(raw)
+        defused = _defuse(data)
+        if defused is None:
+            if isinstance(exc, msgspec.DecodeError):
+                raise
+            raise msgspec.DecodeError(f"JSON nested too deep: {exc}") from None
+    try:
+        return msgspec.json.decode(defused)
+    except (msgspec.DecodeError, RecursionError) as exc:
+        raise msgspec.DecodeError(f"malformed JSON: {exc}") from None
+
+
+def holds_unreadable(value: object) -> bool:
+    """True when :data:`UNREADABLE` is anywhere in ``value`` (iterative: no recursion)."""
+    stack = [value]
+    while stack:
+        item = stack.pop()
+        if isinstance(item, dict):
+            if item.get(UNREADABLE_KEY) is True and len(item) == 1:
+                return True
+            stack.extend(item.values())
+        elif isinstance(item, list):
+            stack.extend(item)
+    return False
 
 
 def _str(obj: dict[str, Any], key: str) -> str:
@@ -89,18 +185,18 @@ def _str(obj: dict[str, Any], key: str) -> str:
 
 def _int(obj: dict[str, Any], key: str) -> int:
     value = obj.get(key)
-    if isinstance(value, bool):
-        return 0
-    if isinstance(value, int):
+    if isinstance(value, float) and value.is_integer() and abs(value) <= MAX_INT:
+        value = int(value)
+    if isinstance(value, int) and not isinstance(value, bool) and 0 <= value <= MAX_INT:
         return value
-    if isinstance(value, float) and value.is_integer():
-        return int(value)
     return 0
 
 
 def _opt_int(obj: dict[str, Any], key: str) -> int | None:
     value = obj.get(key)
-    return value if isinstance(value, int) and not isinstance(value, bool) else None
+    if isinstance(value, int) and not isinstance(value, bool) and 0 <= value <= MAX_INT:
+        return value
+    return None
 
 
 def to_post(value: object) -> Post | None:
@@ -123,6 +219,7 @@ def to_post(value: object) -> Post | None:
         message=_str(value, "message"),
         type=_str(value, "type"),
         props=props if isinstance(props, dict) else None,
+        unreadable=holds_unreadable(value),
     )
 
 

@@ -19,20 +19,20 @@ from typing import TYPE_CHECKING
 
 from loguru import logger
 
+from gateway.access import Access, refresh_forever
 from gateway.approvals import ApprovalPosts, behavior_of
 from gateway.binder import Binder
-from gateway.binding import not_member, resolve_allowlist
+from gateway.binding import not_member
 from gateway.bridge import catchup_start
 from gateway.chores import Chores, run_chores
 from gateway.commands import parse_command
 from gateway.delivery import deliver, deliver_fallback
 from gateway.errors import AuthError, MattermostError
 from gateway.feed import follow
-from gateway.filtering import Allowlist, reject_reason
+from gateway.filtering import NOT_ALLOWED, reject_reason
 from gateway.models import Post, User
 from gateway.outbox import Outbox
 from gateway.prompts import Lru, PromptQueue
-from gateway.users import UserNames
 from protocol import (
     Accepted,
     Answer,
@@ -68,13 +68,15 @@ class Gateway(Binder):
         self.client = client
         self.bus = bus
         self.bot = User(id="")
-        self.allow = Allowlist()
-        self.names = UserNames(client)
+        self.started_ms = 0
+        self.access = Access(client, config.allowed_users, refresh_s=config.allow_refresh_s)
         self.welcome: Welcome | None = None
         self.thread_id = ""
         self.channel_id = ""
         self.connected = False
         self.catchup_high = 0  # newest create_at seen by a complete catch-up
+        self.floor = 0  # the binding's: posts made up to it are the thread's history
+        self.answered: set[str] = set()  # posts the bot's replies in the thread answer
         self.prompts = PromptQueue()
         self.outbox = Outbox()
         self.delivered = Lru()
@@ -111,6 +113,7 @@ class Gateway(Binder):
             tasks.create_task(
                 self.approvals.run(self.client, self._where, self._shown, self._reactions)
             )
+            tasks.create_task(refresh_forever(self.access))
 
     def _where(self) -> tuple[str, str, str]:
         return self.bot.id, self.channel_id, self.thread_id
@@ -128,14 +131,15 @@ class Gateway(Binder):
                 delay = backoff.next()
                 self._log.warning("gateway.start_retry {}", exc, retry_s=round(delay, 2))
                 await asyncio.sleep(delay)
+        self.started_ms = self.client.server_ms
         self._log.info("gateway.started", bot_id=self.bot.id, bot=self.bot.username)
-        self.allow, names = await resolve_allowlist(self.client, self.config.allowed_users)
-        self.names.update(names)
+        await self.access.refresh()
         self._log.info(
             "allow.ready",
-            everyone=self.allow.everyone,
-            users=len(self.allow.user_ids),
-            names=len(self.allow.usernames),
+            everyone=self.access.allow.everyone,
+            users=len(self.access.allow.user_ids),
+            names=len(self.access.names),
+            unresolved=sorted(self.access.names - set(self.access.resolved)),
         )
 
     # --- the worker side --------------------------------------------------------------------
@@ -211,6 +215,7 @@ class Gateway(Binder):
             self.prompts.resend_now()  # a new worker: re-send what it may lack, right away
             self._pump()
             self.catchup_wanted.set()
+        self.floor = welcome.floor if welcome.thread_id else 0
         if welcome.thread_id and welcome.thread_id != self.thread_id:
             self.thread_id, self.channel_id = welcome.thread_id, welcome.channel_id
             self.catchup_high = 0  # it was about the other thread
@@ -300,17 +305,13 @@ class Gateway(Binder):
                 self._log.warning("approval.reactions_failed {}", exc, post_id=post_id)
 
     def reaction_added(self, user_id: str, post_id: str, emoji_name: str) -> None:
+        """A reaction on an approval post decides it when its author is allowed now (by id,
+        as resolved from the server; a name resolved later counts from the next refresh)."""
         request_id = self.approvals.request_for(post_id)
         behavior = behavior_of(emoji_name)
         if request_id is None or behavior is None or user_id == self.bot.id:
             return
-        if self.allow.needs_name(user_id) and self.names.unknown(user_id):
-            task = asyncio.create_task(self._look_up_then_react(user_id, post_id, emoji_name))
-            self._lookups.add(task)
-            task.add_done_callback(self._lookups.discard)
-            return
-        username = self.names.get(user_id)
-        if not self.allow.allows(user_id, username):
+        if not self.access.allow.allows(user_id):
             self._log.debug("reaction.ignored", post_id=post_id, user_id=user_id)
             return
         self._log.info("approval.reaction", request_id=request_id, behavior=behavior)
@@ -320,48 +321,68 @@ class Gateway(Binder):
                 request_id=request_id,
                 behavior=behavior,
                 user_id=user_id,
-                username=username,
+                username=self.access.name_of(user_id),
             )
         )
 
-    async def _look_up_then_react(self, user_id: str, post_id: str, emoji_name: str) -> None:
-        try:
-            await self.names.look_up(user_id)
-        except MattermostError as exc:
-            self._log.warning("users.lookup_failed {}", exc)
-            return
-        if not self.names.unknown(user_id):
-            self.reaction_added(user_id, post_id, emoji_name)
-
     def post_seen(self, post: Post, sender: str) -> None:
-        self.names.learn_sender(post, sender)
-        if (
-            post.root_id == self.thread_id
-            and self.allow.needs_name(post.user_id)
-            and self.names.unknown(post.user_id)
-        ):
-            # No usable sender_name (the doc promises one): ask the server, then decide.
-            task = asyncio.create_task(self._look_up_then_consider(post))
+        self.access.saw(post)
+        if post.root_id == self.thread_id and self.access.should_check(post.user_id):
+            # An author not allowed while some names are unresolved: ask the server who
+            # they are (a user created after start), then judge.
+            task = asyncio.create_task(self._check_then_consider(post, sender))
             self._lookups.add(task)
             task.add_done_callback(self._lookups.discard)
             return
-        self._consider(post, via="ws")
+        self._consider(post, via="ws", sender=sender)
 
-    async def _look_up_then_consider(self, post: Post) -> None:
+    async def _check_then_consider(self, post: Post, sender: str) -> None:
         try:
-            await self.names.look_up(post.user_id)
+            decided = await self.access.check_author(post.user_id, post.create_at)
         except AuthError as exc:  # the other loops meet the 401 too and stop the gateway
-            self._log.error("users.lookup_failed {}", exc)
-        self._consider(post, via="ws")
+            self._log.error("allow.lookup_failed {}", exc)
+            decided = False
+        self._consider(post, via="ws", final=decided, sender=sender)
 
-    def _consider(self, post: Post, *, via: str) -> None:
-        username = self.names.get(post.user_id)
+    def _consider(self, post: Post, *, via: str, final: bool = True, sender: str = "") -> None:
+        """Judge one post; whatever goes wrong judging it skips it alone (logged).
+
+        A refusal is remembered (``final``: unless the author could not be looked up) and a
+        post refused once is never judged again: a catch-up cannot turn it into a prompt.
+        """
+        try:
+            self._judge(post, via=via, final=final, sender=sender)
+        except Exception as exc:
+            self._log.error(
+                "post.skipped {}: {}", type(exc).__name__, str(exc)[:200], post_id=post.id, via=via
+            )
+
+    def _judge(self, post: Post, *, via: str, final: bool, sender: str) -> None:
+        if self.access.rejected(post.id):
+            self._log.debug("post.ignored", post_id=post.id, reason="refused before", via=via)
+            return
         reason = reject_reason(
-            post, thread_id=self.thread_id, bot_id=self.bot.id, allow=self.allow, username=username
+            post, thread_id=self.thread_id, bot_id=self.bot.id, allow=self.access.allow
         )
+        by_event_name = self.access.allows_by_event_name(sender)
+        if reason == NOT_ALLOWED and by_event_name:
+            reason = None
+        if reason is None and self.floor and post.create_at <= self.floor:
+            reason = "the thread's history (made before the binding)"
+        if reason is None and post.id in self.answered:
+            reason = "already answered in the thread"
+        if (
+            reason is None
+            and not self.access.allows(post.user_id, post.create_at)
+            and not by_event_name
+        ):
+            reason = "author not allowed when the post was made"
         if reason is not None:
+            if final and post.root_id == self.thread_id:
+                self.access.reject(post.id)
             self._log.debug("post.ignored", post_id=post.id, reason=reason, via=via)
             return
+        username = self.access.name_of(post.user_id)
         prompt: Prompt | Command
         command = parse_command(post.message)
         if command is not None:
@@ -418,29 +439,39 @@ class Gateway(Binder):
             self._pump()
 
     async def _catch_up(self) -> None:
-        """Page the thread from a generous floor and offer every reply to the filter."""
+        """Page the thread from a generous floor (never below the binding's), then offer
+        every reply to the filter. All pages are read first: a post the bot already answered
+        (a reply of ours with ``mmclaude_reply_to``, later in the thread) is never run again,
+        whatever the worker's journal says (it may have been lost)."""
         assert self.welcome is not None
         started = time.monotonic()
         thread = self.thread_id
-        start = catchup_start(max(self.welcome.catch_up_from, self.catchup_high))
+        start = max(catchup_start(max(self.welcome.catch_up_from, self.catchup_high)), self.floor)
         self._log.info("catchup.started", thread_id=thread, from_create_at=start)
-        pages = seen = 0
-        newest = 0
+        pages = 0
+        seen: list[Post] = []
         async for posts in self.client.thread_after(
             thread, start, forbidden=not_member(self.channel_id)
         ):
             pages += 1
-            seen += len(posts)
-            for post in posts:
-                newest = max(newest, post.create_at)
-                if post.root_id == thread and self.allow.needs_name(post.user_id):
-                    await self.names.look_up(post.user_id)
-                self._consider(post, via="catchup")
+            seen.extend(posts)
+        for post in seen:
+            reply_to = post.prop("mmclaude_reply_to")
+            if post.user_id == self.bot.id and isinstance(reply_to, str):
+                self.answered.add(reply_to)
+        for post in seen:
+            self.access.saw(post)
+            decided = True
+            if post.root_id == thread and self.access.should_check(post.user_id):
+                decided = await self.access.check_author(post.user_id, post.create_at)
+            self._consider(post, via="catchup", final=decided)
+        newest = max((p.create_at for p in seen), default=0)
         self.catchup_high = max(self.catchup_high, newest)
         self._log.info(
             "catchup.complete",
             pages=pages,
-            posts=seen,
+            posts=len(seen),
+            answered=len(self.answered),
             ms=round((time.monotonic() - started) * 1000),
         )
 

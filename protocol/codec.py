@@ -35,7 +35,9 @@ class Codec(Generic[T]):
     def decode(self, frame: bytes | bytearray | memoryview) -> T:
         try:
             return self._decoder.decode(frame)
-        except msgspec.DecodeError as exc:  # ValidationError is a subclass
+        except (msgspec.DecodeError, RecursionError) as exc:  # ValidationError included;
+            # msgspec raises RecursionError for nesting past ~1000 levels (even in a field
+            # it skips), which would take the process down with one frame.
             raise DecodeError(
                 f"undecodable {self.name} frame ({len(frame)} bytes): {exc}", size=len(frame)
             ) from exc

@@ -108,6 +108,9 @@ class BindThread(_Message, frozen=True):
     # True when the operator configured this thread (MATTERMOST_THREAD_ID): it replaces a
     # remembered binding instead of yielding to it.
     configured: bool = False
+    # The thread's history: posts with create_at (ms) <= floor were there before the binding
+    # and are never prompts. Kept with a new binding, ignored when one is already in force.
+    floor: Millis = 0
 
 
 class Prompt(_Message, frozen=True):
@@ -195,6 +198,7 @@ class Welcome(_Message, frozen=True):
     channel_id: MaybeMattermostId
     bind_token: ShortText
     catch_up_from: Millis
+    floor: Millis = 0  # the binding's floor (BindThread.floor): older posts are never prompts
     protocol_version: Count = PROTOCOL_VERSION
 
 

@@ -83,6 +83,7 @@ class Binding(msgspec.Struct, frozen=True):
     thread_id: str
     channel_id: str
     bind_token: str
+    floor: int = 0  # posts of the thread made at or before this create_at (ms) are history
 
 
 def _row(values: tuple[object, ...]) -> PromptRow:
@@ -164,11 +165,15 @@ class Journal:
             thread_id=self.meta("thread_id") or "",
             channel_id=self.meta("channel_id") or "",
             bind_token=self.meta("bind_token") or "",
+            floor=int(self.meta("floor") or 0),
         )
 
-    def bind(self, thread_id: str, channel_id: str, *, replace: bool = False) -> Binding:
+    def bind(
+        self, thread_id: str, channel_id: str, *, replace: bool = False, floor: int = 0
+    ) -> Binding:
         """Keep the first binding, unless ``replace`` (the operator configured this thread);
-        return the binding actually in force."""
+        return the binding actually in force. A new binding keeps ``floor``: the thread's
+        posts up to that create_at are its history, never run."""
         if not thread_id:
             raise JournalError("cannot bind an empty thread id")
         current = self.binding()
@@ -178,6 +183,7 @@ class Journal:
             self.set_meta("thread_id", thread_id)
             self.set_meta("channel_id", channel_id)
             self.set_meta("bound_at", str(time.time()))
+            self.set_meta("floor", str(min(max(0, floor), 2**53)))
         return self.binding()
 
     # --- prompts ------------------------------------------------------------------------

@@ -209,6 +209,7 @@ class Worker:
                     channel_id=binding.channel_id,
                     bind_token=binding.bind_token,
                     catch_up_from=self.journal.high_water(),
+                    floor=binding.floor,
                 )
             )
         )
@@ -218,11 +219,11 @@ class Worker:
         every gateway is told the binding in force."""
         before = self.journal.binding()
         binding = self.journal.bind(
-            message.thread_id, message.channel_id, replace=message.configured
+            message.thread_id, message.channel_id, replace=message.configured, floor=message.floor
         )
         log = logger.bind(gateway_id=message.gateway_id, thread_id=binding.thread_id)
         if not before.thread_id:
-            log.info("thread.bound")
+            log.info("thread.bound", floor=binding.floor)
         elif binding.thread_id != before.thread_id:
             log.bind(
                 old_thread_id=before.thread_id,

@@ -53,6 +53,7 @@ SETTINGS: dict[str, tuple[str, str] | None] = {
     "MATTERMOST_CHANNEL_ID": ("mattermost", "channel-id"),
     "MATTERMOST_THREAD_ID": ("mattermost", "thread-id"),
     "MATTERMOST_ALLOWED_USERS": ("mattermost", "allowed-users"),
+    "MMCLAUDE_SINCE_POST": ("mattermost", "since-post"),
     "CLAUDE_PATH": ("claude", "path"),
     "CLAUDE_ARGS": ("claude", "args"),
     "CLAUDE_WORKDIR": ("claude", "workdir"),
@@ -107,6 +108,7 @@ class Settings(msgspec.Struct, frozen=True, kw_only=True):
     # `mmclaude run` started as root runs each role as this user ("" = as the supervisor).
     worker_user: str = ""
     gateway_user: str = ""
+    since_post: str = ""  # binding a thread: its posts from this one on are run, not older
 
     def __repr__(self) -> str:
         return f"Settings(url={self.url!r}, token=[REDACTED], state_dir={self.state_dir!r})"
@@ -150,6 +152,7 @@ class Settings(msgspec.Struct, frozen=True, kw_only=True):
             heartbeat_endpoint=None,
             log_level=self.log_level,
             log_format=self.log_format,
+            since_post=self.since_post,
         )
 
     def supervisor_endpoint(self) -> str:
@@ -163,6 +166,7 @@ class Settings(msgspec.Struct, frozen=True, kw_only=True):
             "MATTERMOST_CHANNEL_ID": self.channel_id,
             "MATTERMOST_THREAD_ID": self.thread_id,
             "MATTERMOST_ALLOWED_USERS": ",".join(self.allowed_users),
+            "MMCLAUDE_SINCE_POST": self.since_post,
             "CLAUDE_PATH": self.claude_path,
             "CLAUDE_ARGS": shlex.join(self.claude_args),
             "CLAUDE_WORKDIR": self.claude_workdir,
@@ -361,6 +365,9 @@ def load_settings(
             "MATTERMOST_CHANNEL_ID: required unless MATTERMOST_THREAD_ID names an existing thread"
         )
 
+    since_post, label = text("MMCLAUDE_SINCE_POST")
+    since_post = _check_id(since_post, label)
+
     found = src.get("MATTERMOST_ALLOWED_USERS")
     if found is None:
         if mattermost_needed:
@@ -500,6 +507,7 @@ def load_settings(
         restart_period=restart_period,
         worker_user=worker_user,
         gateway_user=gateway_user,
+        since_post=since_post,
     )
 
 

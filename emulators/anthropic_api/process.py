@@ -14,7 +14,7 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
 if TYPE_CHECKING:
-    from collections.abc import AsyncIterator
+    from collections.abc import AsyncIterator, Callable
 
 __all__ = ["ApiProcess", "open_anthropic_api_process"]
 
@@ -26,8 +26,12 @@ class ApiProcess:
 
 
 @contextlib.asynccontextmanager
-async def open_anthropic_api_process(*, timeout: float = 20.0) -> AsyncIterator[ApiProcess]:
-    """Start ``python -m emulators.anthropic_api --port 0``; yield its URL; stop it after."""
+async def open_anthropic_api_process(
+    *, timeout: float = 20.0, preexec_fn: Callable[[], None] | None = None
+) -> AsyncIterator[ApiProcess]:
+    """Start ``python -m emulators.anthropic_api --port 0``; yield its URL; stop it after.
+
+    ``preexec_fn`` runs in the child before exec (e.g. to make it die with its parent)."""
     proc = await asyncio.create_subprocess_exec(
         sys.executable,
         "-m",
@@ -37,6 +41,7 @@ async def open_anthropic_api_process(*, timeout: float = 20.0) -> AsyncIterator[
         stdout=asyncio.subprocess.PIPE,
         stdin=asyncio.subprocess.DEVNULL,
         start_new_session=True,
+        preexec_fn=preexec_fn,
     )
     try:
         assert proc.stdout is not None

@@ -154,6 +154,7 @@ class RestApi:
             web.get("/api/v4/system/ping", self.system_ping),
             web.get("/api/v4/users/me", self.get_user),
             web.post("/api/v4/users/usernames", self.users_by_usernames),
+            web.get("/api/v4/users/username/{username}", self.user_by_username),
             web.get("/api/v4/users/{user_id}", self.get_user),
             web.post("/api/v4/users/{user_id}/typing", self.typing),
             web.delete(
@@ -197,6 +198,13 @@ class RestApi:
             raise bad_body_param("usernames")
         found = [self.store.user_by_name(n) for n in names]
         return json_response([u.to_json(as_self=u.id == me.id) for u in found if u is not None])
+
+    async def user_by_username(self, request: web.Request) -> web.Response:
+        me = self.session_user(request)
+        user = self.store.user_by_name(request.match_info["username"])
+        if user is None:
+            raise AppError("app.user.get_by_username.app_error", 404)
+        return json_response(user.to_json(as_self=user.id == me.id))
 
     async def typing(self, request: web.Request) -> web.Response:
         me = self.session_user(request)

@@ -321,6 +321,10 @@ class MattermostEmulator:
             self._store.channels[channel_id].members.add(user.id)
         return _seed_user(user)
 
+    def rename_user(self, user_id: str, username: str) -> None:
+        """Rename a user (as users may rename themselves); later posts carry the new name."""
+        self._store.rename_user(user_id, username)
+
     def advance_clock(self, seconds: float) -> None:
         """Move the server's clock (create_at/update_at of what comes next) forward."""
         self._clock.offset_ms += int(seconds * 1000)

@@ -95,6 +95,16 @@ class Store:
         self.channels[channel.id] = channel
         return channel
 
+    def rename_user(self, user_id: str, username: str) -> User:
+        """Give a user another username (Mattermost lets users rename themselves)."""
+        user = self.get_user(user_id)
+        if username in self._by_name:
+            raise AppError("app.user.save.username_exists.app_error", 400)
+        del self._by_name[user.username]
+        user.username = username
+        self._by_name[username] = user
+        return user
+
     def user_by_token(self, token: str) -> User | None:
         return self._by_token.get(token)
 

@@ -6,7 +6,6 @@ import os
 import re
 import signal
 import subprocess
-import sys
 import urllib.request
 from typing import TYPE_CHECKING
 
@@ -18,17 +17,18 @@ if TYPE_CHECKING:
 pytestmark = pytest.mark.slow
 
 
-def test_demo_once_plays_the_conversation() -> None:
+def test_demo_once_plays_the_conversation(procs: ProcessGroup) -> None:
     """The demo starts everything, prints each answer (context kept across a claude kill)
     and exits 0."""
     env = {k: v for k, v in os.environ.items() if not k.startswith(("MATTERMOST_", "ANTHROPIC_"))}
-    result = subprocess.run(
-        [sys.executable, "-m", "devtools.cli", "demo", "--once"],
-        env=env,
-        capture_output=True,
-        text=True,
-        timeout=110,
-        check=False,
+    # In the test's process group: whatever happens, the tree the demo started is killed.
+    proc = procs.python(
+        "-m", "devtools.cli", "demo", "--once", env=env,
+        stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+    )  # fmt: skip
+    stdout, stderr = proc.communicate(timeout=110)
+    result = subprocess.CompletedProcess(
+        proc.args, proc.returncode, stdout.decode(), stderr.decode()
     )
     out = result.stdout
     assert result.returncode == 0, out + result.stderr

@@ -150,12 +150,13 @@ def test_heartbeats_flow_while_mattermost_is_down_at_start_then_it_comes_up() ->
 
 
 def test_names_match_without_users_usernames_including_a_user_created_later() -> None:
-    """users/usernames answers 404: alice (catch-up, looked up by id) and carol (created
-    after start, seen on the socket with sender_name) are accepted; mallory is not."""
+    """users/usernames answers 404: alice (catch-up) and carol (created after start, seen
+    on the socket) are looked up by id and accepted; mallory is not."""
 
     async def main() -> None:
         async with open_emulator(port=0) as mm:
             mm.fail_route("POST", "/api/v4/users/usernames", 404)
+            mm.fail_route("GET", "/api/v4/users/username/{username}", 404)
             root = await mm.post_as("bob", "a thread")
             early = await mm.post_as("alice", "before the gateway", root_id=root["id"])
             config = make_config(
@@ -171,12 +172,88 @@ def test_names_match_without_users_usernames_including_a_user_created_later() ->
                 stranger = await mm.post_as("mallory", "me too", root_id=root["id"])
                 await async_wait_for(lambda: later["id"] in prompted(bus), 10, "carol's post")
                 bus.inbox.put_nowait(Accepted(post_id=later["id"]))
-                # A post after mallory's: once it is prompted, mallory's was seen and dropped.
-                barrier = await mm.post_as("alice", "after mallory", root_id=root["id"])
-                await async_wait_for(lambda: barrier["id"] in prompted(bus), 10, "the barrier")
+                await async_wait_for(
+                    lambda: gateway.access.rejected(stranger["id"]), 10, "mallory refused"
+                )
                 assert stranger["id"] not in prompted(bus)
                 [carols] = [p for p in bus.of(Prompt) if p.post_id == later["id"]]
                 assert carols.username == "carol"
+
+    run(main())
+
+
+def test_a_server_without_any_user_lookup_matches_names_on_the_event_alone() -> None:
+    """The last resort, never taken against a real Mattermost: with users/usernames,
+    users/username/{name} and users/{id} all missing, a name is matched on each posted
+    event's sender_name (not remembered); an integration post that shows an allowed name
+    is still refused."""
+
+    async def main() -> None:
+        async with open_emulator(port=0) as mm:
+            for method, route in (
+                ("POST", "/api/v4/users/usernames"),
+                ("GET", "/api/v4/users/username/{username}"),
+                ("GET", "/api/v4/users/{user_id}"),
+            ):
+                mm.fail_route(method, route, 404)
+            root = await mm.post_as("bob", "a thread")
+            config = make_config(mm.url, mm.bot.token, thread_id=root["id"])
+            async with running(config) as (gateway, bus):
+                bus.welcome(root["id"], mm.channel.id)
+                await async_wait_for(lambda: gateway.connected, 10, "the socket")
+                stranger = await mm.post_as("mallory", "me", root_id=root["id"])
+                await async_wait_for(
+                    lambda: gateway.access.rejected(stranger["id"]), 10, "mallory refused"
+                )
+                assert gateway.access.names_unresolvable
+                alice = await mm.post_as("alice", "hello", root_id=root["id"])
+                await async_wait_for(lambda: alice["id"] in prompted(bus), 10, "alice's post")
+                hook = await mm.post_as(
+                    "alice", "from a hook", root_id=root["id"], props={"from_webhook": "true"}
+                )
+                await async_wait_for(lambda: gateway.access.rejected(hook["id"]), 10, "hook")
+                assert prompted(bus) == [alice["id"]] * len(prompted(bus))
+
+    run(main())
+
+
+def test_access_follows_renames_and_a_refused_post_stays_refused() -> None:
+    """The issue's rename attack: mallory's post is refused; she renames herself to an
+    allowed name nobody holds and posts again (answered: she holds the name now), renames
+    back (refused within one refresh), and a catch-up never answers her first post.
+    sender_name plays no part: events are not the server's word on who is allowed."""
+
+    async def main() -> None:
+        async with open_emulator(port=0) as mm:
+            mallory = mm.users["mallory"].id
+            root = await mm.post_as("bob", "a thread")
+            config = make_config(
+                mm.url,
+                mm.bot.token,
+                thread_id=root["id"],
+                allowed_users=("alice", "carol"),
+                allow_refresh_s=0.3,
+            )
+            async with running(config) as (gateway, bus):
+                bus.welcome(root["id"], mm.channel.id)
+                await async_wait_for(lambda: gateway.connected, 10, "the socket")
+                first = await mm.post_as("mallory", "rm -rf /", root_id=root["id"])
+                await async_wait_for(lambda: gateway.access.rejected(first["id"]), 10, "refused")
+                mm.rename_user(mallory, "carol")
+                await async_wait_for(lambda: gateway.access.allows(mallory, 1 << 50), 10, "ren")
+                second = await mm.post_as("carol", "now as carol", root_id=root["id"])
+                await async_wait_for(lambda: second["id"] in prompted(bus), 10, "as carol")
+                bus.inbox.put_nowait(Accepted(post_id=second["id"]))
+                gateway.catchup_wanted.set()  # a catch-up re-reads the whole thread
+                await async_wait_for(lambda: gateway.catchup_high >= second["create_at"], 10, "cu")
+                mm.rename_user(mallory, "mallory")
+                await async_wait_for(
+                    lambda: not gateway.access.allows(mallory, 1 << 50), 10, "renamed back"
+                )
+                third = await mm.post_as("mallory", "still here", root_id=root["id"])
+                await async_wait_for(lambda: gateway.access.rejected(third["id"]), 10, "third")
+                assert first["id"] not in prompted(bus)
+                assert third["id"] not in prompted(bus)
 
     run(main())
 

@@ -157,6 +157,26 @@ def test_users_by_usernames_skips_unknown_names() -> None:
     run(body())
 
 
+def test_a_user_by_username_follows_a_rename() -> None:
+    """GET /users/username/{name} finds the holder of a name; after a rename the old name is
+    a 404 (app.user.*), the new one finds the same id, and later posts carry the new name."""
+
+    async def body() -> None:
+        async with open_harness() as h:
+            alice = h.mm.users["alice"].id
+            found = await h.rest().get("/api/v4/users/username/alice")
+            assert found.status == 200
+            assert found.json()["id"] == alice
+            h.mm.rename_user(alice, "alicia")
+            gone = await h.rest().get("/api/v4/users/username/alice")
+            assert_app_error(gone, 404, "app.user.get_by_username.app_error")
+            renamed = await h.rest().get("/api/v4/users/username/alicia")
+            assert renamed.json()["id"] == alice
+            assert (await h.rest().get(f"/api/v4/users/{alice}")).json()["username"] == "alicia"
+
+    run(body())
+
+
 def test_get_channel_checks_membership_of_private_channels() -> None:
     """GET /channels/{id} serves members, 403s non-members of a private channel, 404s unknown."""
 

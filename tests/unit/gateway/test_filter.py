@@ -92,29 +92,56 @@ def test_names_to_resolve_skips_star_and_normalises() -> None:
     assert names_to_resolve(["*", "@Bob", "bob", "Carol "]) == ["bob", "carol"]
 
 
-def test_names_stay_in_the_allowlist_and_match_by_username() -> None:
-    """A name nobody resolved is kept: the author is matched by username when known, so a
-    user created after start is accepted; ids still match without a name."""
+def test_names_never_allow_by_themselves_only_their_resolved_ids() -> None:
+    """A name nobody resolved allows nobody; a resolved one allows its id alone."""
     allow, unresolved = build_allowlist(["@Carol", BOB], {})
     assert unresolved == ["Carol"]
-    assert allow.usernames == {"carol"}
+    assert allow.user_ids == {BOB}
     assert not allow.allows(ALICE)
-    assert allow.allows(ALICE, "carol")
-    assert allow.allows(ALICE, "CAROL")
-    assert allow.allows(BOB)
-    assert not allow.allows(ALICE, "mallory")
-    assert allow.needs_name(ALICE)
-    assert not allow.needs_name(BOB)
-    assert (
-        reject_reason(post(), thread_id=THREAD, bot_id=BOT, allow=allow, username="carol") is None
-    )
     assert reason(post(), allow) == "author not allowed"
-
-
-def test_a_resolved_name_adds_its_id_and_keeps_the_name() -> None:
-    allow, unresolved = build_allowlist(["alice"], {"alice": ALICE})
+    resolved, unresolved = build_allowlist(["alice"], {"alice": ALICE})
     assert unresolved == []
-    assert allow.allows(ALICE)
-    assert allow.usernames == {"alice"}
-    everyone, _ = build_allowlist(["*", "alice"], {})
-    assert not everyone.needs_name(ALICE)
+    assert resolved.allows(ALICE)
+
+
+def test_an_id_shaped_entry_is_an_id_not_a_name_to_resolve() -> None:
+    assert names_to_resolve([ALICE, "bob"]) == ["bob"]
+
+
+@pytest.mark.parametrize(
+    "props",
+    [
+        {"from_webhook": "true"},
+        {"from_webhook": True},
+        {"override_username": "alice"},
+        {"override_icon_url": "https://example.com/x.png"},
+        {"from_plugin": "true"},
+        {"from_plugin": True, "from_webhook": "false"},
+        {"override_icon_emoji": "robot"},
+        {"webhook_display_name": "CI"},
+        {"from_oauth_app": True},
+    ],
+)
+def test_integration_posts_are_never_prompts_whoever_user_id_says(props: dict[str, object]) -> None:
+    """Slash-command responses, webhooks and plugins post under the invoking user's id: an
+    allowed id does not make their text a prompt (nor does ``*``)."""
+    why = reason(post(props=props))
+    assert why is not None
+    assert why.startswith("an integration's post")
+    assert reason(post(props=props), Allowlist(everyone=True)) is not None
+
+
+@pytest.mark.parametrize(
+    "props", [None, {}, {"from_webhook": "false"}, {"override_username": ""}, {"x": 1}]
+)
+def test_absent_or_false_integration_props_do_not_refuse(props: dict[str, object] | None) -> None:
+    assert reason(post(props=props)) is None
+
+
+@pytest.mark.parametrize("post_id", ["x", "p" * 27, "P" * 26, "p" * 10_000])
+def test_a_post_id_that_is_not_a_mattermost_id_is_never_a_prompt(post_id: str) -> None:
+    assert reason(post(id=post_id)) == "a malformed post id"
+
+
+def test_an_unreadable_post_is_never_a_prompt() -> None:
+    assert reason(post(unreadable=True)) == "unreadable (JSON too deep or a number out of range)"

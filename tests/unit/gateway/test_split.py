@@ -2,11 +2,18 @@
 
 from __future__ import annotations
 
+import sys
+from typing import TYPE_CHECKING
+
 import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from gateway.bridge import POST_LIMIT, open_fence, reassemble, split
+
+if TYPE_CHECKING:
+    from collections.abc import Callable
+    from types import FrameType
 
 
 def bodies(parts: list[str]) -> list[str]:
@@ -139,3 +146,52 @@ def test_split_then_reassemble_is_the_identity_on_any_unicode(text: str, limit: 
     parts = split(text, limit)
     assert all(len(p) <= limit for p in parts)
     assert reassemble(parts) == text
+
+
+# --- cost: split runs on the gateway's event loop (heartbeats wait while it works) ---------
+
+
+def _work(text: str) -> int:
+    """Python calls and C calls made by split + reassemble of ``text``: a count of the work
+    done that does not depend on how busy the machine is."""
+    events = 0
+
+    def count(frame: FrameType, event: str, arg: object) -> None:
+        nonlocal events
+        events += 1
+
+    sys.setprofile(count)
+    try:
+        parts = split(text)
+    finally:
+        sys.setprofile(None)
+    assert reassemble(parts) == text
+    return events
+
+
+PROSE_LINE = "lorem ipsum dolor sit amet, " * 3 + "\n"
+SHAPES: dict[str, Callable[[int], str]] = {
+    "prose": lambda n: (PROSE_LINE * (n // len(PROSE_LINE) + 1))[:n],
+    "fence lines": lambda n: ("```\n" * (n // 4 + 1))[:n],
+    "code blocks": lambda n: (("```py\n" + "x = 1\n" * 40 + "```\n\n") * (n // 260 + 1))[:n],
+    "one long line": lambda n: "x" * n,
+}
+
+
+@pytest.mark.timeout(120)
+@pytest.mark.parametrize("shape", sorted(SHAPES))
+def test_split_work_grows_linearly(shape: str) -> None:
+    """Four times the text costs about four times the work (it was quadratic: 256 KB of
+    fence lines took 5.6 s, 2 MB of prose 12 s, on the event loop)."""
+    make = SHAPES[shape]
+    small, large = _work(make(64 * 1024)), _work(make(256 * 1024))
+    assert large <= 5 * small, (small, large)
+
+
+@pytest.mark.timeout(120)
+@pytest.mark.parametrize(("shape", "size"), [("prose", 2 << 20), ("fence lines", 256 << 10)])
+def test_split_of_a_big_answer_does_a_bounded_amount_of_work(shape: str, size: int) -> None:
+    """A 2 MB answer and 256 KB of fence lines: a bounded number of calls per line of the
+    text (about 10 for prose, 17 for fence lines, each line toggling a fence)."""
+    text = SHAPES[shape](size)
+    assert _work(text) <= 25 * (text.count("\n") + 1) + 1000 * len(split(text))

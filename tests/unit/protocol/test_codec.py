@@ -326,3 +326,13 @@ def test_hostile_maps_decode_within_bounds_or_raise_our_error(
         assert len(message.text) <= MAX_PROMPT_CHARS
     if isinstance(message, GatewayHello):
         assert 1 <= message.pid <= 2**22
+
+
+def test_a_frame_nested_too_deep_is_a_decode_error_not_a_crash() -> None:
+    """An unknown field nested 100 000 deep (msgspec raises RecursionError while skipping
+    it) is our DecodeError, for every direction."""
+    deep = b"\x91" * 100_000 + b"\x90"  # [[[ ... [] ... ]]] in msgpack, 100 KB
+    frame = b"\x82\xa4type\xa8Accepted\xa4junk" + deep
+    for codec in (worker_codec, gateway_codec, supervisor_codec):
+        with pytest.raises(DecodeError):
+            codec.decode(frame)

@@ -124,6 +124,19 @@ def test_binding_is_kept_forever_and_token_is_stable(tmp_path: Path) -> None:
         assert journal.session_id is None
 
 
+def test_a_binding_keeps_its_floor_until_it_is_replaced(tmp_path: Path) -> None:
+    """The floor (the thread's history ends there) comes with a new binding only: a repeat
+    of the same thread, or another thread not configured, leaves it as it was."""
+    with Journal(tmp_path) as journal:
+        assert journal.binding().floor == 0
+        assert journal.bind("t1", "c1", floor=100).floor == 100
+        assert journal.bind("t1", "c1", replace=True, floor=900).floor == 100
+        assert journal.bind("t2", "c2", floor=900).floor == 100
+        assert journal.bind("t2", "c2", replace=True, floor=2**64).floor == 2**53
+    with Journal(tmp_path) as journal:
+        assert journal.binding().floor == 2**53
+
+
 def test_configured_thread_replaces_the_binding(tmp_path: Path) -> None:
     """replace=True (an operator-configured thread) rebinds; the token stays the same."""
     with Journal(tmp_path) as journal:

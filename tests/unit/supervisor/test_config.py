@@ -70,6 +70,15 @@ def test_worker_needs_no_mattermost(tmp_path: Path) -> None:
     assert load_settings(env, need="worker").token == ""
 
 
+def test_since_post_reaches_the_gateway(tmp_path: Path) -> None:
+    """MMCLAUDE_SINCE_POST (the operator's opt-in to a thread's history) is passed on."""
+    env = base_env(tmp_path)
+    env["MMCLAUDE_SINCE_POST"] = "qg5mo8pb3inyzbjpu6cs5kzc5w"
+    settings = load_settings(env)
+    assert settings.gateway_config("g").since_post == "qg5mo8pb3inyzbjpu6cs5kzc5w"
+    assert load_settings(base_env(tmp_path)).gateway_config("g").since_post == ""
+
+
 def test_thread_replaces_channel(tmp_path: Path) -> None:
     """A configured thread makes the channel optional."""
     env = base_env(tmp_path)
@@ -88,6 +97,7 @@ def test_thread_replaces_channel(tmp_path: Path) -> None:
         ("MMCLAUDE_LOG_FORMAT", "xml", "text or json"),
         ("MATTERMOST_CHANNEL_ID", "short", "26-character"),
         ("MATTERMOST_THREAD_ID", "UPPERCASEUPPERCASEUPPERCAS", "26-character"),
+        ("MMCLAUDE_SINCE_POST", "not-an-id", "26-character"),
         ("CLAUDE_ARGS", "--x 'unclosed", "split"),
         ("CLAUDE_IDLE_LIMIT", "soon", "number"),
         ("CLAUDE_IDLE_LIMIT", "-3", "greater"),
