@@ -177,6 +177,10 @@ def decode_line(line: bytes) -> dict[str, Any]:
         raise ChildProtocolError(
             f"claude wrote a non-JSON line ({len(line)} bytes): {exc}"
         ) from exc
+    except RecursionError:  # msgspec's answer to JSON nested past ~1000 levels
+        raise ChildProtocolError(
+            f"claude wrote a JSON line nested too deep ({len(line)} bytes)"
+        ) from None
     if not isinstance(value, dict) or not isinstance(value.get("type"), str):
         raise ChildProtocolError(
             f"claude wrote a JSON line that is not an event object ({len(line)} bytes)"
