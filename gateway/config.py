@@ -24,6 +24,10 @@ class GatewayConfig(msgspec.Struct, frozen=True, kw_only=True):
     log_format: str | None = None
     # Seconds without a word from the worker before prompts and hellos are re-sent.
     resend_interval: float = 1.0
+    # MMCLAUDE_LIVE: keep an activity post per long turn.
+    live: bool = True
+    # MMCLAUDE_MAX_UPLOAD_MB in bytes: larger attachments are not downloaded.
+    max_upload_bytes: int = 20 * 1024 * 1024
 
     def __repr__(self) -> str:
         return (

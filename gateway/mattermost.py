@@ -30,11 +30,13 @@ from gateway.errors import (
     WebSocketClosedError,
 )
 from gateway.models import (
+    FileInfo,
     Post,
     PostList,
     User,
     WsFrame,
     decode_json,
+    to_file_info,
     to_frame,
     to_post,
     to_post_list,
@@ -43,13 +45,14 @@ from gateway.models import (
 )
 
 if TYPE_CHECKING:
-    from collections.abc import AsyncIterator, Awaitable, Callable, Iterator, Mapping
+    from collections.abc import AsyncIterator, Awaitable, Callable, Iterator, Mapping, Sequence
 
 __all__ = ["MattermostClient", "WebSocket", "decode_post"]
 
 T = TypeVar("T")
 
 REQUEST_TIMEOUT_S = 15.0
+FILE_TIMEOUT_S = 120.0  # a 20 MB attachment over a slow link
 WS_CONNECT_TIMEOUT_S = 10.0
 # aiohttp pings every HEARTBEAT_S and drops the socket when no pong comes within half of
 # it: a silently dead server is noticed within ~22 s, far inside Mattermost's 100 s.
@@ -180,13 +183,25 @@ class MattermostClient:
         *,
         params: Mapping[str, str | int] | None = None,
         body: object = None,
+        form: aiohttp.FormData | None = None,
+        timeout: float | None = None,
     ) -> bytes:
-        data = None if body is None else msgspec.json.encode(body)
-        headers = {"Content-Type": "application/json"} if data is not None else None
+        data: bytes | aiohttp.FormData | None = None
+        headers = None
+        if form is not None:
+            data = form
+        elif body is not None:
+            data = msgspec.json.encode(body)
+            headers = {"Content-Type": "application/json"}
         with _map_errors(what):
-            async with asyncio.timeout(self._timeout):
+            async with asyncio.timeout(timeout or self._timeout):
                 async with self._http().request(
-                    method, f"{self.url}/api/v4{path}", params=params, data=data, headers=headers
+                    method,
+                    f"{self.url}/api/v4{path}",
+                    params=params,
+                    data=data,
+                    headers=headers,
+                    timeout=aiohttp.ClientTimeout(total=timeout or self._timeout),
                 ) as resp:
                     content = await resp.read()
                     if resp.status >= 300:
@@ -269,14 +284,17 @@ class MattermostClient:
         root_id: str = "",
         props: Mapping[str, object] | None = None,
         pending_post_id: str = "",
+        file_ids: Sequence[str] = (),
     ) -> Post:
-        body = {
+        body: dict[str, object] = {
             "channel_id": channel_id,
             "root_id": root_id,
             "message": message,
             "props": dict(props or {}),
             "pending_post_id": pending_post_id,
         }
+        if file_ids:
+            body["file_ids"] = list(file_ids)
         what = f"create post in channel {channel_id}"
         wait = self._last_create + CREATE_GAP_S - time.monotonic()
         if wait > 0:
@@ -287,6 +305,50 @@ class MattermostClient:
             self._last_create = time.monotonic()  # the server stamped it before it answered
         with _map_errors(what):
             return _one_post(raw, what)
+
+    async def patch_post(
+        self, post_id: str, *, message: str, props: Mapping[str, object] | None = None
+    ) -> Post:
+        """``PUT /posts/{id}/patch``; ``props`` replaces the post's props when given."""
+        body: dict[str, object] = {"message": message}
+        if props is not None:
+            body["props"] = dict(props)
+        what = f"patch post {post_id}"
+        raw = await self._request("PUT", f"/posts/{post_id}/patch", what, body=body)
+        with _map_errors(what):
+            return _one_post(raw, what)
+
+    # --- files -----------------------------------------------------------------------------
+
+    async def get_file_info(self, file_id: str) -> FileInfo:
+        what = f"get file info {file_id}"
+        raw = await self._request("GET", f"/files/{file_id}/info", what)
+        with _map_errors(what):
+            info = to_file_info(decode_json(raw))
+        if info is None:
+            raise TransportError(f"{what}: the response is not a file info")
+        return info
+
+    async def get_file(self, file_id: str) -> bytes:
+        """``GET /files/{id}``: the file's bytes."""
+        return await self._request(
+            "GET", f"/files/{file_id}", f"download file {file_id}", timeout=FILE_TIMEOUT_S
+        )
+
+    async def upload_file(self, *, channel_id: str, name: str, data: bytes) -> FileInfo:
+        """``POST /files`` (multipart: channel_id, then files); the new file's info."""
+        form = aiohttp.FormData()
+        form.add_field("channel_id", channel_id)
+        form.add_field("files", data, filename=name, content_type="application/octet-stream")
+        what = f"upload file {name!r}"
+        raw = await self._request("POST", "/files", what, form=form, timeout=FILE_TIMEOUT_S)
+        with _map_errors(what):
+            body = decode_json(raw)
+            infos = body.get("file_infos") if isinstance(body, dict) else None
+            info = to_file_info(infos[0]) if isinstance(infos, list) and infos else None
+        if info is None:
+            raise TransportError(f"{what}: the response holds no file info")
+        return info
 
     async def add_reaction(self, *, user_id: str, post_id: str, emoji_name: str) -> None:
         body = {"user_id": user_id, "post_id": post_id, "emoji_name": emoji_name}

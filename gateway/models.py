@@ -14,11 +14,13 @@ from typing import Any
 import msgspec
 
 __all__ = [
+    "FileInfo",
     "Post",
     "PostList",
     "User",
     "WsFrame",
     "decode_json",
+    "to_file_info",
     "to_frame",
     "to_post",
     "to_post_list",
@@ -42,6 +44,8 @@ class Post(msgspec.Struct, kw_only=True):
     type: str = ""
     # Free-form JSON set by clients and the server (from_bot, our mmclaude_* keys).
     props: dict[str, object] | None = None
+    # Attachments: ids for GET /files/{id} (at most 10 per post on the server).
+    file_ids: tuple[str, ...] = ()
 
     def prop(self, key: str) -> object:
         """One prop, or None when absent (props may be missing or null on the wire)."""
@@ -123,6 +127,36 @@ def to_post(value: object) -> Post | None:
         message=_str(value, "message"),
         type=_str(value, "type"),
         props=props if isinstance(props, dict) else None,
+        file_ids=_ids(value.get("file_ids")),
+    )
+
+
+def _ids(value: object) -> tuple[str, ...]:
+    if not isinstance(value, list):
+        return ()
+    return tuple(dict.fromkeys(v for v in value if isinstance(v, str) and v))
+
+
+class FileInfo(msgspec.Struct, kw_only=True):
+    """``GET /files/{id}/info`` (and an item of ``POST /files``' ``file_infos``)."""
+
+    id: str
+    name: str = ""
+    size: int = 0
+    mime_type: str = ""
+
+
+def to_file_info(value: object) -> FileInfo | None:
+    if not isinstance(value, dict):
+        return None
+    file_id = value.get("id")
+    if not isinstance(file_id, str) or not file_id:
+        return None
+    return FileInfo(
+        id=file_id,
+        name=_str(value, "name"),
+        size=max(0, _int(value, "size")),
+        mime_type=_str(value, "mime_type"),
     )
 
 

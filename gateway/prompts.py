@@ -14,7 +14,9 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
 if TYPE_CHECKING:
-    from protocol import Prompt
+    from protocol import FileRequest, Prompt
+
+    Request = Prompt | FileRequest  # what waits for Accepted: a prompt, or a `!file`
 
 __all__ = ["LRU_SIZE", "Lru", "PromptQueue"]
 
@@ -33,7 +35,7 @@ class Lru(OrderedDict[str, tuple[str, ...]]):
 
 @dataclass
 class _Pending:
-    prompt: Prompt
+    prompt: Request
     sent_at: float | None = None  # monotonic time of the last send; None: due at once
     sends: int = 0
 
@@ -55,7 +57,7 @@ class PromptQueue:
     def __contains__(self, post_id: object) -> bool:
         return post_id in self._pending
 
-    def add(self, prompt: Prompt) -> bool:
+    def add(self, prompt: Request) -> bool:
         """Queue ``prompt``; False when it is already queued or was accepted recently."""
         if prompt.post_id in self._pending or prompt.post_id in self.acked:
             return False
@@ -63,10 +65,10 @@ class PromptQueue:
         bisect.insort(self._order, (prompt.create_at, prompt.post_id))
         return True
 
-    def head(self) -> Prompt | None:
+    def head(self) -> Request | None:
         return self._pending[self._order[0][1]].prompt if self._order else None
 
-    def due(self, now: float, resend_interval: float) -> tuple[Prompt, int] | None:
+    def due(self, now: float, resend_interval: float) -> tuple[Request, int] | None:
         """The head and its send count (1 = first send) if it was never sent or its last
         send is ``resend_interval`` old; the caller sends it (recorded as sent at ``now``)."""
         if not self._order:
@@ -83,7 +85,7 @@ class PromptQueue:
         if self._order:
             self._pending[self._order[0][1]].sent_at = None
 
-    def accepted(self, post_id: str) -> Prompt | None:
+    def accepted(self, post_id: str) -> Request | None:
         """Record the worker's ``Accepted``; the prompt it settles, if it was queued."""
         self.acked.remember(post_id)
         entry = self._pending.pop(post_id, None)

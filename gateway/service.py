@@ -26,6 +26,7 @@ from gateway.chores import Chores, run_chores
 from gateway.delivery import deliver, deliver_fallback
 from gateway.errors import AuthError, MattermostError
 from gateway.feed import follow
+from gateway.files import fetch_attachments, parse_file_command
 from gateway.filtering import Allowlist, reject_reason
 from gateway.models import Post, User
 from gateway.outbox import Outbox
@@ -34,7 +35,9 @@ from gateway.users import UserNames
 from protocol import (
     Accepted,
     Answer,
+    Attachment,
     Delivered,
+    FileRequest,
     GatewayHeartbeat,
     GatewayHello,
     Progress,
@@ -77,6 +80,7 @@ class Gateway(Binder):
         self.welcomed = asyncio.Event()
         self._last_typing = -TYPING_INTERVAL_S
         self._lookups: set[asyncio.Task[None]] = set()
+        self._fetching: dict[str, asyncio.Task[None]] = {}  # post id → attachment download
         self._log = logger.bind(gateway=config.gateway_id)
 
     def __repr__(self) -> str:
@@ -276,6 +280,64 @@ class Gateway(Binder):
         if reason is not None:
             self._log.debug("post.ignored", post_id=post.id, reason=reason, via=via)
             return
+        path = parse_file_command(post.message)
+        if path is not None:
+            request = FileRequest(
+                gateway_id=self.config.gateway_id,
+                post_id=post.id,
+                create_at=post.create_at,
+                user_id=post.user_id,
+                path=path,
+                username=username,
+            )
+            if self.prompts.add(request):
+                self._log.debug("file_request.queued", post_id=post.id, via=via)
+                self._pump()
+            return
+        if post.file_ids:
+            if post.id in self.prompts or post.id in self.prompts.acked:
+                return
+            if post.id in self._fetching:
+                return
+            task = asyncio.create_task(self._fetch_then_queue(post, username, via))
+            self._fetching[post.id] = task
+            task.add_done_callback(self._fetched)
+            return
+        self._queue(post, username, via)
+
+    def _fetched(self, task: asyncio.Task[None]) -> None:
+        for post_id, known in list(self._fetching.items()):
+            if known is task:
+                del self._fetching[post_id]
+
+    async def _fetch_then_queue(self, post: Post, username: str, via: str) -> None:
+        """Download the post's attachments (part of accepting it), then queue the prompt."""
+        backoff = Backoff(initial=0.5, cap=30.0)
+        while True:
+            try:
+                files = await fetch_attachments(
+                    self.client, post.file_ids, max_bytes=self.config.max_upload_bytes
+                )
+                break
+            except AuthError as exc:
+                self._log.error("attachments.auth_failed {}", exc, post_id=post.id)
+                return
+            except MattermostError as exc:
+                delay = backoff.next()
+                self._log.warning("attachments.retry {}", exc, post_id=post.id, retry_s=delay)
+                await asyncio.sleep(delay)
+        self._log.info(
+            "attachments.fetched",
+            post_id=post.id,
+            files=len(files),
+            skipped=sum(1 for f in files if f.skipped),
+            bytes=sum(len(f.data) for f in files),
+        )
+        self._queue(post, username, via, files)
+
+    def _queue(
+        self, post: Post, username: str, via: str, files: tuple[Attachment, ...] = ()
+    ) -> None:
         prompt = Prompt(
             gateway_id=self.config.gateway_id,
             post_id=post.id,
@@ -283,6 +345,7 @@ class Gateway(Binder):
             user_id=post.user_id,
             text=post.message,
             username=username,
+            attachments=files,
         )
         if self.prompts.add(prompt):
             self._log.debug(

@@ -20,12 +20,16 @@ import msgspec
 __all__ = [
     "PROTOCOL_VERSION",
     "Accepted",
+    "Activity",
     "Answer",
+    "Attachment",
     "BindThread",
     "Delivered",
+    "FileRequest",
     "GatewayBye",
     "GatewayHeartbeat",
     "GatewayHello",
+    "OutFile",
     "Progress",
     "Prompt",
     "Role",
@@ -85,14 +89,45 @@ class BindThread(_Message, frozen=True):
     configured: bool = False
 
 
+class Attachment(msgspec.Struct, frozen=True, kw_only=True):
+    """One file of a prompt, downloaded by the gateway (only it holds the token).
+
+    ``skipped`` names why there are no bytes (too large, unreadable); ``name`` is the
+    client's file name, untrusted: the worker sanitizes it before it touches the disk.
+    """
+
+    file_id: str
+    name: str
+    size: int
+    data: bytes = b""
+    skipped: str = ""
+
+
 class Prompt(_Message, frozen=True):
-    """An accepted-by-the-filter post of the thread, re-sent until :class:`Accepted`."""
+    """An accepted-by-the-filter post of the thread, re-sent until :class:`Accepted`.
+
+    ``attachments`` carry the post's files; the worker writes them to the workdir before it
+    acknowledges, so a crash never loses or doubles them.
+    """
 
     gateway_id: str
     post_id: str
     create_at: int
     user_id: str
     text: str
+    username: str = ""
+    attachments: tuple[Attachment, ...] = ()
+
+
+class FileRequest(_Message, frozen=True):
+    """``!file PATH`` from an allowed user: answered at once (not a turn), exactly once, with
+    the file's bytes in the :class:`Answer`; re-sent until :class:`Accepted`."""
+
+    gateway_id: str
+    post_id: str
+    create_at: int
+    user_id: str
+    path: str
     username: str = ""
 
 
@@ -104,7 +139,7 @@ class Delivered(_Message, frozen=True):
     reply_ids: tuple[str, ...]
 
 
-ToWorker = GatewayHello | GatewayBye | BindThread | Prompt | Delivered
+ToWorker = GatewayHello | GatewayBye | BindThread | Prompt | Delivered | FileRequest
 
 
 # --- worker → gateway ----------------------------------------------------------------------
@@ -135,11 +170,18 @@ class Accepted(_Message, frozen=True):
     first: bool = True
 
 
+class OutFile(msgspec.Struct, frozen=True, kw_only=True):
+    """A file the answer carries (``!file``): the gateway uploads it and attaches it."""
+
+    name: str
+    data: bytes
+
+
 class Answer(_Message, frozen=True):
     """The answer to ``post_id``, re-sent until :class:`Delivered`.
 
     ``attempt`` counts sends: from 2 on, the gateway first looks in the thread for parts
-    already posted.
+    already posted. ``files`` are attached to the first part.
     """
 
     post_id: str
@@ -147,6 +189,7 @@ class Answer(_Message, frozen=True):
     text: str
     is_error: bool = False
     attempt: int = 1
+    files: tuple[OutFile, ...] = ()
 
 
 class Progress(_Message, frozen=True):
@@ -156,7 +199,22 @@ class Progress(_Message, frozen=True):
     elapsed_s: float = 0.0
 
 
-ToGateway = Welcome | Accepted | Answer | Progress
+class Activity(_Message, frozen=True):
+    """The running turn of ``post_id`` as a short human view (MMCLAUDE_LIVE), at most once
+    a second; only the latest counts (``seq`` grows within a turn), a lost one is superseded.
+
+    ``done`` marks the last one of the turn: ``text`` is then the one-line summary.
+    """
+
+    post_id: str
+    create_at: int
+    text: str
+    elapsed_s: float = 0.0
+    seq: int = 0
+    done: bool = False
+
+
+ToGateway = Welcome | Accepted | Answer | Progress | Activity
 
 
 # --- any child → supervisor ----------------------------------------------------------------

@@ -57,6 +57,7 @@ def claude_argv(config: WorkerConfig, session_id: str | None) -> list[str]:
         "--output-format",
         "stream-json",
         "--verbose",
+        *(["--include-partial-messages"] if config.live else []),
         *resume,
         *config.claude_args,
     ]
@@ -187,9 +188,9 @@ class ClaudeChild:
 
     # --- talking ------------------------------------------------------------------------
 
-    async def send_user(self, text: str) -> None:
+    async def send_user(self, text: str, images: list[dict[str, Any]] | None = None) -> None:
         """Write one user message; :class:`ChildExitedError` if claude is gone."""
-        await self._write(encode_user(text))
+        await self._write(encode_user(text, images))
         self.last_activity = time.monotonic()
 
     async def interrupt(self) -> None:

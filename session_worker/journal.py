@@ -178,6 +178,20 @@ class Journal:
         )  # fmt: skip
         return cursor.rowcount == 1
 
+    def insert_answered(self, row: PromptRow, answer: str, *, is_error: bool = False) -> bool:
+        """Store a request answered at once (``!file``): never queued, so never run by claude;
+        False (and nothing changed) if the post id is known."""
+        now = time.time()
+        cursor = self._db.execute(
+            f"INSERT OR IGNORE INTO prompts ({_COLUMNS}, accepted_at, updated_at) "
+            "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+            (
+                row.post_id, row.create_at, row.user_id, row.username, row.text,
+                row.gateway_id, State.ANSWERED.value, 0, answer, int(is_error), "[]", now, now,
+            ),
+        )  # fmt: skip
+        return cursor.rowcount == 1
+
     def get(self, post_id: str) -> PromptRow | None:
         values = self._db.execute(
             f"SELECT {_COLUMNS} FROM prompts WHERE post_id = ?", (post_id,)

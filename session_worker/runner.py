@@ -13,11 +13,12 @@ import asyncio
 import contextlib
 import time
 from dataclasses import dataclass
+from pathlib import Path
 from typing import TYPE_CHECKING
 
 from loguru import logger
 
-from session_worker import policy
+from session_worker import files, policy
 from session_worker.child import ClaudeChild
 from session_worker.errors import ChildExitedError, ChildStartError
 from session_worker.ndjson import TurnInterpreter, TurnOutcome
@@ -235,7 +236,10 @@ class Runner:
         interp = TurnInterpreter()
         try:
             logger.debug("hop.claude_write", post_id=row.post_id, t_ns=time.monotonic_ns())
-            await child.send_user(row.text)
+            workdir = Path(self.config.claude_workdir)
+            manifest = files.load_manifest(workdir, row.post_id)
+            images = files.image_blocks(workdir, manifest) if manifest else []
+            await child.send_user(row.text, images)
             while True:
                 idle_left = child.last_activity + self.config.idle_limit - time.monotonic()
                 if idle_left <= 0:
@@ -286,6 +290,10 @@ class Runner:
         if not give_up and self.journal.meta("context_lost"):
             text = policy.context_lost(text)
         text = policy.non_empty(text)
+        manifest = files.load_manifest(Path(self.config.claude_workdir), row.post_id)
+        note = files.skipped_note(manifest)
+        if note:
+            text = f"{note}\n\n{text}"
         event = GiveUp(text) if give_up else Finish(text, is_error)
         row = self.journal.apply(row.post_id, event)
         if not give_up:

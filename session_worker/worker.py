@@ -12,6 +12,7 @@ import asyncio
 import os
 import secrets
 import time
+from pathlib import Path
 from typing import TYPE_CHECKING
 
 from loguru import logger
@@ -21,6 +22,7 @@ from protocol import (
     Accepted,
     BindThread,
     Delivered,
+    FileRequest,
     GatewayBye,
     GatewayHello,
     Progress,
@@ -30,6 +32,7 @@ from protocol import (
     Welcome,
     WorkerHeartbeat,
 )
+from session_worker import files, outfiles
 from session_worker.delivery import Delivery
 from session_worker.errors import JournalError
 from session_worker.gateways import Gateway, Gateways, Outbox, SenderLike
@@ -63,7 +66,9 @@ class Worker:
         self.incarnation = secrets.token_hex(8)
         self.journal = Journal(config.state_dir)
         self.gateways = Gateways(_connect)
-        self.outbox = Outbox()
+        self.outbox = Outbox(
+            load_files=lambda post_id: outfiles.load(Path(config.state_dir), post_id)
+        )
         self.delivery = Delivery(self.gateways, self.outbox, config.redeliver_interval)
         self.runner = Runner(
             config, self.journal, on_answered=self._answered, on_turn_start=self._turn_started
@@ -148,8 +153,11 @@ class Worker:
                 self._bind(message)
             case Prompt():
                 self._prompt(message)
+            case FileRequest():
+                self._file_request(message)
             case Delivered(gateway_id=gateway_id, post_id=post_id, reply_ids=reply_ids):
                 self.journal.apply(post_id, Deliver(tuple(reply_ids)))
+                outfiles.forget(Path(self.config.state_dir), post_id)
                 if self.delivery.delivered(gateway_id, post_id):
                     logger.bind(post_id=post_id, parts=len(reply_ids)).debug("answer.delivered")
 
@@ -196,12 +204,30 @@ class Worker:
                 "prompt.unknown_gateway"
             )
             return
+        text = message.text
+        if message.attachments and self.journal.get(message.post_id) is None:
+            # Written before the journal row and the acknowledgement: a crash in between
+            # makes the gateway re-send, and the rewrite gives the same names and bytes.
+            try:
+                manifest = files.save_attachments(
+                    Path(self.config.claude_workdir),
+                    message.post_id,
+                    message.attachments,
+                    self.config.max_upload_bytes,
+                )
+            except (OSError, ValueError) as exc:
+                logger.bind(post_id=message.post_id, error=str(exc)).error("attachments.unsaved")
+                return  # not acknowledged: the gateway re-sends
+            text = files.prompt_with_files(message.text, manifest)
+            logger.bind(
+                post_id=message.post_id, saved=len(manifest.saved), skipped=len(manifest.skipped)
+            ).info("attachments.saved")
         row = PromptRow(
             post_id=message.post_id,
             create_at=message.create_at,
             user_id=message.user_id,
             username=message.username,
-            text=message.text,
+            text=text,
             gateway_id=message.gateway_id,
         )
         first = self.journal.insert(row)  # committed before the acknowledgement below
@@ -212,6 +238,44 @@ class Worker:
                 post_id=message.post_id, user_id=message.user_id, chars=len(message.text)
             ).debug("prompt.accepted")
             self.runner.wake()
+
+    def _file_request(self, message: FileRequest) -> None:
+        """``!file PATH``: answered at once, beside the turn queue, exactly once. The bytes are
+        copied to the state dir before the journal row (answered) is committed, so every
+        re-send after a crash carries the same file."""
+        gateway = self.gateways.get(message.gateway_id)
+        if gateway is None:
+            return
+        log = logger.bind(post_id=message.post_id, path=message.path)
+        if self.journal.get(message.post_id) is None:
+            try:
+                target = files.confine(
+                    Path(self.config.claude_workdir), message.path, self.config.max_upload_bytes
+                )
+                data = target.read_bytes()
+            except files.FileRefused as exc:
+                answer, is_error = exc.reason, True
+                log.bind(reason=exc.reason).info("file.refused")
+            except OSError as exc:
+                answer, is_error = f"`{message.path}` cannot be read: {exc.strerror}.", True
+                log.bind(error=str(exc)).warning("file.unreadable")
+            else:
+                outfiles.store(Path(self.config.state_dir), message.post_id, target.name, data)
+                answer, is_error = f"📎 `{message.path}` ({len(data)} bytes)", False
+                log.bind(size=len(data)).info("file.sent")
+            row = PromptRow(
+                post_id=message.post_id,
+                create_at=message.create_at,
+                user_id=message.user_id,
+                username=message.username,
+                text=f"!file {message.path}",
+                gateway_id=message.gateway_id,
+            )
+            if self.journal.insert_answered(row, answer, is_error=is_error):
+                stored = self.journal.get(message.post_id)
+                assert stored is not None
+                self._answered(stored)
+        gateway.send(protocol.encode(Accepted(post_id=message.post_id, first=False)))
 
     # --- answers ------------------------------------------------------------------------
 

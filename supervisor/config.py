@@ -50,6 +50,8 @@ SETTINGS: dict[str, tuple[str, str] | None] = {
     "MMCLAUDE_HEARTBEAT_LIMIT": ("supervisor", "heartbeat-limit"),
     "MMCLAUDE_MAX_RESTARTS": ("supervisor", "max-restarts"),
     "MMCLAUDE_RESTART_PERIOD": ("supervisor", "restart-period"),
+    "MMCLAUDE_LIVE": ("mmclaude", "live"),
+    "MMCLAUDE_MAX_UPLOAD_MB": ("mmclaude", "max-upload-mb"),
 }
 
 _ID_CHARS = set("abcdefghijklmnopqrstuvwxyz0123456789")
@@ -76,6 +78,12 @@ class Settings(msgspec.Struct, frozen=True, kw_only=True):
     heartbeat_limit: float
     max_restarts: int
     restart_period: float
+    live: bool = True
+    max_upload_mb: float = 20.0
+
+    @property
+    def max_upload_bytes(self) -> int:
+        return int(self.max_upload_mb * 1024 * 1024)
 
     def __repr__(self) -> str:
         return f"Settings(url={self.url!r}, token=[REDACTED], state_dir={self.state_dir!r})"
@@ -96,6 +104,8 @@ class Settings(msgspec.Struct, frozen=True, kw_only=True):
             log_format=self.log_format,
             idle_limit=self.idle_limit,
             redact=(self.token,) if self.token else (),
+            live=self.live,
+            max_upload_bytes=self.max_upload_bytes,
         )
 
     def gateway_config(self, gateway_id: str | None = None) -> GatewayConfig:
@@ -113,6 +123,8 @@ class Settings(msgspec.Struct, frozen=True, kw_only=True):
             heartbeat_endpoint=None,
             log_level=self.log_level,
             log_format=self.log_format,
+            live=self.live,
+            max_upload_bytes=self.max_upload_bytes,
         )
 
     def supervisor_endpoint(self) -> str:
@@ -138,6 +150,8 @@ class Settings(msgspec.Struct, frozen=True, kw_only=True):
             "MMCLAUDE_HEARTBEAT_LIMIT": self.heartbeat_limit,
             "MMCLAUDE_MAX_RESTARTS": self.max_restarts,
             "MMCLAUDE_RESTART_PERIOD": self.restart_period,
+            "MMCLAUDE_LIVE": self.live,
+            "MMCLAUDE_MAX_UPLOAD_MB": self.max_upload_mb,
         }
 
 
@@ -203,6 +217,16 @@ def _number(value: object, label: str, *, integer: bool = False, minimum: float 
     if number != number or number <= minimum - (1 if integer else 0) or number == float("inf"):
         raise ConfigError(f"{label}: must be greater than {minimum}, got {value!r}")
     return number
+
+
+def _bool(value: object, label: str) -> bool:
+    if isinstance(value, bool):
+        return value
+    if isinstance(value, str) and value.strip().lower() in ("true", "1", "yes", "on"):
+        return True
+    if isinstance(value, str) and value.strip().lower() in ("false", "0", "no", "off"):
+        return False
+    raise ConfigError(f"{label}: must be true or false, got {value!r}")
 
 
 def _check_id(value: str, label: str) -> str:
@@ -375,6 +399,10 @@ def load_settings(
     max_restarts = int(_number(found[0], found[1], integer=True, minimum=1)) if found else 5
     found = src.get("MMCLAUDE_RESTART_PERIOD")
     restart_period = _number(found[0], found[1]) if found else 60.0
+    found = src.get("MMCLAUDE_LIVE")
+    live = _bool(found[0], found[1]) if found else True
+    found = src.get("MMCLAUDE_MAX_UPLOAD_MB")
+    max_upload_mb = _number(found[0], found[1]) if found else 20.0
 
     return Settings(
         url=url,
@@ -395,6 +423,8 @@ def load_settings(
         heartbeat_limit=heartbeat_limit,
         max_restarts=max_restarts,
         restart_period=restart_period,
+        live=live,
+        max_upload_mb=max_upload_mb,
     )
 
 
