@@ -10,7 +10,10 @@ the turn is over. No I/O, no clock: the caller passes elapsed times.
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from typing import Any
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    from collections.abc import Mapping
 
 __all__ = ["MAX_VIEW", "ActivityView", "summary_line", "tool_label"]
 
@@ -91,7 +94,7 @@ class ActivityView:
             self._text_index[message_id] = index
         return index
 
-    def feed(self, event: dict[str, Any]) -> bool:
+    def feed(self, event: Mapping[str, Any]) -> bool:
         kind = event.get("type")
         if kind == "stream_event":
             return self._stream(event.get("event"))
@@ -209,5 +212,5 @@ def _duration(seconds: float) -> str:
     seconds = max(0.0, seconds)
     if seconds < 60:
         return f"{seconds:.1f} s"
-    minutes, rest = divmod(int(round(seconds)), 60)
+    minutes, rest = divmod(round(seconds), 60)
     return f"{minutes} min {rest} s"

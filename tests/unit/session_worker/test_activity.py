@@ -80,7 +80,7 @@ def test_without_deltas_the_assistant_text_is_used() -> None:
 
 def test_garbage_events_change_nothing() -> None:
     view = ActivityView()
-    for event in [
+    garbage: list[dict[str, Any]] = [
         {},
         {"type": "stream_event"},
         {"type": "stream_event", "event": []},
@@ -89,7 +89,8 @@ def test_garbage_events_change_nothing() -> None:
         {"type": "user", "message": {"content": "text"}},
         {"type": "tool_progress", "parent_tool_use_id": "nope", "elapsed_time_seconds": 3},
         {"type": "result", "total_cost_usd": True},
-    ]:
+    ]
+    for event in garbage:
         assert not view.feed(event)
     assert view.render(1).startswith("⏳")
     assert view.cost_usd is None
