@@ -19,6 +19,7 @@ from typing import TYPE_CHECKING
 
 from loguru import logger
 
+from gateway.activity import ActivityPosts
 from gateway.binder import Binder
 from gateway.binding import not_member, resolve_allowlist
 from gateway.bridge import Backoff, catchup_start
@@ -34,6 +35,7 @@ from gateway.prompts import Lru, PromptQueue
 from gateway.users import UserNames
 from protocol import (
     Accepted,
+    Activity,
     Answer,
     Attachment,
     Delivered,
@@ -81,6 +83,7 @@ class Gateway(Binder):
         self._last_typing = -TYPING_INTERVAL_S
         self._lookups: set[asyncio.Task[None]] = set()
         self._fetching: dict[str, asyncio.Task[None]] = {}  # post id → attachment download
+        self.activities = ActivityPosts(client, self._where)
         self._log = logger.bind(gateway=config.gateway_id)
 
     def __repr__(self) -> str:
@@ -103,6 +106,8 @@ class Gateway(Binder):
             tasks.create_task(self._catchup_loop())
             tasks.create_task(self._delivery_loop())
             tasks.create_task(run_chores(self.chores, self.client, self._where))
+            if self.config.live:
+                tasks.create_task(self._activity_loop())
 
     def _where(self) -> tuple[str, str, str]:
         return self.bot.id, self.channel_id, self.thread_id
@@ -176,6 +181,9 @@ class Gateway(Binder):
                     self._on_answer(message)
                 case Progress():
                     self._on_progress(message)
+                case Activity():
+                    if self.config.live and message.post_id not in self.delivered:
+                        self.activities.view(message)
                 case None:
                     pass
 
@@ -236,6 +244,10 @@ class Gateway(Binder):
         self.bus.send(
             Delivered(gateway_id=self.config.gateway_id, post_id=post_id, reply_ids=reply_ids)
         )
+
+    async def _activity_loop(self) -> None:
+        await self.thread_ready.wait()
+        await self.activities.run()
 
     # --- Mattermost → prompts ----------------------------------------------------------------
 
@@ -441,6 +453,8 @@ class Gateway(Binder):
             ids, reused = (await deliver_fallback(self.client, answer, fallback, **where),), 0
             self._log.warning("answer.fallback", post_id=answer.post_id, text=fallback)
         self.delivered.remember(answer.post_id, ids)
+        if answer.activity and self.config.live:
+            self.activities.finish(answer.post_id, answer.create_at, answer.activity)
         self._send_delivered(answer.post_id, ids)
         self._log.info(
             "answer.posted",

@@ -181,7 +181,8 @@ class Answer(_Message, frozen=True):
     """The answer to ``post_id``, re-sent until :class:`Delivered`.
 
     ``attempt`` counts sends: from 2 on, the gateway first looks in the thread for parts
-    already posted. ``files`` are attached to the first part.
+    already posted. ``files`` are attached to the first part. ``activity`` is the one line
+    the turn's activity post (if it has one) is reduced to once the answer is posted.
     """
 
     post_id: str
@@ -190,6 +191,7 @@ class Answer(_Message, frozen=True):
     is_error: bool = False
     attempt: int = 1
     files: tuple[OutFile, ...] = ()
+    activity: str = ""
 
 
 class Progress(_Message, frozen=True):

@@ -15,7 +15,18 @@ from typing import TYPE_CHECKING, Any
 if TYPE_CHECKING:
     from collections.abc import Mapping
 
-__all__ = ["MAX_VIEW", "ActivityView", "summary_line", "tool_label"]
+__all__ = [
+    "ACTIVITY_AFTER",
+    "ACTIVITY_EVERY",
+    "MAX_VIEW",
+    "ActivityView",
+    "activity_key",
+    "summary_line",
+    "tool_label",
+]
+
+ACTIVITY_AFTER = 2.0  # seconds of turn before there is an activity post (contract)
+ACTIVITY_EVERY = 1.0  # at most one view a second
 
 MAX_VIEW = 3500  # characters of a rendered view; the text shows its newest part
 MAX_TOOL_LINES = 12  # newest tool lines shown; older ones are counted
@@ -192,6 +203,11 @@ class ActivityView:
                 text = "…" + text[-max(room, 0) :]
             lines += ["", _quote(text)]
         return "\n".join(lines)[:MAX_VIEW]
+
+
+def activity_key(post_id: str) -> str:
+    """The journal meta key holding a turn's summary line until its answer is delivered."""
+    return f"activity:{post_id}"
 
 
 def _quote(text: str) -> str:

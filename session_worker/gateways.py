@@ -109,6 +109,7 @@ class PendingAnswer:
     sent_to: str | None = None  # the gateway of the last send
     sends_there: int = 0  # consecutive sends to that gateway
     files: tuple[OutFile, ...] = ()
+    activity: str = ""  # the summary line of the turn's activity post, if it had one
 
     def message(self) -> Answer:
         return Answer(
@@ -118,6 +119,7 @@ class PendingAnswer:
             is_error=self.is_error,
             attempt=self.attempt,
             files=self.files,
+            activity=self.activity,
         )
 
 
@@ -129,8 +131,13 @@ class Outbox:
     re-sorting the whole backlog there was the worker's hot spot with many undelivered.
     """
 
-    def __init__(self, load_files: Callable[[str], tuple[OutFile, ...]] | None = None) -> None:
+    def __init__(
+        self,
+        load_files: Callable[[str], tuple[OutFile, ...]] | None = None,
+        load_activity: Callable[[str], str] | None = None,
+    ) -> None:
         self._load_files = load_files  # the files an answer carries (!file), by post id
+        self._load_activity = load_activity  # the activity summary line, by post id
         self._items: dict[str, PendingAnswer] = {}  # insertion order == journal order
         self._last: tuple[int, str] | None = None  # the order key of the last item
 
@@ -141,6 +148,8 @@ class Outbox:
         )
         if self._load_files is not None:
             item.files = self._load_files(row.post_id)
+        if self._load_activity is not None:
+            item.activity = self._load_activity(row.post_id)
         known = row.post_id in self._items
         self._items[row.post_id] = item
         key = (row.create_at, row.post_id)

@@ -19,6 +19,7 @@ from typing import TYPE_CHECKING
 from loguru import logger
 
 from session_worker import files, policy
+from session_worker.activity import ACTIVITY_AFTER, ActivityView, activity_key, summary_line
 from session_worker.child import ClaudeChild
 from session_worker.errors import ChildExitedError, ChildStartError
 from session_worker.ndjson import TurnInterpreter, TurnOutcome
@@ -79,6 +80,9 @@ class Runner:
         self.restarts = 0
         self.current: PromptRow | None = None
         self.turn_started = 0.0
+        # MMCLAUDE_LIVE: the running turn's view; `activity_changes` counts its changes.
+        self.activity: ActivityView | None = None
+        self.activity_changes = 0
         self._wake = asyncio.Event()
         self._backoff = policy.Backoff()
 
@@ -234,6 +238,8 @@ class Runner:
         if stale:
             logger.bind(events=stale).debug("claude.stale_events_dropped")
         interp = TurnInterpreter()
+        self.activity = ActivityView() if self.config.live else None
+        self.activity_changes = 0
         try:
             logger.debug("hop.claude_write", post_id=row.post_id, t_ns=time.monotonic_ns())
             workdir = Path(self.config.claude_workdir)
@@ -269,6 +275,8 @@ class Runner:
         return _Stopped(killed=True, partial=interp.partial_text)
 
     def _feed(self, interp: TurnInterpreter, event: dict[str, object]) -> TurnOutcome | None:
+        if self.activity is not None and self.activity.feed(event):
+            self.activity_changes += 1
         outcome = interp.feed(event)
         sid = interp.session_id
         if sid and sid != self.journal.session_id:
@@ -295,6 +303,16 @@ class Runner:
         if note:
             text = f"{note}\n\n{text}"
         event = GiveUp(text) if give_up else Finish(text, is_error)
+        elapsed = time.monotonic() - self.turn_started
+        if (
+            not give_up
+            and self.activity is not None
+            and (elapsed >= ACTIVITY_AFTER or row.tries > 1)
+        ):
+            # The line the turn's activity post is reduced to, delivered with the answer (a
+            # retried turn may have left a post from its earlier try, however short it is now).
+            line = summary_line(elapsed, self.activity.tool_calls, self.activity.cost_usd)
+            self.journal.set_meta(activity_key(row.post_id), line)
         row = self.journal.apply(row.post_id, event)
         if not give_up:
             self.journal.set_meta("context_lost", None)

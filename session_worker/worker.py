@@ -20,6 +20,7 @@ from loguru import logger
 import protocol
 from protocol import (
     Accepted,
+    Activity,
     BindThread,
     Delivered,
     FileRequest,
@@ -33,6 +34,7 @@ from protocol import (
     WorkerHeartbeat,
 )
 from session_worker import files, outfiles
+from session_worker.activity import ACTIVITY_AFTER, ACTIVITY_EVERY, activity_key
 from session_worker.delivery import Delivery
 from session_worker.errors import JournalError
 from session_worker.gateways import Gateway, Gateways, Outbox, SenderLike
@@ -67,13 +69,17 @@ class Worker:
         self.journal = Journal(config.state_dir)
         self.gateways = Gateways(_connect)
         self.outbox = Outbox(
-            load_files=lambda post_id: outfiles.load(Path(config.state_dir), post_id)
+            load_files=lambda post_id: outfiles.load(Path(config.state_dir), post_id),
+            load_activity=lambda post_id: self.journal.meta(activity_key(post_id)) or "",
         )
         self.delivery = Delivery(self.gateways, self.outbox, config.redeliver_interval)
         self.runner = Runner(
             config, self.journal, on_answered=self._answered, on_turn_start=self._turn_started
         )
         self._next_progress = 0.0  # when the running turn's next Progress is due
+        self._activity_sent = 0.0  # when the running turn's last Activity went out
+        self._activity_seen = -1  # runner.activity_changes at that send
+        self._activity_seq = 0
 
     async def run(self, stop: asyncio.Event) -> None:
         if not become_subreaper():
@@ -158,6 +164,8 @@ class Worker:
             case Delivered(gateway_id=gateway_id, post_id=post_id, reply_ids=reply_ids):
                 self.journal.apply(post_id, Deliver(tuple(reply_ids)))
                 outfiles.forget(Path(self.config.state_dir), post_id)
+                if self.journal.meta(activity_key(post_id)) is not None:
+                    self.journal.set_meta(activity_key(post_id), None)
                 if self.delivery.delivered(gateway_id, post_id):
                     logger.bind(post_id=post_id, parts=len(reply_ids)).debug("answer.delivered")
 
@@ -284,6 +292,34 @@ class Worker:
 
     def _turn_started(self, row: PromptRow) -> None:
         self._next_progress = time.monotonic() + FIRST_PROGRESS_AFTER
+        self._activity_sent, self._activity_seen, self._activity_seq = 0.0, -1, 0
+
+    def _activity(self, row: PromptRow, now: float) -> None:
+        """The running turn's view to a gateway: after ACTIVITY_AFTER s of turn, at most once
+        every ACTIVITY_EVERY s, only when it changed (or its clock needs a tick)."""
+        view = self.runner.activity
+        elapsed = now - self.runner.turn_started
+        if view is None or elapsed < ACTIVITY_AFTER or now - self._activity_sent < ACTIVITY_EVERY:
+            return
+        changed = self.runner.activity_changes != self._activity_seen
+        if not changed and now - self._activity_sent < 5 * ACTIVITY_EVERY:
+            return  # unchanged: only the elapsed seconds move; refresh them now and then
+        gateway = self.delivery.progress_gateway(row)
+        if gateway is None:
+            return
+        self._activity_sent, self._activity_seen = now, self.runner.activity_changes
+        self._activity_seq += 1
+        gateway.send(
+            protocol.encode(
+                Activity(
+                    post_id=row.post_id,
+                    create_at=row.create_at,
+                    text=view.render(elapsed),
+                    elapsed_s=round(elapsed, 1),
+                    seq=self._activity_seq,
+                )
+            )
+        )
 
     def _progress(self, row: PromptRow, elapsed: float) -> None:
         gateway = self.delivery.progress_gateway(row)
@@ -301,6 +337,8 @@ class Worker:
                 self.delivery.gone(gateway_id, now)
             self.delivery.send_due(now)
             row = self.runner.current
+            if row is not None:
+                self._activity(row, now)
             if row is not None and now >= self._next_progress:
                 self._next_progress = now + PROGRESS_EVERY
                 self._progress(row, round(now - self.runner.turn_started, 1))
