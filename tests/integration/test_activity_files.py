@@ -70,7 +70,7 @@ def test_an_attachment_over_the_limit_is_skipped_and_the_answer_says_so(
         assert f".mmclaude/uploads/{post['id']}/ok.txt" in text
         folder = rig.dir / "work" / ".mmclaude" / "uploads" / post["id"]
         assert not (folder / "big.log").exists()
-        downloads = [e for e in rig.events("g1", "attachments.fetched")]
+        downloads = rig.events("g1", "attachments.fetched")
         assert downloads
         assert downloads[0]["bytes"] == 2  # the big one was never downloaded
 
