@@ -4,6 +4,8 @@ gateways as processes, the fake claude (SLOW turns drip text deltas under
 
 from __future__ import annotations
 
+import struct
+import zlib
 from typing import TYPE_CHECKING, Any
 
 import pytest
@@ -19,7 +21,26 @@ if TYPE_CHECKING:
 pytestmark = pytest.mark.slow
 
 Post = dict[str, Any]
-PNG = b"\x89PNG\r\n\x1a\n" + bytes(range(40))
+
+
+def tiny_png(width: int = 4, height: int = 3) -> bytes:
+    """A valid RGB PNG (the real CLI decodes images and drops ones it cannot read)."""
+
+    def chunk(kind: bytes, data: bytes) -> bytes:
+        body = kind + data
+        return struct.pack(">I", len(data)) + body + struct.pack(">I", zlib.crc32(body))
+
+    header = struct.pack(">IIBBBBB", width, height, 8, 2, 0, 0, 0)
+    rows = b"".join(b"\x00" + bytes([200, 30, 30]) * width for _ in range(height))
+    return (
+        b"\x89PNG\r\n\x1a\n"
+        + chunk(b"IHDR", header)
+        + chunk(b"IDAT", zlib.compress(rows))
+        + chunk(b"IEND", b"")
+    )
+
+
+PNG = tiny_png()
 
 
 def activity_posts(rig: Rig, post_id: str) -> list[Post]:
