@@ -18,7 +18,7 @@ import asyncio
 import contextlib
 import time
 from dataclasses import dataclass
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Protocol
 
 from loguru import logger
 
@@ -26,18 +26,41 @@ from gateway.errors import AuthError, MattermostError, RateLimitedError
 from gateway.prompts import Lru
 
 if TYPE_CHECKING:
-    from collections.abc import Callable
+    from collections.abc import AsyncIterator, Callable, Mapping, Sequence
 
-    from gateway.mattermost import MattermostClient
+    from gateway.models import Post
     from protocol import Activity
 
-__all__ = ["ACTIVITY_PROP", "EDIT_EVERY_S", "ActivityPosts"]
+__all__ = ["ACTIVITY_PROP", "EDIT_EVERY_S", "ActivityClient", "ActivityPosts"]
 
 ACTIVITY_PROP = "mmclaude_activity_for"
 EDIT_EVERY_S = 1.0
 SHOW_AFTER_S = 2.0  # contract: a turn longer than 2 s gets an activity post
 MAX_FINAL_FAILURES = 8  # then the summary edit is dropped (the answer is posted anyway)
 TICK_S = 0.05
+
+
+class ActivityClient(Protocol):
+    """What this needs of :class:`gateway.mattermost.MattermostClient`."""
+
+    def thread_after(
+        self, thread_id: str, create_at: int, *, forbidden: str = ""
+    ) -> AsyncIterator[list[Post]]: ...
+
+    async def create_post(
+        self,
+        *,
+        channel_id: str,
+        message: str,
+        root_id: str = "",
+        props: Mapping[str, object] | None = None,
+        pending_post_id: str = "",
+        file_ids: Sequence[str] = (),
+    ) -> Post: ...
+
+    async def patch_post(
+        self, post_id: str, *, message: str, props: Mapping[str, object] | None = None
+    ) -> Post: ...
 
 
 @dataclass
@@ -60,7 +83,7 @@ class ActivityPosts:
 
     def __init__(
         self,
-        client: MattermostClient,
+        client: ActivityClient,
         where: Callable[[], tuple[str, str, str]],
         *,
         edit_every: float = EDIT_EVERY_S,

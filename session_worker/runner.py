@@ -83,6 +83,9 @@ class Runner:
         # MMCLAUDE_LIVE: the running turn's view; `activity_changes` counts its changes.
         self.activity: ActivityView | None = None
         self.activity_changes = 0
+        # result.total_cost_usd is cumulative per claude process: the last one seen, so a
+        # turn's own cost is the difference.
+        self._process_cost = 0.0
         self._wake = asyncio.Event()
         self._backoff = policy.Backoff()
 
@@ -140,6 +143,7 @@ class Runner:
         return returncode
 
     async def _respawn(self) -> None:
+        self._process_cost = 0.0  # a new process counts from zero
         old = self.child
         if old is not None:
             self.child = None
@@ -304,6 +308,7 @@ class Runner:
             text = f"{note}\n\n{text}"
         event = GiveUp(text) if give_up else Finish(text, is_error)
         elapsed = time.monotonic() - self.turn_started
+        cost = None if give_up else self._turn_cost()
         if (
             not give_up
             and self.activity is not None
@@ -311,7 +316,7 @@ class Runner:
         ):
             # The line the turn's activity post is reduced to, delivered with the answer (a
             # retried turn may have left a post from its earlier try, however short it is now).
-            line = summary_line(elapsed, self.activity.tool_calls, self.activity.cost_usd)
+            line = summary_line(elapsed, self.activity.tool_calls, cost)
             self.journal.set_meta(activity_key(row.post_id), line)
         row = self.journal.apply(row.post_id, event)
         if not give_up:
@@ -321,6 +326,14 @@ class Runner:
             post_id=row.post_id, ms=ms, is_error=is_error, subtype=subtype, chars=len(text)
         ).info("turn.complete")
         self.on_answered(row)
+
+    def _turn_cost(self) -> float | None:
+        total = self.activity.cost_usd if self.activity is not None else None
+        if total is None:
+            return None
+        cost = total - self._process_cost if total >= self._process_cost else total
+        self._process_cost = total
+        return cost
 
     async def _shutdown(self) -> None:
         """Stop claude and its tools; a prompt still running is queued for the next start."""
