@@ -307,9 +307,7 @@ class Gateway(Binder):
                 self._pump()
             return
         if post.file_ids:
-            if post.id in self.prompts or post.id in self.prompts.acked:
-                return
-            if post.id in self._fetching:
+            if post.id in self._fetching or not self.prompts.reserve(post.id, post.create_at):
                 return
             task = asyncio.create_task(self._fetch_then_queue(post, username, via))
             self._fetching[post.id] = task
@@ -333,6 +331,7 @@ class Gateway(Binder):
                 break
             except AuthError as exc:
                 self._log.error("attachments.auth_failed {}", exc, post_id=post.id)
+                self.prompts.release(post.id)
                 return
             except MattermostError as exc:
                 delay = backoff.next()

@@ -20,6 +20,7 @@ import statistics
 import sys
 import time
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Any
 
 from supervisor.harness import Tree, open_tree, replies
@@ -49,6 +50,10 @@ class ChaosReport:
     duplicated: list[str] = field(default_factory=list)
     out_of_order: list[str] = field(default_factory=list)
     mismatched: list[str] = field(default_factory=list)
+    attachments: int = 0  # prompts posted with a file
+    attachment_errors: list[str] = field(default_factory=list)  # not saved, or not once
+    activity_posts: int = 0
+    activity_doubled: list[str] = field(default_factory=list)  # prompts with > 1 activity post
     kills: dict[str, int] = field(default_factory=lambda: dict.fromkeys(KILLS, 0))
     faults: dict[str, int] = field(default_factory=dict)
     recovery: dict[str, list[float]] = field(default_factory=lambda: {k: [] for k in KILLS})
@@ -58,7 +63,14 @@ class ChaosReport:
 
     @property
     def ok(self) -> bool:
-        return not (self.lost or self.duplicated or self.out_of_order or self.leftover_pids)
+        return not (
+            self.lost
+            or self.duplicated
+            or self.out_of_order
+            or self.leftover_pids
+            or self.attachment_errors
+            or self.activity_doubled
+        )
 
     def render(self) -> str:
         def rec(values: list[float]) -> str:
@@ -75,6 +87,10 @@ class ChaosReport:
             f"  duplicated    {len(self.duplicated)}  (a split answer counts once)",
             f"  out of order  {len(self.out_of_order)}",
             f"  wrong answer  {len(self.mismatched)}  (answer text not about its post)",
+            f"  attachments   {self.attachments} posted, {len(self.attachment_errors)} not "
+            "saved once or not given to Claude once",
+            f"  activity      {self.activity_posts} activity posts, "
+            f"{len(self.activity_doubled)} prompts with more than one",
             "  kills         "
             + ", ".join(f"{role} {n}" for role, n in self.kills.items())
             + f" ({sum(self.kills.values())} in all)",
@@ -88,7 +104,13 @@ class ChaosReport:
         verdict = "PASS" if self.ok else "FAIL"
         lines.append(f"  verdict       {verdict}")
         if not self.ok:
-            ids = (self.lost + self.duplicated + self.out_of_order)[:5]
+            ids = (
+                self.lost
+                + self.duplicated
+                + self.out_of_order
+                + self.attachment_errors
+                + self.activity_doubled
+            )[:5]
             lines.append(
                 f"  look at: {self.log_path} (JSON lines); grep the post ids {ids} to follow "
                 "each one through prompt.queued → prompt.sent → prompt.accepted → turn.started → "
@@ -106,22 +128,37 @@ async def _user(
     posted: list[tuple[str, str]],
     created: dict[str, int],
     slow_ok: bool,
+    files: dict[str, str],
 ) -> None:
+    # Long turns and attachments draw from their own generator: the seeded kills and faults
+    # of a given seed stay what they were before these were added.
+    extras = random.Random(rng.getstate()[1][0])
     i = 0
     while time.monotonic() < until:
         i += 1
         text = f"chaos message {i}"
         if slow_ok and rng.random() < 0.1:
             text += f" SLOW:{rng.uniform(0.3, 1.5):.2f}"
+        elif slow_ok and extras.random() < 0.06:
+            text += f" SLOW:{extras.uniform(2.5, 4.0):.2f}"  # long enough for an activity post
         user = "alice" if rng.random() < 0.8 else "bob"
+        file_ids: list[str] = []
+        name = ""
+        if extras.random() < 0.12:
+            name = f"chaos-{i}.txt"
+            with contextlib.suppress(Exception):
+                info = tree.mm.upload_as(user, name, f"attachment {i}\n".encode())
+                file_ids = [info["id"]]
         try:
-            post = await tree.mm.post_as(user, text, root_id=thread)
+            post = await tree.mm.post_as(user, text, root_id=thread, file_ids=file_ids)
         except Exception as exc:  # the emulator's own fault injection may refuse
             print(f"chaos: posting failed ({exc}); retrying", file=sys.stderr)
             await asyncio.sleep(0.1)
             continue
         posted.append((post["id"], text))
         created[post["id"]] = int(post["create_at"])
+        if file_ids:
+            files[post["id"]] = name
         await asyncio.sleep(rng.expovariate(rate))
 
 
@@ -207,6 +244,35 @@ def _check(
         highest = max(highest, rank[pid])
 
 
+def _check_files_and_activity(
+    tree: Any, thread: str, files: dict[str, str], report: ChaosReport
+) -> None:
+    """Every attachment saved once and named once in what Claude got (the fake echoes its
+    prompt); at most one activity post per prompt, never one that claims to be an answer."""
+    grouped = replies(tree.mm, thread)
+    workdir = Path(tree.env.get("CLAUDE_WORKDIR", ""))
+    report.attachments = len(files)
+    for post_id, name in files.items():
+        folder = workdir / ".mmclaude" / "uploads" / post_id
+        saved = sorted(p.name for p in folder.iterdir()) if folder.is_dir() else []
+        body = "".join(p["message"] for p in grouped.get(post_id, []))
+        path = f".mmclaude/uploads/{post_id}/{name}"
+        if saved != [".manifest.json", name] or (
+            not tree.claude.real and grouped.get(post_id) and body.count(path) != 1
+        ):
+            report.attachment_errors.append(post_id)
+    per_prompt: dict[str, int] = {}
+    for post in tree.mm.posts(root_id=thread):
+        props = post.get("props") or {}
+        target = props.get("mmclaude_activity_for")
+        if target:
+            report.activity_posts += 1
+            per_prompt[str(target)] = per_prompt.get(str(target), 0) + 1
+            if props.get("mmclaude_reply_to"):
+                report.activity_doubled.append(str(target))
+    report.activity_doubled += [pid for pid, n in per_prompt.items() if n > 1]
+
+
 def _recovery(
     mm: Any, thread: str, kill_times: list[tuple[str, float]], report: ChaosReport
 ) -> None:
@@ -249,11 +315,22 @@ async def chaos(
         await tree.wait_status(lambda s: s["claude"]["pid"] and s["gateway"]["pid"], 60)
         posted: list[tuple[str, str]] = []
         created: dict[str, int] = {}
+        files: dict[str, str] = {}
         kill_times: list[tuple[str, float]] = []
         until = time.monotonic() + duration
         async with asyncio.TaskGroup() as tasks:
             tasks.create_task(
-                _user(tree, thread, rng, rate, until, posted, created, slow_ok=not tree.claude.real)
+                _user(
+                    tree,
+                    thread,
+                    rng,
+                    rate,
+                    until,
+                    posted,
+                    created,
+                    slow_ok=not tree.claude.real,
+                    files=files,
+                )
             )
             tasks.create_task(_monkey(tree, thread, rng, until, report, kill_times))
         settle_start = time.monotonic()
@@ -267,6 +344,7 @@ async def chaos(
         report.settle_s = time.monotonic() - settle_start
         report.posts = len(posted)
         _check(tree.mm, thread, posted, created, report)
+        _check_files_and_activity(tree, thread, files, report)
         _recovery(tree.mm, thread, kill_times, report)
         tree_pids = descendants(tree.process.pid) | {tree.process.pid}
         tree.stop()

@@ -27,3 +27,7 @@ def test_chaos_run_loses_and_duplicates_nothing(seed: int) -> None:
     assert not report.out_of_order, report.render()
     assert not report.mismatched, report.render()
     assert not report.leftover_pids, report.render()
+    # Long turns with activity posts and prompts with attachments ride along.
+    assert report.attachments >= 1, report.render()
+    assert not report.attachment_errors, report.render()
+    assert not report.activity_doubled, report.render()
