@@ -27,6 +27,7 @@ if TYPE_CHECKING:
     from protocol import Attachment
 
 __all__ = [
+    "MAX_ATTACHMENTS",
     "MAX_IMAGE_BLOCK",
     "UPLOADS",
     "FileRefused",
@@ -44,6 +45,7 @@ __all__ = [
 
 UPLOADS = Path(".mmclaude") / "uploads"
 MAX_NAME = 100  # characters of a saved file name
+MAX_ATTACHMENTS = 20  # per prompt (Mattermost allows 10 per post)
 MANIFEST = ".manifest.json"
 # The Messages API refuses images over 5 MB; larger ones are only named by path.
 MAX_IMAGE_BLOCK = 5 * 1024 * 1024

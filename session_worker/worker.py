@@ -216,16 +216,20 @@ class Worker:
         if message.attachments and self.journal.get(message.post_id) is None:
             # Written before the journal row and the acknowledgement: a crash in between
             # makes the gateway re-send, and the rewrite gives the same names and bytes.
+            attachments = message.attachments[: files.MAX_ATTACHMENTS]
             try:
                 manifest = files.save_attachments(
                     Path(self.config.claude_workdir),
                     message.post_id,
-                    message.attachments,
+                    attachments,
                     self.config.max_upload_bytes,
                 )
-            except (OSError, ValueError) as exc:
+            except ValueError as exc:  # a malformed post id: refuse the files, keep the prompt
+                logger.bind(post_id=message.post_id, error=str(exc)).warning("attachments.refused")
+                manifest = files.Manifest(skipped=tuple(f"{a.name}: refused" for a in attachments))
+            except OSError as exc:
                 logger.bind(post_id=message.post_id, error=str(exc)).error("attachments.unsaved")
-                return  # not acknowledged: the gateway re-sends
+                return  # not acknowledged: the gateway re-sends (the disk may have room then)
             text = files.prompt_with_files(message.text, manifest)
             logger.bind(
                 post_id=message.post_id, saved=len(manifest.saved), skipped=len(manifest.skipped)
