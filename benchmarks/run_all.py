@@ -9,7 +9,15 @@ import asyncio
 import importlib
 import time
 
-NAMES = ("latency", "throughput", "spawn_vs_persistent", "overhead", "recovery", "memory")
+NAMES = (
+    "latency",
+    "throughput",
+    "spawn_vs_persistent",
+    "overhead",
+    "recovery",
+    "memory",
+    "activity",
+)
 
 
 def main() -> None:
