@@ -215,9 +215,12 @@ def _quote(text: str) -> str:
     return "\n".join(f"> {line}" if line else ">" for line in text.splitlines())
 
 
-def summary_line(elapsed_s: float, tool_calls: int, cost_usd: float | None) -> str:
+def summary_line(
+    elapsed_s: float, tool_calls: int, cost_usd: float | None, *, ok: bool = True
+) -> str:
     """The one line the activity post keeps after the turn: duration, tool calls, cost."""
-    parts = [f"✅ Done in {_duration(elapsed_s)}"]
+    head = "✅ Done in" if ok else "⚠️ Ended with an error after"
+    parts = [f"{head} {_duration(elapsed_s)}"]
     parts.append(f"{tool_calls} tool call{'s' if tool_calls != 1 else ''}")
     if cost_usd is not None:
         parts.append(f"${cost_usd:.4f}")

@@ -316,7 +316,7 @@ class Runner:
         ):
             # The line the turn's activity post is reduced to, delivered with the answer (a
             # retried turn may have left a post from its earlier try, however short it is now).
-            line = summary_line(elapsed, self.activity.tool_calls, cost)
+            line = summary_line(elapsed, self.activity.tool_calls, cost, ok=not is_error)
             self.journal.set_meta(activity_key(row.post_id), line)
         row = self.journal.apply(row.post_id, event)
         if not give_up:

@@ -146,3 +146,4 @@ def test_a_long_text_keeps_its_newest_part_and_the_view_stays_bounded() -> None:
 def test_summary_line() -> None:
     assert summary_line(3.24, 2, 0.01234) == "✅ Done in 3.2 s · 2 tool calls · $0.0123"
     assert summary_line(125, 1, None) == "✅ Done in 2 min 5 s · 1 tool call"
+    assert summary_line(2, 0, None, ok=False).startswith("⚠️ Ended with an error after 2.0 s")
