@@ -265,14 +265,15 @@ class Worker:
                     Path(self.config.claude_workdir), message.path, self.config.max_upload_bytes
                 )
                 data = target.read_bytes()
+                outfiles.store(Path(self.config.state_dir), message.post_id, target.name, data)
             except files.FileRefused as exc:
                 answer, is_error = exc.reason, True
                 log.bind(reason=exc.reason).info("file.refused")
             except OSError as exc:
-                answer, is_error = f"`{message.path}` cannot be read: {exc.strerror}.", True
+                reason = exc.strerror or str(exc)
+                answer, is_error = f"`{message.path}` cannot be sent: {reason}.", True
                 log.bind(error=str(exc)).warning("file.unreadable")
             else:
-                outfiles.store(Path(self.config.state_dir), message.post_id, target.name, data)
                 answer, is_error = f"📎 `{message.path}` ({len(data)} bytes)", False
                 log.bind(size=len(data)).info("file.sent")
             row = PromptRow(
