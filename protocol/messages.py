@@ -202,10 +202,10 @@ class Progress(_Message, frozen=True):
 
 
 class Activity(_Message, frozen=True):
-    """The running turn of ``post_id`` as a short human view (MMCLAUDE_LIVE), at most once
-    a second; only the latest counts (``seq`` grows within a turn), a lost one is superseded.
-
-    ``done`` marks the last one of the turn: ``text`` is then the one-line summary.
+    """The running turn of ``post_id`` as a short human view (MMCLAUDE_LIVE), from 2 s of
+    turn on, at most once a second; only the latest counts (``seq`` grows within one try of
+    the turn), a lost one is superseded. Never acknowledged: the turn's end reaches the
+    gateway as :attr:`Answer.activity`, which is re-sent until delivered.
     """
 
     post_id: str
@@ -213,7 +213,6 @@ class Activity(_Message, frozen=True):
     text: str
     elapsed_s: float = 0.0
     seq: int = 0
-    done: bool = False
 
 
 ToGateway = Welcome | Accepted | Answer | Progress | Activity

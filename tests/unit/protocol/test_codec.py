@@ -10,13 +10,17 @@ from hypothesis import strategies as st
 import protocol
 from protocol import (
     Accepted,
+    Activity,
     Answer,
+    Attachment,
     BindThread,
     DecodeError,
     Delivered,
+    FileRequest,
     GatewayBye,
     GatewayHeartbeat,
     GatewayHello,
+    OutFile,
     Progress,
     Prompt,
     Welcome,
@@ -29,6 +33,11 @@ from protocol import (
 
 text = st.text(max_size=200)
 ints = st.integers(min_value=-(2**63), max_value=2**63 - 1)
+blobs = st.binary(max_size=64)
+attachments = st.lists(
+    st.builds(Attachment, file_id=text, name=text, size=ints, data=blobs, skipped=text),
+    max_size=3,
+).map(tuple)
 
 TO_WORKER = st.one_of(
     st.builds(GatewayHello, gateway_id=text, endpoint=text, pid=ints, protocol_version=ints),
@@ -48,6 +57,16 @@ TO_WORKER = st.one_of(
         create_at=ints,
         user_id=text,
         text=text,
+        username=text,
+        attachments=attachments,
+    ),
+    st.builds(
+        FileRequest,
+        gateway_id=text,
+        post_id=text,
+        create_at=ints,
+        user_id=text,
+        path=text,
         username=text,
     ),
     st.builds(Delivered, gateway_id=text, post_id=text, reply_ids=st.tuples(text) | st.tuples()),
@@ -71,8 +90,18 @@ TO_GATEWAY = st.one_of(
         text=text,
         is_error=st.booleans(),
         attempt=ints,
+        files=st.lists(st.builds(OutFile, name=text, data=blobs), max_size=2).map(tuple),
+        activity=text,
     ),
     st.builds(Progress, post_id=text, elapsed_s=st.floats(allow_nan=False)),
+    st.builds(
+        Activity,
+        post_id=text,
+        create_at=ints,
+        text=text,
+        elapsed_s=st.floats(allow_nan=False),
+        seq=ints,
+    ),
 )
 TO_SUPERVISOR = st.one_of(
     st.builds(
