@@ -95,6 +95,9 @@ class Supervisor:
         self.state = "running"
         self.exit_code = 0
         self.claude_pid: int | None = None
+        # The last claude pid any heartbeat named: a beat that falls while claude is being
+        # respawned reports none, and the next pid is still a restart.
+        self._last_claude_pid: int | None = None
         self.claude_restarts = 0
         self.thread_id = ""
         self._stop = asyncio.Event()
@@ -260,9 +263,13 @@ class Supervisor:
             logger.info("child.ready", child=slot.name, pid=slot.pid)
         if isinstance(beat, WorkerHeartbeat):
             if beat.claude_pid is not None and beat.claude_pid != self.claude_pid:
-                if self.claude_pid is not None or self.claude_restarts or slot.restarts:
+                if (
+                    self._last_claude_pid not in (None, beat.claude_pid)
+                    or self.claude_restarts
+                    or slot.restarts
+                ):
                     self.claude_restarts += 1
-                self.claude_pid = beat.claude_pid
+                self.claude_pid = self._last_claude_pid = beat.claude_pid
             elif beat.claude_pid is None:
                 self.claude_pid = None
             self.thread_id = beat.thread_id or self.thread_id
