@@ -7,23 +7,32 @@ one thing a shared command parser needs to call.
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Protocol
 
 from loguru import logger
 
 from gateway.errors import BadRequestError, ForbiddenError, NotFoundError
+from gateway.mattermost import FileTooLargeError
 from protocol import Attachment
 
 if TYPE_CHECKING:
     from collections.abc import Sequence
 
-    from gateway.mattermost import MattermostClient
+    from gateway.models import FileInfo
 
-__all__ = ["PROMPT_FILE_BUDGET", "fetch_attachments", "parse_file_command"]
+__all__ = ["PROMPT_FILE_BUDGET", "FileClient", "fetch_attachments", "parse_file_command"]
 
 # A Prompt frame must stay under protocol.sockets.MAX_FRAME (64 MiB): the files of one post
 # together get at most this much; the rest are skipped and the answer says so.
 PROMPT_FILE_BUDGET = 48 * 1024 * 1024
+
+
+class FileClient(Protocol):
+    """What this needs of :class:`gateway.mattermost.MattermostClient`."""
+
+    async def get_file_info(self, file_id: str) -> FileInfo: ...
+
+    async def get_file(self, file_id: str, *, limit: int | None = None) -> bytes: ...
 
 
 def parse_file_command(message: str) -> str | None:
@@ -43,36 +52,48 @@ def _mb(size: int) -> str:
 
 
 async def fetch_attachments(
-    client: MattermostClient, file_ids: Sequence[str], *, max_bytes: int
+    client: FileClient,
+    file_ids: Sequence[str],
+    *,
+    max_bytes: int,
+    known: Sequence[FileInfo] = (),
 ) -> tuple[Attachment, ...]:
     """Every attachment of a post: the info first (the size decides), then the bytes.
 
-    A file over ``max_bytes`` (or past :data:`PROMPT_FILE_BUDGET`) is not downloaded but
-    listed with ``skipped``; a file the server refuses for good (404, 403, 400) is listed as
-    skipped too. Transient errors and a 401 propagate: the caller retries the whole post.
+    The info comes from the post's ``metadata.files`` when the server embedded it, else from
+    ``GET /files/{id}/info``; a server without that route (404, 405, 400) is asked for the file
+    itself, read no further than ``max_bytes``. A file over ``max_bytes`` (or past
+    :data:`PROMPT_FILE_BUDGET`) is listed with ``skipped`` and not downloaded; so is one the
+    server refuses for good. Transient errors and a 401 propagate: the caller retries.
     """
     found: list[Attachment] = []
     budget = PROMPT_FILE_BUDGET
     limit = f"larger than MMCLAUDE_MAX_UPLOAD_MB ({_mb(max_bytes)})"
+    infos = {info.id: info for info in known}
     for file_id in file_ids:
-        name, size = file_id, 0
+        info = infos.get(file_id)
+        if info is None:
+            try:
+                info = await client.get_file_info(file_id)
+            except (NotFoundError, BadRequestError) as exc:
+                logger.bind(file_id=file_id, status=exc.status).info("attachment.no_info")
+        name = (info.name if info is not None else "") or file_id
+        size = info.size if info is not None else 0
+        if size > max_bytes:
+            found.append(Attachment(file_id=file_id, name=name, size=size, skipped=limit))
+            continue
+        if size > budget:
+            reason = f"the post's files together exceed {_mb(PROMPT_FILE_BUDGET)}"
+            found.append(Attachment(file_id=file_id, name=name, size=size, skipped=reason))
+            continue
         try:
-            info = await client.get_file_info(file_id)
-            name, size = info.name or file_id, info.size
-            if size > max_bytes:
-                found.append(Attachment(file_id=file_id, name=name, size=size, skipped=limit))
-                continue
-            if size > budget:
-                reason = f"the post's files together exceed {_mb(PROMPT_FILE_BUDGET)}"
-                found.append(Attachment(file_id=file_id, name=name, size=size, skipped=reason))
-                continue
-            data = await client.get_file(file_id)
+            data = await client.get_file(file_id, limit=min(max_bytes, budget))
+        except FileTooLargeError:
+            found.append(Attachment(file_id=file_id, name=name, size=size, skipped=limit))
+            continue
         except (NotFoundError, ForbiddenError, BadRequestError) as exc:
             logger.bind(file_id=file_id, status=exc.status).warning("attachment.unavailable")
             found.append(Attachment(file_id=file_id, name=name, size=size, skipped="not readable"))
-            continue
-        if len(data) > max_bytes:  # the info understated it: the limit holds anyway
-            found.append(Attachment(file_id=file_id, name=name, size=len(data), skipped=limit))
             continue
         budget -= len(data)
         found.append(Attachment(file_id=file_id, name=name, size=len(data), data=data))

@@ -47,7 +47,7 @@ from gateway.models import (
 if TYPE_CHECKING:
     from collections.abc import AsyncIterator, Awaitable, Callable, Iterator, Mapping, Sequence
 
-__all__ = ["MattermostClient", "WebSocket", "decode_post"]
+__all__ = ["FileTooLargeError", "MattermostClient", "WebSocket", "decode_post"]
 
 T = TypeVar("T")
 
@@ -144,6 +144,21 @@ def _one_user(raw: bytes, what: str) -> User:
     return user
 
 
+class FileTooLargeError(MattermostError):
+    """A download grew past the limit the caller set; the rest was not read."""
+
+
+async def _read_limited(resp: aiohttp.ClientResponse, limit: int, what: str) -> bytes:
+    chunks: list[bytes] = []
+    size = 0
+    async for chunk in resp.content.iter_chunked(65536):
+        size += len(chunk)
+        if size > limit:
+            raise FileTooLargeError(f"{what}: more than {limit} bytes")
+        chunks.append(chunk)
+    return b"".join(chunks)
+
+
 class MattermostClient:
     """REST calls and WebSocket connections for one bot token."""
 
@@ -185,6 +200,7 @@ class MattermostClient:
         body: object = None,
         form: aiohttp.FormData | None = None,
         timeout: float | None = None,
+        limit: int | None = None,
     ) -> bytes:
         data: bytes | aiohttp.FormData | None = None
         headers = None
@@ -203,6 +219,8 @@ class MattermostClient:
                     headers=headers,
                     timeout=aiohttp.ClientTimeout(total=timeout or self._timeout),
                 ) as resp:
+                    if limit is not None and resp.status < 300:
+                        return await _read_limited(resp, limit, what)
                     content = await resp.read()
                     if resp.status >= 300:
                         raise _error_for(resp.status, content, resp.headers, what)
@@ -329,10 +347,15 @@ class MattermostClient:
             raise TransportError(f"{what}: the response is not a file info")
         return info
 
-    async def get_file(self, file_id: str) -> bytes:
-        """``GET /files/{id}``: the file's bytes."""
+    async def get_file(self, file_id: str, *, limit: int | None = None) -> bytes:
+        """``GET /files/{id}``: the file's bytes; :class:`FileTooLargeError` as soon as
+        they pass ``limit`` (nothing more is read)."""
         return await self._request(
-            "GET", f"/files/{file_id}", f"download file {file_id}", timeout=FILE_TIMEOUT_S
+            "GET",
+            f"/files/{file_id}",
+            f"download file {file_id}",
+            timeout=FILE_TIMEOUT_S,
+            limit=limit,
         )
 
     async def upload_file(self, *, channel_id: str, name: str, data: bytes) -> FileInfo:

@@ -44,8 +44,10 @@ class Post(msgspec.Struct, kw_only=True):
     type: str = ""
     # Free-form JSON set by clients and the server (from_bot, our mmclaude_* keys).
     props: dict[str, object] | None = None
-    # Attachments: ids for GET /files/{id} (at most 10 per post on the server).
+    # Attachments: ids for GET /files/{id} (at most 10 per post on the server), and their
+    # infos when the server embedded them (``metadata.files``).
     file_ids: tuple[str, ...] = ()
+    files: tuple[FileInfo, ...] = ()
 
     def prop(self, key: str) -> object:
         """One prop, or None when absent (props may be missing or null on the wire)."""
@@ -128,7 +130,15 @@ def to_post(value: object) -> Post | None:
         type=_str(value, "type"),
         props=props if isinstance(props, dict) else None,
         file_ids=_ids(value.get("file_ids")),
+        files=_file_infos(value.get("metadata")),
     )
+
+
+def _file_infos(metadata: object) -> tuple[FileInfo, ...]:
+    files = metadata.get("files") if isinstance(metadata, dict) else None
+    if not isinstance(files, list):
+        return ()
+    return tuple(info for info in map(to_file_info, files) if info is not None)
 
 
 def _ids(value: object) -> tuple[str, ...]:

@@ -326,7 +326,10 @@ class Gateway(Binder):
         while True:
             try:
                 files = await fetch_attachments(
-                    self.client, post.file_ids, max_bytes=self.config.max_upload_bytes
+                    self.client,
+                    post.file_ids,
+                    max_bytes=self.config.max_upload_bytes,
+                    known=post.files,
                 )
                 break
             except AuthError as exc:
