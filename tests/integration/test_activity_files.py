@@ -192,3 +192,27 @@ def test_live_off_makes_no_activity_post(short_tmp: Path, procs: ProcessGroup) -
         assert not rig.events("g1", "activity.")
 
     run(scenario, short_tmp, procs, start=False)
+
+
+def test_a_worker_killed_mid_turn_continues_the_same_activity_post(
+    short_tmp: Path, procs: ProcessGroup
+) -> None:
+    async def scenario(rig: Rig) -> None:
+        post = await rig.ask("SLOW:5 survive the worker")
+        await async_wait_for(
+            lambda: activity_posts(rig, post["id"]), 15, "the activity post is created"
+        )
+        assert rig.worker is not None
+        rig.worker.kill()
+        rig.worker.wait(timeout=5)
+        rig.start_worker()  # the turn runs again from the journal
+        await rig.answer(post["id"], timeout=40)
+        await async_wait_for(
+            lambda: [p for p in activity_posts(rig, post["id"]) if p["message"].startswith("✅")],
+            15,
+            "the activity post reduced after the retried turn",
+        )
+        assert len(activity_posts(rig, post["id"])) == 1
+        rig.assert_answered_once(post["id"])
+
+    run(scenario, short_tmp, procs)
