@@ -216,3 +216,32 @@ def test_a_worker_killed_mid_turn_continues_the_same_activity_post(
         rig.assert_answered_once(post["id"])
 
     run(scenario, short_tmp, procs)
+
+
+def test_file_reply_is_posted_once_through_lost_replies_and_a_gateway_kill(
+    short_tmp: Path, procs: ProcessGroup
+) -> None:
+    async def scenario(rig: Rig) -> None:
+        work = rig.dir / "work"
+        work.mkdir(exist_ok=True)
+        (work / "report.txt").write_bytes(b"the report\n")
+        await rig.thread()
+        rig.mm.fail_posts(2, status=500, after_create=True)  # posted, but the reply is lost
+        post = await rig.ask("!file report.txt")
+        [reply] = await rig.answer(post["id"])
+        assert len(reply["file_ids"]) == 1
+        assert rig.mm.file_bytes(reply["file_ids"][0]) == b"the report\n"
+        # Through a gateway restart too.
+        rig.kill("g1")
+        rig.start_gateway("g2")
+        again = await rig.ask("!file report.txt")
+        await rig.answer(again["id"])
+        for asked in (post, again):
+            rig.assert_answered_once(asked["id"])
+            assert len(rig.replies(asked["id"])) == 1
+        state = rig.dir / "outfiles"
+        await async_wait_for(
+            lambda: not any(state.glob("*/*")), 10, "the copies dropped once delivered"
+        )
+
+    run(scenario, short_tmp, procs)
