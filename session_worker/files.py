@@ -157,13 +157,16 @@ def _mb(size: int) -> str:
     return f"{size / (1024 * 1024):.1f} MB"
 
 
-def prompt_with_files(text: str, manifest: Manifest) -> str:
-    """The prompt Claude gets: the post text, then the saved paths (and what was skipped)."""
+def prompt_with_files(text: str, manifest: Manifest, workdir: Path | None = None) -> str:
+    """The prompt Claude gets: the post text, then the saved paths (absolute when
+    ``workdir`` is given) and what was skipped."""
     lines = [text.rstrip()] if text.strip() else []
     if manifest.saved:
         lines.append("")
         lines.append("Attached files (saved in the working directory):")
-        lines += [f"- {f.path} ({f.size} bytes)" for f in manifest.saved]
+        for f in manifest.saved:
+            shown = str(workdir / f.path) if workdir is not None else f.path
+            lines.append(f"- {shown} ({f.size} bytes)")
     if manifest.skipped:
         lines.append("")
         lines.append("Attachments not saved (too large or unreadable):")

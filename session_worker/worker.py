@@ -230,7 +230,7 @@ class Worker:
             except OSError as exc:
                 logger.bind(post_id=message.post_id, error=str(exc)).error("attachments.unsaved")
                 return  # not acknowledged: the gateway re-sends (the disk may have room then)
-            text = files.prompt_with_files(message.text, manifest)
+            text = files.prompt_with_files(message.text, manifest, Path(self.config.claude_workdir))
             logger.bind(
                 post_id=message.post_id, saved=len(manifest.saved), skipped=len(manifest.skipped)
             ).info("attachments.saved")

@@ -118,8 +118,8 @@ def test_prompt_lists_saved_paths_and_images_become_blocks(tmp_path: Path) -> No
     manifest = files.save_attachments(
         tmp_path, POST, [att("a.png", PNG), att("notes.txt", b"n")], max_bytes=1000
     )
-    text = files.prompt_with_files("what is this?", manifest)
-    assert f".mmclaude/uploads/{POST}/a.png" in text
+    text = files.prompt_with_files("what is this?", manifest, tmp_path)
+    assert f"{tmp_path}/.mmclaude/uploads/{POST}/a.png" in text
     assert f".mmclaude/uploads/{POST}/notes.txt" in text
     [block] = files.image_blocks(tmp_path, manifest)
     assert block["type"] == "image"
