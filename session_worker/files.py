@@ -178,7 +178,7 @@ def skipped_note(manifest: Manifest | None) -> str:
     """The line the answer starts with when attachments were skipped, else ``""``."""
     if manifest is None or not manifest.skipped:
         return ""
-    return "⚠️ Not given to Claude: " + "; ".join(manifest.skipped)
+    return "⚠️ Skipped, not given to Claude: " + "; ".join(manifest.skipped)
 
 
 def image_blocks(workdir: Path, manifest: Manifest) -> list[dict[str, Any]]:

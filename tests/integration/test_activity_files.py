@@ -72,7 +72,7 @@ def test_attachments_are_saved_listed_and_images_reach_claude_once(
         assert f".mmclaude/uploads/{post['id']}/notes.txt" in text
         assert f".mmclaude/uploads/{post['id']}/shot.png" in text
         assert text.count(f"[image image/png {len(PNG)} bytes]") == 1
-        assert "Not given to Claude" not in text
+        assert "Skipped, not given to Claude" not in text
         rig.assert_answered_once(post["id"])
 
     run(scenario, short_tmp, procs)
@@ -87,7 +87,7 @@ def test_an_attachment_over_the_limit_is_skipped_and_the_answer_says_so(
         post = await ask_with_files(rig, "two files", [("big.log", b"x" * 500), ("ok.txt", b"ok")])
         [answer] = await rig.answer(post["id"])
         text = answer["message"]
-        assert text.startswith("⚠️ Not given to Claude: big.log")
+        assert text.startswith("⚠️ Skipped, not given to Claude: big.log")
         assert f".mmclaude/uploads/{post['id']}/ok.txt" in text
         folder = rig.dir / "work" / ".mmclaude" / "uploads" / post["id"]
         assert not (folder / "big.log").exists()
