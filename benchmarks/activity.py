@@ -28,10 +28,9 @@ COUNT_FROM_S = 2.5  # deltas earlier than this have no activity post to show in,
 
 
 def _shown_prefix(message: str) -> int:
-    """Characters of the answer an activity post shows (its quoted lines)."""
-    quoted = [ln[2:] for ln in message.splitlines() if ln.startswith("> ")]
-    text = "\n".join(quoted)
-    return len(text.lstrip("…"))
+    """Characters of the answer an activity post shows (the text after the status lines)."""
+    _, sep, text = message.partition("\n\n")
+    return len(text.lstrip("…")) if sep else 0
 
 
 async def visibility(turns: int, slow: float) -> dict[str, Any]:

@@ -117,8 +117,7 @@ class ActivityPosts:
         turn = self.turns.get(post_id)
         if turn is None:
             turn = self.turns[post_id] = _Turn(post_id, create_at)
-        turn.final, turn.text = summary, None
-        turn.next_at = 0.0  # the summary need not wait for the edit cadence
+        turn.final, turn.text = summary, None  # at the edit cadence too: never 2 edits in 1 s
         self._wake.set()
 
     async def run(self) -> None:

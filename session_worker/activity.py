@@ -201,18 +201,13 @@ class ActivityView:
             room = MAX_VIEW - sum(len(line) + 1 for line in lines) - 8
             if len(text) > room:
                 text = "…" + text[-max(room, 0) :]
-            lines += ["", _quote(text)]
+            lines += ["", text]
         return "\n".join(lines)[:MAX_VIEW]
 
 
 def activity_key(post_id: str) -> str:
     """The journal meta key holding a turn's summary line until its answer is delivered."""
     return f"activity:{post_id}"
-
-
-def _quote(text: str) -> str:
-    """The text so far as a Markdown quote (so it never reads as the answer itself)."""
-    return "\n".join(f"> {line}" if line else ">" for line in text.splitlines())
 
 
 def summary_line(

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import time
 from typing import TYPE_CHECKING, Any
 
 import pytest
@@ -27,6 +28,7 @@ class FakeClient:
     def __init__(self) -> None:
         self.posts: dict[str, Post] = {}
         self.calls: list[tuple[str, str]] = []  # (kind, message)
+        self.call_times: list[float] = []  # monotonic, at each create/patch
         self.fail: list[Exception] = []
         self.lookups = 0
 
@@ -51,6 +53,7 @@ class FakeClient:
         file_ids: Sequence[str] = (),
     ) -> Post:
         self.calls.append(("create", message))
+        self.call_times.append(time.monotonic())
         self._maybe_fail()
         post = Post(
             id=f"r{len(self.posts)}",
@@ -66,6 +69,7 @@ class FakeClient:
         self, post_id: str, *, message: str, props: Mapping[str, object] | None = None
     ) -> Post:
         self.calls.append(("patch", message))
+        self.call_times.append(time.monotonic())
         self._maybe_fail()
         self.posts[post_id].message = message
         return self.posts[post_id]
@@ -106,6 +110,24 @@ def test_views_are_coalesced_into_one_post_showing_the_latest() -> None:
             # 50 views, one post: at most the create and an edit or two, never 50 calls.
             assert len(client.activity_messages()) == 1
             assert len(client.calls) <= 3
+
+    run(body())
+
+
+def test_edits_and_the_summary_keep_the_cadence() -> None:
+    """However fast views come, creates and edits (the summary too) are >= edit_every apart."""
+
+    async def body() -> None:
+        client = FakeClient()
+        async with running(client, edit_every=0.2) as posts:
+            for i in range(30):
+                posts.view(view(f"view {i}", seq=i))
+                await asyncio.sleep(0.02)
+            posts.finish(PROMPT, 1, "✅ done")
+            await async_wait_for(lambda: client.activity_messages() == ["✅ done"], 10, "done")
+        gaps = [b - a for a, b in zip(client.call_times, client.call_times[1:], strict=False)]
+        assert len(client.call_times) >= 3
+        assert min(gaps) >= 0.2 - 1e-6  # float rounding of the sums only
 
     run(body())
 
