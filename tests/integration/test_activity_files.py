@@ -245,3 +245,19 @@ def test_file_reply_is_posted_once_through_lost_replies_and_a_gateway_kill(
         )
 
     run(scenario, short_tmp, procs)
+
+
+def test_file_command_is_answered_while_a_turn_runs(short_tmp: Path, procs: ProcessGroup) -> None:
+    async def scenario(rig: Rig) -> None:
+        work = rig.dir / "work"
+        work.mkdir(exist_ok=True)
+        (work / "notes.md").write_text("# notes\n")
+        slow = await rig.ask("SLOW:8 a long turn")
+        await async_wait_for(lambda: activity_posts(rig, slow["id"]), 15, "the turn is running")
+        command = await rig.ask("!file notes.md")
+        [reply] = await rig.answer(command["id"], timeout=10)
+        assert rig.replies(slow["id"]) == []  # answered beside the running turn, not after it
+        assert len(reply["file_ids"]) == 1
+        await rig.answer(slow["id"], timeout=30)
+
+    run(scenario, short_tmp, procs)
