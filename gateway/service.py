@@ -78,6 +78,10 @@ class Gateway(Binder):
         self.delivered = Lru()
         self.chores = Chores()
         self.catchup_wanted = asyncio.Event()
+        # Catch-ups asked for / the last one completed: prompts wait while one is owed, so
+        # a post seen live is never sent before an older one the catch-up is about to find.
+        self._catchup_asked = 0
+        self._catchup_done = 0
         self.thread_ready = asyncio.Event()
         self.welcomed = asyncio.Event()
         self._last_typing = -TYPING_INTERVAL_S
@@ -163,6 +167,8 @@ class Gateway(Binder):
     def _pump(self) -> None:
         """Send the oldest unaccepted prompt if it is due (never sent, or unanswered for a
         resend interval). Stop-and-wait: see gateway.prompts."""
+        if self._catchup_done < self._catchup_asked:
+            return  # an older post may still turn up: the catch-up pumps when it is done
         due = self.prompts.due(time.monotonic(), self.config.resend_interval)
         if due is not None:
             prompt, sends = due
@@ -201,14 +207,18 @@ class Gateway(Binder):
                 unacked=len(self.prompts),
             )
             self.prompts.resend_now()  # a new worker: re-send what it may lack, right away
+            self._want_catchup()
             self._pump()
-            self.catchup_wanted.set()
         if welcome.thread_id and welcome.thread_id != self.thread_id:
             self.thread_id, self.channel_id = welcome.thread_id, welcome.channel_id
             self.catchup_high = 0  # it was about the other thread
             self._log.info("thread.bound", thread_id=self.thread_id, channel_id=self.channel_id)
             self.thread_ready.set()
-            self.catchup_wanted.set()
+            self._want_catchup()
+
+    def _want_catchup(self) -> None:
+        self._catchup_asked += 1
+        self.catchup_wanted.set()
 
     def _on_accepted(self, accepted: Accepted) -> None:
         self.prompts.accepted(accepted.post_id)
@@ -261,7 +271,7 @@ class Gateway(Binder):
         self.connected = connected
 
     def events_lost(self) -> None:
-        self.catchup_wanted.set()
+        self._want_catchup()
 
     def post_seen(self, post: Post, sender: str) -> None:
         self.names.learn_sender(post, sender)
@@ -379,6 +389,7 @@ class Gateway(Binder):
             self.catchup_wanted.clear()
             if not self.thread_id or self.welcome is None:
                 continue  # binding the thread asks again
+            asked = self._catchup_asked
             try:
                 await self._catch_up()
             except AuthError:
@@ -390,6 +401,8 @@ class Gateway(Binder):
                 self.catchup_wanted.set()
             else:
                 backoff.reset()
+                self._catchup_done = max(self._catchup_done, asked)
+                self._pump()
 
     async def _catch_up(self) -> None:
         """Page the thread from a generous floor and offer every reply to the filter."""
