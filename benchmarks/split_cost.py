@@ -13,8 +13,8 @@ from functools import partial
 from typing import TYPE_CHECKING
 
 from benchmarks.common import save
-from gateway.bridge import reassemble, split
 from gateway.models import decode_json
+from gateway.splitting import reassemble, split
 
 if TYPE_CHECKING:
     from collections.abc import Callable

@@ -17,8 +17,8 @@ from typing import TYPE_CHECKING, Literal
 
 from loguru import logger
 
-from gateway.binding import not_member
 from gateway.errors import MattermostError
+from gateway.thread_binding import not_member
 
 if TYPE_CHECKING:
     from collections.abc import Callable

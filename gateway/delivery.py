@@ -11,8 +11,8 @@ from __future__ import annotations
 import asyncio
 from typing import TYPE_CHECKING
 
-from gateway.binding import not_member
-from gateway.bridge import split
+from gateway.splitting import split
+from gateway.thread_binding import not_member
 from protocol import EMPTY_ANSWER
 
 if TYPE_CHECKING:

@@ -1,7 +1,13 @@
 """The gateway's error tree: aiohttp and zmq exceptions are translated into these at the
-boundary (mattermost.py, bus.py), so the service reasons about categories, not libraries."""
+boundary (mattermost.py, bus.py), so the service reasons about categories, not libraries;
+and how long each category waits before a retry (``retry_delay``)."""
 
 from __future__ import annotations
+
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:
+    from protocol.backoff import Backoff
 
 __all__ = [
     "AuthError",
@@ -17,6 +23,7 @@ __all__ = [
     "ServerError",
     "TransportError",
     "WebSocketClosedError",
+    "retry_delay",
 ]
 
 
@@ -87,3 +94,22 @@ class BadRequestError(MattermostError):
 
 class WebSocketClosedError(MattermostError):
     """The WebSocket closed or broke; the caller reconnects."""
+
+
+PENDING_RETRY_S = 0.25  # the duplicate create is still in flight on the server
+FORBIDDEN_RETRY_S = 10.0  # the bot is not a member: an operator must add it; poll slowly
+
+
+def retry_delay(error: MattermostError, backoff: Backoff) -> float | None:
+    """Seconds to wait before retrying after ``error``, or None when retrying is pointless."""
+    if isinstance(error, AuthError):
+        return None
+    if isinstance(error, RateLimitedError):
+        return max(0.05, error.retry_after)
+    if isinstance(error, PendingPostError):
+        return PENDING_RETRY_S
+    if isinstance(error, ServerError | TransportError):
+        return backoff.next()
+    if isinstance(error, ForbiddenError):
+        return FORBIDDEN_RETRY_S
+    return None

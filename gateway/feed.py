@@ -11,7 +11,7 @@ from typing import TYPE_CHECKING, NoReturn, Protocol
 
 from loguru import logger
 
-from gateway.bridge import WsCursor
+from gateway.cursor import WsCursor
 from gateway.errors import AuthError, MattermostError
 from gateway.mattermost import decode_post
 from gateway.models import decode_json

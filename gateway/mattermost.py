@@ -18,7 +18,7 @@ import aiohttp
 import msgspec
 from loguru import logger
 
-from gateway.bridge import retry_delay, thread_page
+from gateway.catchup import thread_page
 from gateway.errors import (
     AuthError,
     BadRequestError,
@@ -30,6 +30,7 @@ from gateway.errors import (
     ServerError,
     TransportError,
     WebSocketClosedError,
+    retry_delay,
 )
 from gateway.models import (
     FileInfo,
@@ -426,7 +427,7 @@ class MattermostClient:
         forbidden: str = "",
         recheck: Callable[[], Awaitable[T | None]] | None = None,
     ) -> T:
-        """Run ``op`` until it succeeds, retrying what can be retried (bridge.retry_delay).
+        """Run ``op`` until it succeeds, retrying what can be retried (errors.retry_delay).
 
         Raises :class:`AuthError` at once and other errors that retrying cannot fix.
         ``forbidden`` is logged on a 403 (e.g. which channel the bot must join). ``recheck``

@@ -22,9 +22,7 @@ from loguru import logger
 from gateway.access import Access, refresh_forever
 from gateway.activity import ActivityPosts
 from gateway.approvals import ApprovalPosts, behavior_of
-from gateway.binder import Binder
-from gateway.binding import not_member
-from gateway.bridge import catchup_start
+from gateway.catchup import catchup_start
 from gateway.chores import Chores, run_chores
 from gateway.commands import parse_command
 from gateway.delivery import deliver, deliver_fallback
@@ -35,6 +33,7 @@ from gateway.filtering import NOT_ALLOWED, reject_reason
 from gateway.models import Post, User
 from gateway.outbox import Outbox
 from gateway.prompts import Lru, PromptQueue
+from gateway.thread_binding import ThreadBinder, not_member
 from protocol import (
     Accepted,
     Activity,
@@ -65,7 +64,7 @@ HELLO_INTERVAL_S = 1.0  # the worker forgets a gateway silent for ~5 s
 TYPING_INTERVAL_S = 3.0
 
 
-class Gateway(Binder):
+class Gateway:
     """One gateway process's logic over a Mattermost client and the ZeroMQ bus."""
 
     def __init__(self, config: GatewayConfig, client: MattermostClient, bus: Bus) -> None:
@@ -93,7 +92,7 @@ class Gateway(Binder):
         self._catchup_asked = 0
         self._catchup_done = 0
         self.thread_ready = asyncio.Event()
-        self.welcomed = asyncio.Event()
+        self.binder = ThreadBinder(config, client, bus)
         self._last_typing = -TYPING_INTERVAL_S
         self._lookups: set[asyncio.Task[None]] = set()
         self._fetching: dict[str, asyncio.Task[None]] = {}  # post id → attachment download
@@ -115,7 +114,7 @@ class Gateway(Binder):
             tasks.create_task(self._hello_loop())  # first: heartbeats never wait for Mattermost
             tasks.create_task(self._bus_loop())
             await self._start()
-            tasks.create_task(self._bind_loop())
+            tasks.create_task(self.binder.run(self.bot.id, self.started_ms))
             tasks.create_task(self._ws_loop())
             tasks.create_task(self._catchup_loop())
             tasks.create_task(self._delivery_loop())
@@ -213,7 +212,7 @@ class Gateway(Binder):
     def _on_welcome(self, welcome: Welcome) -> None:
         restarted = self.welcome is None or welcome.incarnation != self.welcome.incarnation
         self.welcome = welcome
-        self.welcomed.set()
+        self.binder.welcomed(welcome)
         if restarted:
             self._log.info(
                 "bus.welcome",

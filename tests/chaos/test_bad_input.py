@@ -13,7 +13,7 @@ import pytest
 import zmq
 
 from devtools.harness import Tree, answer_of, replies
-from gateway.bridge import reassemble
+from gateway.splitting import reassemble
 from protocol import Answer, Prompt, encode
 from session_worker.answers import MAX_ANSWER_CHARS
 from tests.support import REPO, async_wait_for

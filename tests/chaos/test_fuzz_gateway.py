@@ -15,7 +15,7 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from gateway import feed
-from gateway.bridge import Allowlist, reject_reason
+from gateway.filtering import Allowlist, reject_reason
 from gateway.mattermost import WebSocket
 
 if TYPE_CHECKING:

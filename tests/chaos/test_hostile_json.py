@@ -19,9 +19,9 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from gateway.access import Access
-from gateway.bridge import WsCursor
 from gateway.bus import Bus
 from gateway.config import GatewayConfig
+from gateway.cursor import WsCursor
 from gateway.errors import TransportError, WebSocketClosedError
 from gateway.feed import _dispatch
 from gateway.filtering import Allowlist, reject_reason

@@ -24,8 +24,8 @@ import protocol
 from emulators.claude.engine import long_answer
 from emulators.mattermost import MattermostEmulator, open_emulator
 from emulators.mattermost.hub import make_broadcast
-from gateway.bridge import reassemble
 from gateway.config import GatewayConfig
+from gateway.splitting import reassemble
 from protocol import GatewayHeartbeat
 from session_worker.config import WorkerConfig
 from tests.support import REPO, ProcessGroup, async_wait_for

@@ -11,10 +11,10 @@ import pytest
 
 from emulators.mattermost import MattermostEmulator, open_emulator
 from gateway.access import Access
-from gateway.binding import find_bind_post, history_floor, propose_thread
 from gateway.config import GatewayConfig
 from gateway.errors import FatalError
 from gateway.mattermost import MattermostClient
+from gateway.thread_binding import find_bind_post, history_floor, propose_thread
 
 if TYPE_CHECKING:
     from collections.abc import Awaitable, Callable

@@ -5,12 +5,8 @@ from __future__ import annotations
 
 from multidict import CIMultiDict
 
-from gateway.bridge import (
-    WsCursor,
-    catchup_start,
-    retry_delay,
-    thread_page,
-)
+from gateway.catchup import catchup_start, thread_page
+from gateway.cursor import WsCursor
 from gateway.errors import (
     AuthError,
     BadRequestError,
@@ -20,6 +16,7 @@ from gateway.errors import (
     RateLimitedError,
     ServerError,
     TransportError,
+    retry_delay,
 )
 from gateway.mattermost import _error_for, decode_post
 from gateway.models import Post, PostList, WsFrame

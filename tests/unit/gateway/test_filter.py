@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from gateway.bridge import Allowlist, build_allowlist, names_to_resolve, reject_reason
+from gateway.filtering import Allowlist, build_allowlist, names_to_resolve, reject_reason
 from gateway.models import Post
 
 THREAD = "t" * 26

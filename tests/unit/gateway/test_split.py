@@ -9,7 +9,7 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from gateway.bridge import POST_LIMIT, open_fence, reassemble, split
+from gateway.splitting import POST_LIMIT, open_fence, reassemble, split
 
 if TYPE_CHECKING:
     from collections.abc import Callable

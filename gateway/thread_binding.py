@@ -1,5 +1,7 @@
-"""Start-up lookups: the one thread to serve (the configured one, or our
-root post in the channel).
+"""Which thread the worker serves: the one to propose (the configured one, or our root post in
+the channel, found or made once) and ``ThreadBinder``, which proposes it until the worker's
+``Welcome`` says it is bound as wanted (the operator's configuration wins over a remembered
+binding).
 
 A restart must never create a second thread: the root post carries the worker's stable
 ``bind_token`` in its props and a ``pending_post_id`` derived from it, so a retry (or a
@@ -8,19 +10,27 @@ second gateway racing this one) finds or gets back the post already made.
 
 from __future__ import annotations
 
+import asyncio
+import time
 from typing import TYPE_CHECKING
 
 from loguru import logger
 
 from gateway.errors import FatalError, NotFoundError
+from protocol import BindThread
+from protocol.backoff import Backoff
 
 if TYPE_CHECKING:
+    from gateway.bus import Bus
     from gateway.config import GatewayConfig
     from gateway.mattermost import MattermostClient
     from gateway.models import Post
+    from protocol import Welcome
 
 __all__ = [
+    "BIND_RESEND_CAP_S",
     "READY_MESSAGE",
+    "ThreadBinder",
     "find_bind_post",
     "history_floor",
     "not_member",
@@ -33,6 +43,7 @@ READY_MESSAGE = (
 )
 BIND_SEARCH_PAGES = 50  # 10 000 channel posts: the bind post is recent; this only bounds it
 PAGE_SIZE = 200
+BIND_RESEND_CAP_S = 30.0
 
 
 def not_member(channel_id: str) -> str:
@@ -135,3 +146,86 @@ async def find_bind_post(
         if len(page.order) < PAGE_SIZE:
             return None
     return None
+
+
+class ThreadBinder:
+    """Keeps the worker bound to the right thread: proposes one while it has none, and the
+    configured one (``MATTERMOST_THREAD_ID``) while it serves another. Told of every
+    ``Welcome`` (:meth:`welcomed`); :meth:`run` proposes once the bot is known."""
+
+    def __init__(self, config: GatewayConfig, client: MattermostClient, bus: Bus) -> None:
+        self.config = config
+        self.client = client
+        self.bus = bus
+        self.welcome: Welcome | None = None
+        self._changed = asyncio.Event()
+        self._log = logger.bind(gateway=config.gateway_id)
+
+    def welcomed(self, welcome: Welcome) -> None:
+        """The worker's newest word on its binding."""
+        self.welcome = welcome
+        self._changed.set()
+
+    def _bound_as_wanted(self, wanted: str) -> bool:
+        """True once the worker serves a thread (the configured one, ``wanted``, if any)."""
+        bound = self.welcome.thread_id if self.welcome is not None else ""
+        return bound == wanted if wanted else bool(bound)
+
+    async def run(self, bot_id: str, started_ms: int) -> None:
+        """Propose a thread while the worker has none, or while it serves another than the
+        configured one. ``started_ms``: the server's time when this gateway started (0:
+        unknown), the end of a configured thread's history."""
+        configured = bool(self.config.thread_id)
+        wanted: tuple[str, str, int] | None = None
+        while True:
+            await self._changed.wait()
+            self._changed.clear()
+            welcome = self.welcome
+            if welcome is None or (welcome.thread_id and not configured):
+                continue
+            if configured and wanted is None and welcome.thread_id == self.config.thread_id:
+                continue  # already bound to it: no need to page the thread for its floor
+            if wanted is None or not configured:
+                wanted = await propose_thread(
+                    self.client, self.config, bot_id, welcome.bind_token, started=started_ms
+                )
+            thread_id, channel_id, floor = wanted
+            target = thread_id if configured else ""
+            if self._bound_as_wanted(target):
+                continue
+            if welcome.thread_id:
+                self._log.warning(
+                    "bind.replacing",
+                    reason="the worker serves another thread than the configured one",
+                    bound=welcome.thread_id,
+                    configured=thread_id,
+                )
+            backoff = Backoff(initial=self.config.resend_interval, cap=BIND_RESEND_CAP_S)
+            while not self._bound_as_wanted(target):
+                self._log.info("bind.proposed", thread_id=thread_id, configured=configured)
+                self.bus.send(
+                    BindThread(
+                        gateway_id=self.config.gateway_id,
+                        thread_id=thread_id,
+                        channel_id=channel_id,
+                        bind_token=welcome.bind_token,
+                        configured=configured,
+                        floor=floor,
+                    )
+                )
+                await self._await_binding(target, backoff.next())
+
+    async def _await_binding(self, target: str, delay: float) -> None:
+        """Every BindThread makes the worker send a Welcome: wait the whole ``delay`` (not
+        just for the next Welcome) unless the binding is now as wanted."""
+        deadline = time.monotonic() + delay
+        while not self._bound_as_wanted(target):
+            self._changed.clear()
+            left = deadline - time.monotonic()
+            if left <= 0:
+                return
+            try:
+                async with asyncio.timeout(left):
+                    await self._changed.wait()
+            except TimeoutError:
+                return

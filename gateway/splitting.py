@@ -1,53 +1,18 @@
-"""The gateway's pure decisions, without I/O: which posts are prompts, how an answer is cut
-into posts and put back together, where a catch-up starts, what a WebSocket ``seq`` means,
-and how long to wait before a retry. Everything here is synchronous and unit-tested.
+"""Cutting an answer into thread posts (contract.md: 16383 runes per post) and putting the
+parts back together: code fences stay balanced across parts, each part ends with ``(i/n)``.
+Pure and linear in the text; unit-tested and fuzzed.
 """
 
 from __future__ import annotations
 
 import re
-from dataclasses import dataclass, field
-from typing import TYPE_CHECKING, Literal
-
-from gateway.errors import (
-    AuthError,
-    ForbiddenError,
-    MattermostError,
-    PendingPostError,
-    RateLimitedError,
-    ServerError,
-    TransportError,
-)
-from gateway.filtering import (  # re-exported: the filter used to live here
-    Allowlist,
-    build_allowlist,
-    names_to_resolve,
-    reject_reason,
-)
+from dataclasses import dataclass
+from typing import TYPE_CHECKING
 
 if TYPE_CHECKING:
     from collections.abc import Sequence
 
-    from gateway.models import Post, PostList, WsFrame
-    from protocol.backoff import Backoff
-
-__all__ = [
-    "POST_LIMIT",
-    "Allowlist",
-    "Fence",
-    "WsCursor",
-    "build_allowlist",
-    "catchup_start",
-    "names_to_resolve",
-    "open_fence",
-    "reassemble",
-    "reject_reason",
-    "retry_delay",
-    "split",
-    "thread_page",
-]
-
-# --- splitting answers (contract.md: 16383 runes per post) -----------------------------------
+__all__ = ["POST_LIMIT", "Fence", "open_fence", "reassemble", "split"]
 
 POST_LIMIT = 16383  # runes (code points): Mattermost's PostMessageMaxRunesV2
 # Fences with a longer opening line are not closed/reopened: reopening them would eat the
@@ -265,98 +230,3 @@ def reassemble(parts: Sequence[str]) -> str:
         fences.advance(len(fences.text))
         line_fence, pending = fences.fence, fences.text[fences.line :]
     return "".join(out)
-
-
-# --- catch-up ----------------------------------------------------------------------------
-
-# Events may have been lost, and a missed post can be older than one accepted after it:
-# re-reading a minute costs a few repeats (the worker de-duplicates), missing one costs an
-# answer.
-CATCHUP_MARGIN_MS = 60_000
-
-
-def catchup_start(catch_up_from: int, margin_ms: int = CATCHUP_MARGIN_MS) -> int:
-    """The ``create_at`` (ms) from which to page the thread: the worker's newest post minus
-    a generous margin (not this gateway's newest accepted post: an older post may have been
-    missed while a newer one got through); 0 means from the start."""
-    return max(0, catch_up_from - margin_ms) if catch_up_from > 0 else 0
-
-
-def thread_page(page: PostList, thread_id: str) -> tuple[list[Post], tuple[int, str] | None]:
-    """The replies of one thread page in ``(create_at, id)`` order, and the cursor after them.
-
-    The thread endpoint puts the requested (root) post first on every page; it is dropped.
-    """
-    listed = set(page.order)
-    posts = sorted(
-        (p for pid, p in page.posts.items() if pid != thread_id and pid in listed),
-        key=lambda p: (p.create_at, p.id),
-    )
-    cursor = (posts[-1].create_at, posts[-1].id) if posts else None
-    return posts, cursor
-
-
-# --- WebSocket sequence ------------------------------------------------------------------
-
-WsStep = Literal["hello_new", "hello_same", "event", "duplicate", "gap", "response"]
-
-
-@dataclass
-class WsCursor:
-    """Tracks ``connection_id`` and the next expected ``seq`` across reconnects."""
-
-    connection_id: str = ""
-    expected_seq: int = 0
-    _last_gap: int | None = field(default=None, repr=False)
-
-    def observe(self, frame: WsFrame) -> WsStep:
-        """Classify a frame and advance: a ``gap`` means close and reconnect to get a replay."""
-        if not frame.event:
-            return "response"
-        seq = frame.seq if frame.seq is not None else self.expected_seq
-        if frame.event == "hello":
-            data = frame.data or {}
-            new_id = data.get("connection_id")
-            new_id = new_id if isinstance(new_id, str) else ""
-            fresh = new_id != self.connection_id or not new_id
-            self.connection_id = new_id
-            self.expected_seq = seq + 1
-            self._last_gap = None
-            return "hello_new" if fresh else "hello_same"
-        if seq == self.expected_seq:
-            self.expected_seq += 1
-            self._last_gap = None
-            return "event"
-        if seq < self.expected_seq:
-            return "duplicate"
-        if self._last_gap == self.expected_seq:
-            # The replay did not fill the same hole twice: give the connection up, so the
-            # server starts a fresh one (new hello) and the REST catch-up covers the hole.
-            self.connection_id = ""
-            self.expected_seq = 0
-            self._last_gap = None
-        else:
-            self._last_gap = self.expected_seq
-        return "gap"
-
-
-# --- backoff and retries -----------------------------------------------------------------
-
-
-PENDING_RETRY_S = 0.25  # the duplicate create is still in flight on the server
-FORBIDDEN_RETRY_S = 10.0  # the bot is not a member: an operator must add it; poll slowly
-
-
-def retry_delay(error: MattermostError, backoff: Backoff) -> float | None:
-    """Seconds to wait before retrying after ``error``, or None when retrying is pointless."""
-    if isinstance(error, AuthError):
-        return None
-    if isinstance(error, RateLimitedError):
-        return max(0.05, error.retry_after)
-    if isinstance(error, PendingPostError):
-        return PENDING_RETRY_S
-    if isinstance(error, ServerError | TransportError):
-        return backoff.next()
-    if isinstance(error, ForbiddenError):
-        return FORBIDDEN_RETRY_S
-    return None
