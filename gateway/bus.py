@@ -1,5 +1,6 @@
 """The ZeroMQ side of the gateway: its own PULL socket (the worker answers there), a PUSH to
-the worker's inbox, and an optional PUSH of heartbeats to the supervisor.
+the worker's inbox, and an optional PUSH of heartbeats to the supervisor. ``WorkerBus`` is
+what the service uses of it (gateway.testing has an in-memory one).
 
 zmq and codec exceptions stop here. Sends never block (protocol.sockets): what matters is
 re-sent by the service until acknowledged, so a dropped frame only costs a resend interval.
@@ -8,6 +9,7 @@ re-sent by the service until acknowledged, so a dropped frame only costs a resen
 from __future__ import annotations
 
 import asyncio
+from typing import Protocol
 
 import zmq
 from loguru import logger
@@ -27,7 +29,15 @@ from protocol import (
     gateway_codec,
 )
 
-__all__ = ["Bus"]
+__all__ = ["Bus", "WorkerBus"]
+
+
+class WorkerBus(Protocol):
+    """What the service uses of the bus: send to the worker, beat, receive its messages."""
+
+    def send(self, message: ToWorker) -> bool: ...
+    def heartbeat(self, message: GatewayHeartbeat) -> None: ...
+    async def receive(self, timeout: float) -> ToGateway | None: ...
 
 
 class Bus:

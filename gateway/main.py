@@ -16,7 +16,7 @@ from gateway.bus import Bus
 from gateway.config import GatewayConfig
 from gateway.errors import AuthError, BusError, FatalError
 from gateway.mattermost import MattermostClient
-from gateway.service import Gateway
+from gateway.service import GatewayService
 from protocol import EndpointError, GatewayBye, StateDirError, prepare_state_dir, setup_logging
 
 __all__ = ["GatewayConfig", "run_gateway"]
@@ -76,7 +76,7 @@ async def _main(config: GatewayConfig) -> int:
         logger.error("gateway.failed {}", exc)
         return 1
     client = MattermostClient(config.url, config.token)
-    gateway = Gateway(config, client, bus)
+    gateway = GatewayService(config, client, bus)
     logger.info("gateway.starting", gateway=config.gateway_id, endpoint=config.endpoint)
     runner = asyncio.create_task(gateway.run())
     stopper = asyncio.create_task(stop.wait())

@@ -4,22 +4,29 @@ Prompts go to the worker one at a time, oldest first (stop-and-wait): a later po
 sent while an earlier one is unaccepted, so it cannot overtake one whose frame was lost in a
 dying worker's pipe and reach claude first (answers keep the posts' order). The service
 sends what :meth:`PromptQueue.due` returns. Commands (:class:`protocol.Command`) travel in the
-same queue: they are posts of the thread too, acknowledged the same way.
+same queue: they are posts of the thread too, acknowledged the same way. ``PromptPump`` is
+the sending: the queue's due head goes to the worker unless the pump is held (a catch-up is
+owed: an older post may still turn up).
 """
 
 from __future__ import annotations
 
 import bisect
+import time
 from collections import OrderedDict
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
+from loguru import logger
+
 if TYPE_CHECKING:
+    from collections.abc import Callable
+
     from protocol import Command, FileRequest, Prompt
 
     Request = Prompt | Command | FileRequest  # what waits for Accepted
 
-__all__ = ["LRU_SIZE", "Lru", "PromptQueue"]
+__all__ = ["LRU_SIZE", "Lru", "PromptPump", "PromptQueue"]
 
 LRU_SIZE = 2048
 
@@ -120,3 +127,49 @@ class PromptQueue:
             return None
         self._order.remove((entry.create_at, post_id))
         return entry.prompt
+
+
+class PromptPump:
+    """Sends the queue's oldest unaccepted prompt when it is due (never sent, or unanswered
+    for ``resend_interval``), unless ``held()`` (a catch-up is owed). Stop-and-wait."""
+
+    def __init__(
+        self,
+        send: Callable[[Request], object],
+        *,
+        resend_interval: float,
+        held: Callable[[], bool],
+        gateway_id: str,
+        clock: Callable[[], float] = time.monotonic,
+    ) -> None:
+        self.queue = PromptQueue()
+        self._send = send
+        self._resend_interval = resend_interval
+        self._held = held
+        self._clock = clock
+        self._log = logger.bind(gateway=gateway_id)
+
+    def pump(self) -> None:
+        if self._held():
+            return  # an older post may still turn up: the catch-up pumps when it is done
+        due = self.queue.due(self._clock(), self._resend_interval)
+        if due is not None:
+            prompt, sends = due
+            self._send(prompt)
+            self._log.debug("prompt.sent", post_id=prompt.post_id, sends=sends)
+
+    def add(self, prompt: Request, via: str) -> None:
+        """Queue ``prompt`` (ignored if its post is queued or accepted already) and pump."""
+        if self.queue.add(prompt):
+            self._log.debug(
+                "prompt.queued",
+                post_id=prompt.post_id,
+                kind=type(prompt).__name__,
+                via=via,
+                queued=len(self.queue),
+            )
+            self.pump()
+
+    def accepted(self, post_id: str) -> None:
+        self.queue.accepted(post_id)
+        self.pump()

@@ -1,10 +1,15 @@
-"""The gateway: binds the thread, turns thread posts into prompts for the worker and the
-worker's answers into thread posts. Holds no durable state, so any number may run.
+"""The gateway service: binds the thread, turns thread posts into prompts for the worker and
+the worker's answers into thread posts. Holds no durable state, so any number may run.
 
 Every message that matters is re-sent until acknowledged (prompts until ``Accepted``; the
 worker re-sends answers until ``Delivered``), and every effect on Mattermost is idempotent
 (``pending_post_id``, a look in the thread before re-posting), so a SIGKILL at any point
 neither loses a post nor answers one twice.
+
+The service owns the intake (which post becomes which request) and routes the bus; each
+other concern is an object owning its own state: the prompt pump (gateway.prompts), the
+catch-ups (gateway.catchup), the answer poster (gateway.posting), the binding
+(gateway.thread_binding), approval and activity posts, chores, and the background jobs.
 
 The hello/heartbeat loop starts before any Mattermost call: a gateway whose Mattermost is
 down keeps telling the supervisor it is alive (``connected=False``) while it retries.
@@ -22,17 +27,17 @@ from loguru import logger
 from gateway.access import Access, refresh_forever
 from gateway.activity import ActivityPosts
 from gateway.approvals import ApprovalPosts, behavior_of
-from gateway.catchup import catchup_start
+from gateway.background import Background
+from gateway.catchup import CatchUps, catchup_start
 from gateway.chores import Chores, run_chores
 from gateway.commands import parse_command
-from gateway.delivery import deliver, deliver_fallback
 from gateway.errors import AuthError, MattermostError
 from gateway.feed import follow
 from gateway.files import fetch_attachments, parse_file_command
 from gateway.filtering import NOT_ALLOWED, reject_reason
 from gateway.models import Post, User
-from gateway.outbox import Outbox
-from gateway.prompts import Lru, PromptQueue
+from gateway.posting import AnswerPoster
+from gateway.prompts import PromptPump, PromptQueue
 from gateway.thread_binding import ThreadBinder, not_member
 from protocol import (
     Accepted,
@@ -54,23 +59,39 @@ from protocol import (
 from protocol.backoff import Backoff
 
 if TYPE_CHECKING:
-    from gateway.bus import Bus
+    from collections.abc import Callable
+
+    from gateway.bus import WorkerBus
     from gateway.config import GatewayConfig
     from gateway.mattermost import MattermostClient
 
-__all__ = ["Gateway"]
+__all__ = ["GatewayService"]
 
 HELLO_INTERVAL_S = 1.0  # the worker forgets a gateway silent for ~5 s
 TYPING_INTERVAL_S = 3.0
 
 
-class Gateway:
-    """One gateway process's logic over a Mattermost client and the ZeroMQ bus."""
+class GatewayService:
+    """One gateway process's logic over a Mattermost client and the ZeroMQ bus.
 
-    def __init__(self, config: GatewayConfig, client: MattermostClient, bus: Bus) -> None:
+    ``clock`` (monotonic seconds) paces the pump, the hellos and typing; ``answer_backoff``
+    the retries of a refused answer.
+    """
+
+    def __init__(
+        self,
+        config: GatewayConfig,
+        client: MattermostClient,
+        bus: WorkerBus,
+        *,
+        clock: Callable[[], float] = time.monotonic,
+        answer_backoff: Backoff | None = None,
+    ) -> None:
+        gid = config.gateway_id
         self.config = config
         self.client = client
         self.bus = bus
+        self.clock = clock
         self.bot = User(id="")
         self.started_ms = 0
         self.access = Access(client, config.allowed_users, refresh_s=config.allow_refresh_s)
@@ -78,32 +99,39 @@ class Gateway:
         self.thread_id = ""
         self.channel_id = ""
         self.connected = False
-        self.catchup_high = 0  # newest create_at seen by a complete catch-up
         self.floor = 0  # the binding's: posts made up to it are the thread's history
         self.answered: set[str] = set()  # posts the bot's replies in the thread answer
-        self.prompts = PromptQueue()
-        self.outbox = Outbox()
-        self.delivered = Lru()
+        self.catchups = CatchUps(gid)
+        self.pump = PromptPump(
+            bus.send,
+            resend_interval=config.resend_interval,
+            held=lambda: self.catchups.owed,
+            gateway_id=gid,
+            clock=clock,
+        )
+        self.poster = AnswerPoster(
+            client, gid, posted=self._answer_posted, backoff=answer_backoff, clock=clock
+        )
         self.approvals = ApprovalPosts()
         self.chores = Chores()
-        self.catchup_wanted = asyncio.Event()
-        # Catch-ups asked for / the last one completed: prompts wait while one is owed, so
-        # a post seen live is never sent before an older one the catch-up is about to find.
-        self._catchup_asked = 0
-        self._catchup_done = 0
         self.thread_ready = asyncio.Event()
         self.binder = ThreadBinder(config, client, bus)
+        self.background = Background(gid)
         self._last_typing = -TYPING_INTERVAL_S
-        self._lookups: set[asyncio.Task[None]] = set()
-        self._fetching: dict[str, asyncio.Task[None]] = {}  # post id → attachment download
+        self._fetching: set[str] = set()  # posts whose attachments are being downloaded
         self.activities = ActivityPosts(client, self._where)
-        self._log = logger.bind(gateway=config.gateway_id)
+        self._log = logger.bind(gateway=gid)
+
+    @property
+    def prompts(self) -> PromptQueue:
+        """The prompts not yet accepted by the worker."""
+        return self.pump.queue
 
     def __repr__(self) -> str:
         return (
-            f"<Gateway {self.config.gateway_id} thread={self.thread_id or '-'} "
+            f"<GatewayService {self.config.gateway_id} thread={self.thread_id or '-'} "
             f"connected={self.connected} prompts={len(self.prompts)} "
-            f"answers={len(self.outbox)}>"
+            f"answers={len(self.poster.queue)}>"
         )
 
     # --- start ------------------------------------------------------------------------------
@@ -111,12 +139,13 @@ class Gateway:
     async def run(self) -> None:
         """Run until cancelled; raises AuthError or FatalError for what only an operator fixes."""
         async with asyncio.TaskGroup() as tasks:
+            self.background.attach(tasks)
             tasks.create_task(self._hello_loop())  # first: heartbeats never wait for Mattermost
             tasks.create_task(self._bus_loop())
             await self._start()
             tasks.create_task(self.binder.run(self.bot.id, self.started_ms))
             tasks.create_task(self._ws_loop())
-            tasks.create_task(self._catchup_loop())
+            tasks.create_task(self.catchups.run(self._catch_up, self._bound, self.pump.pump))
             tasks.create_task(self._delivery_loop())
             tasks.create_task(run_chores(self.chores, self.client, self._where))
             tasks.create_task(
@@ -140,7 +169,7 @@ class Gateway:
                 raise
             except MattermostError as exc:
                 delay = backoff.next()
-                self._log.warning("gateway.start_retry {}", exc, retry_s=round(delay, 2))
+                self._log.warning("gateway.start_retry", error=str(exc), retry_s=round(delay, 2))
                 await asyncio.sleep(delay)
         self.started_ms = self.client.server_ms
         self._log.info("gateway.started", bot_id=self.bot.id, bot=self.bot.username)
@@ -163,7 +192,7 @@ class Gateway:
         tick = min(0.25, self.config.resend_interval)
         last_hello = -HELLO_INTERVAL_S
         while True:
-            now = time.monotonic()
+            now = self.clock()
             if now - last_hello >= HELLO_INTERVAL_S:
                 last_hello = now
                 self.bus.send(hello)
@@ -175,19 +204,8 @@ class Gateway:
                         thread_id=self.thread_id,
                     )
                 )
-            self._pump()
+            self.pump.pump()
             await asyncio.sleep(tick)
-
-    def _pump(self) -> None:
-        """Send the oldest unaccepted prompt if it is due (never sent, or unanswered for a
-        resend interval). Stop-and-wait: see gateway.prompts."""
-        if self._catchup_done < self._catchup_asked:
-            return  # an older post may still turn up: the catch-up pumps when it is done
-        due = self.prompts.due(time.monotonic(), self.config.resend_interval)
-        if due is not None:
-            prompt, sends = due
-            self.bus.send(prompt)
-            self._log.debug("prompt.sent", post_id=prompt.post_id, sends=sends)
 
     async def _bus_loop(self) -> None:
         while True:
@@ -204,7 +222,7 @@ class Gateway:
                 case ApprovalShow():
                     self.approvals.push(message)
                 case Activity():
-                    if self.config.live and message.post_id not in self.delivered:
+                    if self.config.live and message.post_id not in self.poster.delivered:
                         self.activities.view(message)
                 case None:
                     pass
@@ -223,46 +241,40 @@ class Gateway:
                 unacked=len(self.prompts),
             )
             self.prompts.resend_now()  # a new worker: re-send what it may lack, right away
-            self._want_catchup()
-            self._pump()
+            self.catchups.want()
+            self.pump.pump()
         self.floor = welcome.floor if welcome.thread_id else 0
         if welcome.thread_id and welcome.thread_id != self.thread_id:
             self.thread_id, self.channel_id = welcome.thread_id, welcome.channel_id
-            self.catchup_high = 0  # it was about the other thread
+            self.catchups.high = 0  # it was about the other thread
             self._log.info("thread.bound", thread_id=self.thread_id, channel_id=self.channel_id)
             self.thread_ready.set()
-            self._want_catchup()
+            self.catchups.want()
 
-    def _want_catchup(self) -> None:
-        self._catchup_asked += 1
-        self.catchup_wanted.set()
+    def _bound(self) -> bool:
+        return bool(self.thread_id) and self.welcome is not None
 
     def _on_accepted(self, accepted: Accepted) -> None:
-        self.prompts.accepted(accepted.post_id)
-        self._pump()
+        self.pump.accepted(accepted.post_id)
         self._log.debug("prompt.accepted", post_id=accepted.post_id, first=accepted.first)
         if accepted.first:
             self.chores.add("react", accepted.post_id)
 
     def _on_answer(self, answer: Answer) -> None:
-        done = self.delivered.get(answer.post_id)
-        if done is not None:
-            self._send_delivered(answer.post_id, done)
-            self._log.info("answer.redelivered", post_id=answer.post_id, parts=len(done))
-        elif not self.outbox.push(answer):
-            self._log.debug("answer.duplicate", post_id=answer.post_id, attempt=answer.attempt)
-        else:
-            self._log.debug(
-                "answer.received",
-                post_id=answer.post_id,
-                chars=len(answer.text),
-                attempt=answer.attempt,
-                is_error=answer.is_error,
-                queued=len(self.outbox),
-            )
+        done = self.poster.delivered.get(answer.post_id)
+        if done is None:
+            self.poster.push(answer)
+            return
+        self._send_delivered(answer.post_id, done)
+        self._log.info("answer.redelivered", post_id=answer.post_id, parts=len(done))
+
+    def _answer_posted(self, answer: Answer, reply_ids: tuple[str, ...]) -> None:
+        if answer.activity and self.config.live:
+            self.activities.finish(answer.post_id, answer.create_at, answer.activity)
+        self._send_delivered(answer.post_id, reply_ids)
 
     def _on_progress(self, progress: Progress) -> None:
-        now = time.monotonic()
+        now = self.clock()
         if self.thread_id and now - self._last_typing >= TYPING_INTERVAL_S:
             self._last_typing = now
             self.chores.add("typing")
@@ -288,11 +300,9 @@ class Gateway:
         self.connected = connected
 
     def events_lost(self) -> None:
-        self._want_catchup()
+        self.catchups.want()
         if self.approvals.pending:
-            task = asyncio.create_task(self._reread_reactions())
-            self._lookups.add(task)
-            task.add_done_callback(self._lookups.discard)
+            self.background.spawn("reread reactions", self._reread_reactions())
 
     # --- approvals --------------------------------------------------------------------------
 
@@ -320,7 +330,7 @@ class Gateway:
             try:
                 self._reactions(post_id, await self.client.reactions(post_id))
             except MattermostError as exc:
-                self._log.warning("approval.reactions_failed {}", exc, post_id=post_id)
+                self._log.warning("approval.reactions_failed", error=str(exc), post_id=post_id)
 
     def reaction_added(self, user_id: str, post_id: str, emoji_name: str) -> None:
         """A reaction on an approval post decides it when its author is allowed now (by id,
@@ -348,9 +358,7 @@ class Gateway:
         if post.root_id == self.thread_id and self.access.should_check(post.user_id):
             # An author not allowed while some names are unresolved: ask the server who
             # they are (a user created after start), then judge.
-            task = asyncio.create_task(self._check_then_consider(post, sender))
-            self._lookups.add(task)
-            task.add_done_callback(self._lookups.discard)
+            self.background.spawn("look up an author", self._check_then_consider(post, sender))
             return
         self._consider(post, via="ws", sender=sender)
 
@@ -358,7 +366,7 @@ class Gateway:
         try:
             decided = await self.access.check_author(post.user_id, post.create_at)
         except AuthError as exc:  # the other loops meet the 401 too and stop the gateway
-            self._log.error("allow.lookup_failed {}", exc)
+            self._log.error("allow.lookup_failed", error=str(exc))
             decided = False
         self._consider(post, via="ws", final=decided, sender=sender)
 
@@ -372,7 +380,10 @@ class Gateway:
             self._judge(post, via=via, final=final, sender=sender)
         except Exception as exc:
             self._log.error(
-                "post.skipped {}: {}", type(exc).__name__, str(exc)[:200], post_id=post.id, via=via
+                "post.skipped",
+                error=f"{type(exc).__name__}: {str(exc)[:200]}",
+                post_id=post.id,
+                via=via,
             )
 
     def _judge(self, post: Post, *, via: str, final: bool, sender: str) -> None:
@@ -411,13 +422,11 @@ class Gateway:
                 path=path,
                 username=username,
             )
-            if self.prompts.add(request):
-                self._log.debug("file_request.queued", post_id=post.id, via=via)
-                self._pump()
+            self.pump.add(request, via)
             return
         command = parse_command(post.message)
         if command is not None:
-            self._enqueue(
+            self.pump.add(
                 Command(
                     gateway_id=self.config.gateway_id,
                     post_id=post.id,
@@ -433,37 +442,20 @@ class Gateway:
         if post.file_ids:
             if post.id in self._fetching or not self.prompts.reserve(post.id, post.create_at):
                 return
-            task = asyncio.create_task(self._fetch_then_queue(post, username, via))
-            self._fetching[post.id] = task
-            task.add_done_callback(self._fetched)
+            self._fetching.add(post.id)
+            self.background.spawn("fetch attachments", self._fetch_then_queue(post, username, via))
             return
         self._queue(post, username, via)
 
-    def _fetched(self, task: asyncio.Task[None]) -> None:
-        for post_id, known in list(self._fetching.items()):
-            if known is task:
-                del self._fetching[post_id]
-
     async def _fetch_then_queue(self, post: Post, username: str, via: str) -> None:
         """Download the post's attachments (part of accepting it), then queue the prompt."""
-        backoff = Backoff(initial=0.5, cap=30.0)
-        while True:
-            try:
-                files = await fetch_attachments(
-                    self.client,
-                    post.file_ids,
-                    max_bytes=self.config.max_upload_bytes,
-                    known=post.files,
-                )
-                break
-            except AuthError as exc:
-                self._log.error("attachments.auth_failed {}", exc, post_id=post.id)
-                self.prompts.release(post.id)
-                return
-            except MattermostError as exc:
-                delay = backoff.next()
-                self._log.warning("attachments.retry {}", exc, post_id=post.id, retry_s=delay)
-                await asyncio.sleep(delay)
+        try:
+            files = await self._fetch(post)
+        finally:
+            self._fetching.discard(post.id)
+        if files is None:
+            self.prompts.release(post.id)
+            return
         self._log.info(
             "attachments.fetched",
             post_id=post.id,
@@ -472,6 +464,27 @@ class Gateway:
             bytes=sum(len(f.data) for f in files),
         )
         self._queue(post, username, via, files)
+
+    async def _fetch(self, post: Post) -> tuple[Attachment, ...] | None:
+        """The post's attachments, retried with backoff; None when the token is refused."""
+        backoff = Backoff(initial=0.5, cap=30.0)
+        while True:
+            try:
+                return await fetch_attachments(
+                    self.client,
+                    post.file_ids,
+                    max_bytes=self.config.max_upload_bytes,
+                    known=post.files,
+                )
+            except AuthError as exc:
+                self._log.error("attachments.auth_failed", error=str(exc), post_id=post.id)
+                return None
+            except MattermostError as exc:
+                delay = backoff.next()
+                self._log.warning(
+                    "attachments.retry", error=str(exc), post_id=post.id, retry_s=delay
+                )
+                await asyncio.sleep(delay)
 
     def _queue(
         self, post: Post, username: str, via: str, files: tuple[Attachment, ...] = ()
@@ -485,41 +498,7 @@ class Gateway:
             username=username,
             attachments=files,
         )
-        self._enqueue(prompt, via)
-
-    def _enqueue(self, prompt: Prompt | Command, via: str) -> None:
-        if self.prompts.add(prompt):
-            self._log.debug(
-                "prompt.queued",
-                post_id=prompt.post_id,
-                kind=type(prompt).__name__,
-                via=via,
-                queued=len(self.prompts),
-            )
-            self._pump()
-
-    async def _catchup_loop(self) -> None:
-        """Catch up whenever asked; a failed catch-up is retried after a backoff delay."""
-        backoff = Backoff(initial=1.0, cap=60.0)
-        while True:
-            await self.catchup_wanted.wait()
-            self.catchup_wanted.clear()
-            if not self.thread_id or self.welcome is None:
-                continue  # binding the thread asks again
-            asked = self._catchup_asked
-            try:
-                await self._catch_up()
-            except AuthError:
-                raise
-            except MattermostError as exc:
-                delay = backoff.next()
-                self._log.error("catchup.failed {}", exc, retry_s=round(delay, 2))
-                await asyncio.sleep(delay)
-                self.catchup_wanted.set()
-            else:
-                backoff.reset()
-                self._catchup_done = max(self._catchup_done, asked)
-            self._pump()
+        self.pump.add(prompt, via)
 
     async def _catch_up(self) -> None:
         """Page the thread from a generous floor (never below the binding's), then offer
@@ -527,9 +506,10 @@ class Gateway:
         (a reply of ours with ``mmclaude_reply_to``, later in the thread) is never run again,
         whatever the worker's journal says (it may have been lost)."""
         assert self.welcome is not None
-        started = time.monotonic()
+        started = self.clock()
         thread = self.thread_id
-        start = max(catchup_start(max(self.welcome.catch_up_from, self.catchup_high)), self.floor)
+        high = self.catchups.high
+        start = max(catchup_start(max(self.welcome.catch_up_from, high)), self.floor)
         self._log.info("catchup.started", thread_id=thread, from_create_at=start)
         pages = 0
         seen: list[Post] = []
@@ -549,61 +529,17 @@ class Gateway:
                 decided = await self.access.check_author(post.user_id, post.create_at)
             self._consider(post, via="catchup", final=decided)
         newest = max((p.create_at for p in seen), default=0)
-        self.catchup_high = max(self.catchup_high, newest)
+        self.catchups.high = max(self.catchups.high, newest)
         self._log.info(
             "catchup.complete",
             pages=pages,
             posts=len(seen),
             answered=len(self.answered),
-            ms=round((time.monotonic() - started) * 1000),
+            ms=round((self.clock() - started) * 1000),
         )
 
     # --- answers → Mattermost ----------------------------------------------------------------
 
     async def _delivery_loop(self) -> None:
-        """Post answers one at a time, in the order they came (contract: answers in order).
-
-        A failed head is retried with backoff while later answers wait (gateway.outbox)."""
         await self.thread_ready.wait()
-        while True:
-            answer = await self.outbox.next()
-            try:
-                await self._deliver(answer, self.outbox.fallback())
-            except AuthError:
-                raise
-            except MattermostError as exc:
-                # Not Delivered: the worker re-sends it; the next try posts what is missing.
-                delay = self.outbox.failed(exc)
-                self._log.error(
-                    "answer.failed {}",
-                    exc,
-                    post_id=answer.post_id,
-                    failures=self.outbox.failures,
-                    waiting=len(self.outbox) - 1,
-                    retry_s=round(delay, 2),
-                )
-                await asyncio.sleep(delay)
-            else:
-                self.outbox.posted()
-
-    async def _deliver(self, answer: Answer, fallback: str | None) -> None:
-        started = time.monotonic()
-        where = {"thread_id": self.thread_id, "channel_id": self.channel_id, "bot_id": self.bot.id}
-        if fallback is None:
-            ids, reused = await deliver(self.client, answer, **where)
-        else:
-            ids, reused = (await deliver_fallback(self.client, answer, fallback, **where),), 0
-            self._log.warning("answer.fallback", post_id=answer.post_id, text=fallback)
-        self.delivered.remember(answer.post_id, ids)
-        if answer.activity and self.config.live:
-            self.activities.finish(answer.post_id, answer.create_at, answer.activity)
-        self._send_delivered(answer.post_id, ids)
-        self._log.info(
-            "answer.posted",
-            post_id=answer.post_id,
-            parts=len(ids),
-            reused=reused,
-            chars=len(answer.text),
-            attempt=answer.attempt,
-            ms=round((time.monotonic() - started) * 1000),
-        )
+        await self.poster.run(self._where)

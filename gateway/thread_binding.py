@@ -21,7 +21,7 @@ from protocol import BindThread
 from protocol.backoff import Backoff
 
 if TYPE_CHECKING:
-    from gateway.bus import Bus
+    from gateway.bus import WorkerBus
     from gateway.config import GatewayConfig
     from gateway.mattermost import MattermostClient
     from gateway.models import Post
@@ -153,7 +153,7 @@ class ThreadBinder:
     configured one (``MATTERMOST_THREAD_ID``) while it serves another. Told of every
     ``Welcome`` (:meth:`welcomed`); :meth:`run` proposes once the bot is known."""
 
-    def __init__(self, config: GatewayConfig, client: MattermostClient, bus: Bus) -> None:
+    def __init__(self, config: GatewayConfig, client: MattermostClient, bus: WorkerBus) -> None:
         self.config = config
         self.client = client
         self.bus = bus

@@ -37,7 +37,7 @@ from gateway.models import (
     decode_json,
     to_post,
 )
-from gateway.service import Gateway
+from gateway.service import GatewayService
 from protocol import GatewayHeartbeat, ToGateway, ToWorker, Welcome
 
 if TYPE_CHECKING:
@@ -392,7 +392,7 @@ class PageClient(CannedClient):
         return page
 
 
-def service(client: MattermostClient) -> tuple[Gateway, MemoryBus]:
+def service(client: MattermostClient) -> tuple[GatewayService, MemoryBus]:
     config = GatewayConfig(
         url="http://127.0.0.1:9",
         token="token",
@@ -405,7 +405,7 @@ def service(client: MattermostClient) -> tuple[Gateway, MemoryBus]:
         endpoint="ipc:///tmp/unused-g",
     )
     bus = MemoryBus()
-    gateway = Gateway(config, client, bus)
+    gateway = GatewayService(config, client, bus)
     gateway.bot = User(id=BOT, username="bot")
     gateway.thread_id, gateway.channel_id = THREAD, "c" * 26
     gateway.welcome = Welcome(
@@ -424,7 +424,7 @@ def service(client: MattermostClient) -> tuple[Gateway, MemoryBus]:
 def test_the_service_judges_a_hostile_post_alone_on_the_socket_and_in_a_catch_up(
     fields: dict[str, str],
 ) -> None:
-    """The real Gateway: a catch-up page and posted events holding a hostile post between
+    """The real GatewayService: a catch-up page and posted events holding a hostile post between
     two good ones prompt exactly the good ones (and the hostile one only if it came out as
     a harmless well-formed post), and nothing raises."""
     posts = {
@@ -435,7 +435,7 @@ def test_the_service_judges_a_hostile_post_alone_on_the_socket_and_in_a_catch_up
     body = '{"order":["' + '","'.join(posts) + '"],"posts":{'
     body += ",".join(f'"{k}":{v}' for k, v in posts.items()) + "}}"
 
-    async def main() -> list[Gateway]:
+    async def main() -> list[GatewayService]:
         by_catchup, _ = service(PageClient(body.encode()))
         await by_catchup._catch_up()
         by_socket, _ = service(CannedClient(b"{}"))
@@ -471,7 +471,7 @@ def test_a_post_whose_judgement_raises_is_skipped_alone() -> None:
     """Whatever raises while one post is judged skips that post (one log line); the
     socket's next post and a catch-up's next post are still judged."""
 
-    async def main() -> Gateway:
+    async def main() -> GatewayService:
         gateway, _ = service(CannedClient(b"{}"))
         gateway.access = ExplodingAccess(gateway.client, ("*",), refresh_s=60)
         for post_id, user_id in ((BAD, "e" * 26), (GOOD, ALICE)):

@@ -3,7 +3,7 @@ standing in for the worker: start-up during an outage, allowlists by name withou
 ``users/usernames``, a configured thread, answer order after a refused post, catch-up
 retries and its floor.
 
-These drive ``Gateway`` directly, so each case controls exactly what "the worker" says.
+These drive ``GatewayService`` directly, so each case controls exactly what "the worker" says.
 """
 
 from __future__ import annotations
@@ -18,10 +18,10 @@ import msgspec
 import pytest
 
 from emulators.mattermost import open_emulator
+from gateway.answer_queue import FALLBACK_AFTER
 from gateway.config import GatewayConfig
 from gateway.mattermost import MattermostClient
-from gateway.outbox import FALLBACK_AFTER, Outbox
-from gateway.service import Gateway
+from gateway.service import GatewayService
 from protocol import (
     Accepted,
     Answer,
@@ -99,11 +99,12 @@ def make_config(url: str, token: str, **overrides: Any) -> GatewayConfig:
 
 
 @contextlib.asynccontextmanager
-async def running(config: GatewayConfig) -> AsyncIterator[tuple[Gateway, FakeBus]]:
+async def running(config: GatewayConfig) -> AsyncIterator[tuple[GatewayService, FakeBus]]:
     bus = FakeBus()
     client = MattermostClient(config.url, config.token, timeout=2.0)
-    gateway = Gateway(config, client, bus)  # type: ignore[arg-type]
-    gateway.outbox = Outbox(Backoff(initial=0.05, cap=0.1, jitter=0.0))
+    gateway = GatewayService(
+        config, client, bus, answer_backoff=Backoff(initial=0.05, cap=0.1, jitter=0.0)
+    )
     task = asyncio.create_task(gateway.run())
     try:
         yield gateway, bus
@@ -244,8 +245,8 @@ def test_access_follows_renames_and_a_refused_post_stays_refused() -> None:
                 second = await mm.post_as("carol", "now as carol", root_id=root["id"])
                 await async_wait_for(lambda: second["id"] in prompted(bus), 10, "as carol")
                 bus.inbox.put_nowait(Accepted(post_id=second["id"]))
-                gateway.catchup_wanted.set()  # a catch-up re-reads the whole thread
-                await async_wait_for(lambda: gateway.catchup_high >= second["create_at"], 10, "cu")
+                gateway.catchups.want()  # a catch-up re-reads the whole thread
+                await async_wait_for(lambda: gateway.catchups.high >= second["create_at"], 10, "cu")
                 mm.rename_user(mallory, "mallory")
                 await async_wait_for(
                     lambda: not gateway.access.allows(mallory, 1 << 50), 10, "renamed back"

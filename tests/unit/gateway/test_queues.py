@@ -6,9 +6,9 @@ from __future__ import annotations
 import asyncio
 import contextlib
 
+from gateway.answer_queue import FALLBACK_AFTER, AnswerQueue
 from gateway.chores import Chores, missing_endpoint, run_chores
 from gateway.errors import BadRequestError, NotFoundError, ServerError
-from gateway.outbox import FALLBACK_AFTER, Outbox
 from gateway.prompts import PromptQueue
 from protocol import Answer, Prompt
 from protocol.backoff import Backoff
@@ -55,7 +55,7 @@ def test_a_new_worker_gets_the_head_at_once() -> None:
 def test_later_answers_wait_behind_a_failed_head_then_a_fallback_unblocks() -> None:
     """X fails: Y stays queued behind it; X is retried (looking in the thread first), and
     after FALLBACK_AFTER failures the fallback text is posted instead."""
-    outbox = Outbox(Backoff(initial=1.0, cap=8.0, jitter=0.0))
+    outbox = AnswerQueue(Backoff(initial=1.0, cap=8.0, jitter=0.0))
     assert outbox.push(answer("x"))
     assert outbox.push(answer("y"))
     assert not outbox.push(answer("x"))
@@ -75,7 +75,7 @@ def test_later_answers_wait_behind_a_failed_head_then_a_fallback_unblocks() -> N
 
 
 def test_the_fallback_names_the_status_when_there_is_no_error_id() -> None:
-    outbox = Outbox()
+    outbox = AnswerQueue()
     for _ in range(FALLBACK_AFTER):
         outbox.push(answer("x"))
         outbox.failed(NotFoundError("gone", status=404))
@@ -84,7 +84,7 @@ def test_the_fallback_names_the_status_when_there_is_no_error_id() -> None:
 
 def test_outbox_next_waits_for_an_answer() -> None:
     async def scenario() -> str:
-        outbox = Outbox()
+        outbox = AnswerQueue()
         waiter = asyncio.create_task(outbox.next())
         for _ in range(5):
             await asyncio.sleep(0)  # let it run until it blocks (no clock involved)

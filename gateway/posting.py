@@ -1,4 +1,6 @@
-"""Posting one answer into the thread, exactly once whatever died before.
+"""Posting answers into the thread, in order and each exactly once whatever died before:
+``AnswerPoster`` posts the head of the answer queue (retried, later ones waiting), ``deliver``
+posts one answer's parts.
 
 Each part carries ``props.mmclaude_reply_to``/``mmclaude_part`` and a ``pending_post_id`` of
 ``"<post id>:<part>"``: Mattermost folds repeats within 30 s into one post, and beyond that a
@@ -9,17 +11,28 @@ thread for the parts already there and posts only the missing ones.
 from __future__ import annotations
 
 import asyncio
-from typing import TYPE_CHECKING
+import time
+from typing import TYPE_CHECKING, NoReturn
 
+from loguru import logger
+
+from gateway.answer_queue import AnswerQueue
+from gateway.errors import AuthError, MattermostError
+from gateway.prompts import Lru
 from gateway.splitting import split
 from gateway.thread_binding import not_member
 from protocol import EMPTY_ANSWER
 
 if TYPE_CHECKING:
+    from collections.abc import Callable
+
     from gateway.mattermost import MattermostClient
     from protocol import Answer
+    from protocol.backoff import Backoff
 
-__all__ = ["deliver", "deliver_fallback", "posted_parts"]
+__all__ = ["AnswerPoster", "deliver", "deliver_fallback", "posted_parts"]
+
+Where = tuple[str, str, str]  # (bot id, channel id, thread id)
 
 SPLIT_OFF_LOOP = 256 * 1024  # runes: longer answers are split in a worker thread
 
@@ -148,3 +161,83 @@ async def deliver_fallback(
         forbidden=not_member(channel_id),
     )
     return post.id
+
+
+class AnswerPoster:
+    """The answers waiting to be posted and the ones posted lately, and the loop posting them
+    one at a time in the order they came (contract: answers in order). A failed head is
+    retried with backoff while later answers wait (gateway.answer_queue)."""
+
+    def __init__(
+        self,
+        client: MattermostClient,
+        gateway_id: str,
+        *,
+        posted: Callable[[Answer, tuple[str, ...]], None],
+        backoff: Backoff | None = None,
+        clock: Callable[[], float] = time.monotonic,
+    ) -> None:
+        self.client = client
+        self.queue = AnswerQueue(backoff)
+        self.delivered = Lru()  # post id → reply ids, for a re-sent answer already posted
+        self._posted = posted
+        self._clock = clock
+        self._log = logger.bind(gateway=gateway_id)
+
+    def push(self, answer: Answer) -> None:
+        """Queue ``answer`` (the caller checked :attr:`delivered` first)."""
+        if not self.queue.push(answer):
+            self._log.debug("answer.duplicate", post_id=answer.post_id, attempt=answer.attempt)
+            return
+        self._log.debug(
+            "answer.received",
+            post_id=answer.post_id,
+            chars=len(answer.text),
+            attempt=answer.attempt,
+            is_error=answer.is_error,
+            queued=len(self.queue),
+        )
+
+    async def run(self, where: Callable[[], Where]) -> NoReturn:
+        """Post the queue's head, forever; ``where()`` is the thread to post in."""
+        while True:
+            answer = await self.queue.next()
+            try:
+                await self._post(answer, self.queue.fallback(), where())
+            except AuthError:
+                raise
+            except MattermostError as exc:
+                # Not Delivered: the worker re-sends it; the next try posts what is missing.
+                delay = self.queue.failed(exc)
+                self._log.error(
+                    "answer.failed",
+                    error=str(exc),
+                    post_id=answer.post_id,
+                    failures=self.queue.failures,
+                    waiting=len(self.queue) - 1,
+                    retry_s=round(delay, 2),
+                )
+                await asyncio.sleep(delay)
+            else:
+                self.queue.posted()
+
+    async def _post(self, answer: Answer, fallback: str | None, where: Where) -> None:
+        started = self._clock()
+        bot_id, channel_id, thread_id = where
+        at = {"thread_id": thread_id, "channel_id": channel_id, "bot_id": bot_id}
+        if fallback is None:
+            ids, reused = await deliver(self.client, answer, **at)
+        else:
+            ids, reused = (await deliver_fallback(self.client, answer, fallback, **at),), 0
+            self._log.warning("answer.fallback", post_id=answer.post_id, text=fallback)
+        self.delivered.remember(answer.post_id, ids)
+        self._posted(answer, ids)
+        self._log.info(
+            "answer.posted",
+            post_id=answer.post_id,
+            parts=len(ids),
+            reused=reused,
+            chars=len(answer.text),
+            attempt=answer.attempt,
+            ms=round((self._clock() - started) * 1000),
+        )

@@ -20,7 +20,7 @@ if TYPE_CHECKING:
     from gateway.errors import MattermostError
     from protocol import Answer
 
-__all__ = ["FALLBACK_AFTER", "Outbox", "fallback_text"]
+__all__ = ["FALLBACK_AFTER", "AnswerQueue", "fallback_text"]
 
 FALLBACK_AFTER = 5
 
@@ -30,7 +30,7 @@ def fallback_text(error: MattermostError) -> str:
     return f"⚠️ mmclaude could not post this answer: {reason}"
 
 
-class Outbox:
+class AnswerQueue:
     """Answers in arrival order; only the head is ever being posted."""
 
     def __init__(self, backoff: Backoff | None = None) -> None:
@@ -44,7 +44,7 @@ class Outbox:
         return len(self._items)
 
     def __repr__(self) -> str:
-        return f"<Outbox answers={len(self._items)} failures={self.failures}>"
+        return f"<AnswerQueue answers={len(self._items)} failures={self.failures}>"
 
     def __contains__(self, post_id: object) -> bool:
         return any(a.post_id == post_id for a in self._items)
