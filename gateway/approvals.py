@@ -23,7 +23,7 @@ from gateway.thread_binding import not_member
 if TYPE_CHECKING:
     from collections.abc import Callable
 
-    from gateway.mattermost import MattermostClient
+    from gateway.mattermost import MattermostApi
     from protocol import ApprovalShow
 
 __all__ = ["EMOJI", "ApprovalPosts", "behavior_of"]
@@ -65,7 +65,7 @@ class ApprovalPosts:
 
     async def run(
         self,
-        client: MattermostClient,
+        client: MattermostApi,
         where: Callable[[], tuple[str, str, str]],
         shown: Callable[[ApprovalShow, str, int], None],
         reactions: Callable[[str, list[tuple[str, str]]], None],
@@ -90,7 +90,7 @@ class ApprovalPosts:
 
     async def _show(
         self,
-        client: MattermostClient,
+        client: MattermostApi,
         where: tuple[str, str, str],
         show: ApprovalShow,
         shown: Callable[[ApprovalShow, str, int], None],
@@ -146,7 +146,7 @@ class ApprovalPosts:
 
     async def _find(
         self,
-        client: MattermostClient,
+        client: MattermostApi,
         thread_id: str,
         bot_id: str,
         show: ApprovalShow,
@@ -166,7 +166,7 @@ class ApprovalPosts:
 OFFERED = ("+1", "white_check_mark", "-1")
 
 
-async def _offer_reactions(client: MattermostClient, bot_id: str, post_id: str) -> None:
+async def _offer_reactions(client: MattermostApi, bot_id: str, post_id: str) -> None:
     """The bot's own 👍 ✅ 👎 on a new approval post, so that deciding is one click (the
     bot's reactions never count as decisions). Best effort: a failure is logged."""
     for emoji in OFFERED:

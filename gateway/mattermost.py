@@ -50,10 +50,68 @@ from protocol.backoff import Backoff
 
 if TYPE_CHECKING:
     from collections.abc import AsyncIterator, Awaitable, Callable, Iterator, Mapping, Sequence
+    from contextlib import AbstractAsyncContextManager
 
-__all__ = ["FileTooLargeError", "MattermostClient", "RawSocket", "WebSocket", "decode_post"]
+__all__ = [
+    "FileTooLargeError",
+    "MattermostApi",
+    "MattermostClient",
+    "RawSocket",
+    "WebSocket",
+    "decode_post",
+]
 
 T = TypeVar("T")
+
+
+class MattermostApi(Protocol):
+    """What the gateway uses of Mattermost: :class:`MattermostClient` is the real one,
+    :class:`gateway.testing.FakeMattermost` an in-memory one for unit tests."""
+
+    server_ms: int  # the server's clock (ms) per its last answer; 0: unknown
+
+    async def get_me(self) -> User: ...
+    async def get_user(self, user_id: str) -> User: ...
+    async def user_by_username(self, username: str) -> User: ...
+    async def users_by_usernames(self, names: list[str]) -> list[User]: ...
+    async def get_post(self, post_id: str) -> Post: ...
+    def thread_after(
+        self, thread_id: str, create_at: int, *, forbidden: str = ""
+    ) -> AsyncIterator[list[Post]]: ...
+    async def channel_page(
+        self, channel_id: str, *, page: int, per_page: int = 200
+    ) -> PostList: ...
+    async def create_post(
+        self,
+        *,
+        channel_id: str,
+        message: str,
+        root_id: str = "",
+        props: Mapping[str, object] | None = None,
+        pending_post_id: str = "",
+        file_ids: Sequence[str] = (),
+    ) -> Post: ...
+    async def patch_post(
+        self, post_id: str, *, message: str, props: Mapping[str, object] | None = None
+    ) -> Post: ...
+    async def get_file_info(self, file_id: str) -> FileInfo: ...
+    async def get_file(self, file_id: str, *, limit: int | None = None) -> bytes: ...
+    async def upload_file(self, *, channel_id: str, name: str, data: bytes) -> FileInfo: ...
+    async def add_reaction(self, *, user_id: str, post_id: str, emoji_name: str) -> None: ...
+    async def reactions(self, post_id: str) -> list[tuple[str, str]]: ...
+    async def typing(self, *, user_id: str, channel_id: str, parent_id: str) -> None: ...
+    async def call(
+        self,
+        what: str,
+        op: Callable[[], Awaitable[T]],
+        *,
+        forbidden: str = "",
+        recheck: Callable[[], Awaitable[T | None]] | None = None,
+    ) -> T: ...
+    def websocket(
+        self, connection_id: str, sequence_number: int
+    ) -> AbstractAsyncContextManager[WebSocket]: ...
+
 
 REQUEST_TIMEOUT_S = 15.0
 FILE_TIMEOUT_S = 120.0  # a 20 MB attachment over a slow link

@@ -26,7 +26,7 @@ from protocol import EMPTY_ANSWER
 if TYPE_CHECKING:
     from collections.abc import Callable
 
-    from gateway.mattermost import MattermostClient
+    from gateway.mattermost import MattermostApi
     from protocol import Answer
     from protocol.backoff import Backoff
 
@@ -38,7 +38,7 @@ SPLIT_OFF_LOOP = 256 * 1024  # runes: longer answers are split in a worker threa
 
 
 async def deliver(
-    client: MattermostClient, answer: Answer, *, thread_id: str, channel_id: str, bot_id: str
+    client: MattermostApi, answer: Answer, *, thread_id: str, channel_id: str, bot_id: str
 ) -> tuple[tuple[str, ...], int]:
     """Post every missing part; the reply ids in order, and how many were already there."""
     text = answer.text if answer.text.strip() else EMPTY_ANSWER
@@ -99,7 +99,7 @@ async def deliver(
 
 
 async def posted_parts(
-    client: MattermostClient, answer: Answer, *, thread_id: str, bot_id: str
+    client: MattermostApi, answer: Answer, *, thread_id: str, bot_id: str
 ) -> dict[int, str]:
     """Part number → id of the bot's replies to ``answer.post_id`` already in the thread.
 
@@ -122,7 +122,7 @@ async def posted_parts(
 
 
 async def deliver_fallback(
-    client: MattermostClient,
+    client: MattermostApi,
     answer: Answer,
     text: str,
     *,
@@ -170,7 +170,7 @@ class AnswerPoster:
 
     def __init__(
         self,
-        client: MattermostClient,
+        client: MattermostApi,
         gateway_id: str,
         *,
         posted: Callable[[Answer, tuple[str, ...]], None],

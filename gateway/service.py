@@ -54,6 +54,7 @@ from protocol import (
     GatewayHello,
     Progress,
     Prompt,
+    ToGateway,
     Welcome,
 )
 from protocol.backoff import Backoff
@@ -63,7 +64,7 @@ if TYPE_CHECKING:
 
     from gateway.bus import WorkerBus
     from gateway.config import GatewayConfig
-    from gateway.mattermost import MattermostClient
+    from gateway.mattermost import MattermostApi
 
 __all__ = ["GatewayService"]
 
@@ -81,7 +82,7 @@ class GatewayService:
     def __init__(
         self,
         config: GatewayConfig,
-        client: MattermostClient,
+        client: MattermostApi,
         bus: WorkerBus,
         *,
         clock: Callable[[], float] = time.monotonic,
@@ -210,22 +211,25 @@ class GatewayService:
     async def _bus_loop(self) -> None:
         while True:
             message = await self.bus.receive(timeout=1.0)
-            match message:
-                case Welcome():
-                    self._on_welcome(message)
-                case Accepted():
-                    self._on_accepted(message)
-                case Answer():
-                    self._on_answer(message)
-                case Progress():
-                    self._on_progress(message)
-                case ApprovalShow():
-                    self.approvals.push(message)
-                case Activity():
-                    if self.config.live and message.post_id not in self.poster.delivered:
-                        self.activities.view(message)
-                case None:
-                    pass
+            if message is not None:
+                self.handle(message)
+
+    def handle(self, message: ToGateway) -> None:
+        """Act on one message from the worker."""
+        match message:
+            case Welcome():
+                self._on_welcome(message)
+            case Accepted():
+                self._on_accepted(message)
+            case Answer():
+                self._on_answer(message)
+            case Progress():
+                self._on_progress(message)
+            case ApprovalShow():
+                self.approvals.push(message)
+            case Activity():
+                if self.config.live and message.post_id not in self.poster.delivered:
+                    self.activities.view(message)
 
     def _on_welcome(self, welcome: Welcome) -> None:
         restarted = self.welcome is None or welcome.incarnation != self.welcome.incarnation

@@ -23,7 +23,7 @@ from protocol.backoff import Backoff
 if TYPE_CHECKING:
     from gateway.bus import WorkerBus
     from gateway.config import GatewayConfig
-    from gateway.mattermost import MattermostClient
+    from gateway.mattermost import MattermostApi
     from gateway.models import Post
     from protocol import Welcome
 
@@ -52,7 +52,7 @@ def not_member(channel_id: str) -> str:
 
 
 async def propose_thread(
-    client: MattermostClient, config: GatewayConfig, bot_id: str, token: str, *, started: int = 0
+    client: MattermostApi, config: GatewayConfig, bot_id: str, token: str, *, started: int = 0
 ) -> tuple[str, str, int]:
     """``(thread_id, channel_id, floor)`` to propose to the worker with ``BindThread``.
 
@@ -95,7 +95,7 @@ async def propose_thread(
 
 
 async def history_floor(
-    client: MattermostClient, config: GatewayConfig, thread_id: str, *, started: int = 0
+    client: MattermostApi, config: GatewayConfig, thread_id: str, *, started: int = 0
 ) -> int:
     """The create_at up to which an existing thread is history: just before the operator's
     ``since_post``, or the thread's newest post (paged to its end), but never a post made
@@ -125,7 +125,7 @@ async def history_floor(
 
 
 async def find_bind_post(
-    client: MattermostClient, channel_id: str, bot_id: str, token: str
+    client: MattermostApi, channel_id: str, bot_id: str, token: str
 ) -> Post | None:
     """Our root post carrying ``token`` in the channel (made by an earlier attempt)."""
     for number in range(BIND_SEARCH_PAGES):
@@ -153,7 +153,7 @@ class ThreadBinder:
     configured one (``MATTERMOST_THREAD_ID``) while it serves another. Told of every
     ``Welcome`` (:meth:`welcomed`); :meth:`run` proposes once the bot is known."""
 
-    def __init__(self, config: GatewayConfig, client: MattermostClient, bus: WorkerBus) -> None:
+    def __init__(self, config: GatewayConfig, client: MattermostApi, bus: WorkerBus) -> None:
         self.config = config
         self.client = client
         self.bus = bus

@@ -19,7 +19,6 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from gateway.access import Access
-from gateway.bus import Bus
 from gateway.config import GatewayConfig
 from gateway.cursor import WsCursor
 from gateway.errors import TransportError, WebSocketClosedError
@@ -38,7 +37,8 @@ from gateway.models import (
     to_post,
 )
 from gateway.service import GatewayService
-from protocol import GatewayHeartbeat, ToGateway, ToWorker, Welcome
+from gateway.testing import MemoryBus
+from protocol import Welcome
 
 if TYPE_CHECKING:
     from collections.abc import Mapping
@@ -360,26 +360,6 @@ def test_defusing_keeps_everything_but_what_is_too_deep(value: object) -> None:
 # --- the service itself: the socket's events and a catch-up's pages, judged post by post ---
 
 
-class MemoryBus(Bus):
-    """The gateway's bus without sockets: what it sends to the worker, in a list."""
-
-    def __init__(self) -> None:
-        self.sent: list[ToWorker] = []
-
-    def send(self, message: ToWorker) -> bool:
-        self.sent.append(message)
-        return True
-
-    def heartbeat(self, message: GatewayHeartbeat) -> None:
-        pass
-
-    async def receive(self, timeout: float) -> ToGateway | None:
-        return None
-
-    def close(self) -> None:
-        pass
-
-
 class PageClient(CannedClient):
     """One canned thread page for every thread request."""
 
@@ -406,15 +386,16 @@ def service(client: MattermostClient) -> tuple[GatewayService, MemoryBus]:
     )
     bus = MemoryBus()
     gateway = GatewayService(config, client, bus)
-    gateway.bot = User(id=BOT, username="bot")
-    gateway.thread_id, gateway.channel_id = THREAD, "c" * 26
-    gateway.welcome = Welcome(
-        worker_pid=1,
-        incarnation="w",
-        thread_id=THREAD,
-        channel_id="c" * 26,
-        bind_token="t",
-        catch_up_from=0,
+    gateway.bot = User(id=BOT, username="bot")  # what start-up learns from users/me
+    gateway.handle(
+        Welcome(
+            worker_pid=1,
+            incarnation="w",
+            thread_id=THREAD,
+            channel_id="c" * 26,
+            bind_token="t",
+            catch_up_from=0,
+        )
     )
     return gateway, bus
 

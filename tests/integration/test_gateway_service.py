@@ -22,16 +22,14 @@ from gateway.answer_queue import FALLBACK_AFTER
 from gateway.config import GatewayConfig
 from gateway.mattermost import MattermostClient
 from gateway.service import GatewayService
+from gateway.testing import MemoryBus
 from protocol import (
     Accepted,
     Answer,
     BindThread,
     Delivered,
-    GatewayHeartbeat,
     GatewayHello,
     Prompt,
-    ToGateway,
-    ToWorker,
     Welcome,
 )
 from protocol.backoff import Backoff
@@ -43,30 +41,8 @@ if TYPE_CHECKING:
 pytestmark = pytest.mark.slow
 
 
-class FakeBus:
-    """The worker's side of the bus, in memory: what the gateway sent, and a queue to it."""
-
-    def __init__(self) -> None:
-        self.sent: list[ToWorker] = []
-        self.beats: list[GatewayHeartbeat] = []
-        self.inbox: asyncio.Queue[ToGateway] = asyncio.Queue()
-
-    def send(self, message: ToWorker) -> bool:
-        self.sent.append(message)
-        return True
-
-    def heartbeat(self, message: GatewayHeartbeat) -> None:
-        self.beats.append(message)
-
-    async def receive(self, timeout: float) -> ToGateway | None:
-        try:
-            async with asyncio.timeout(timeout):
-                return await self.inbox.get()
-        except TimeoutError:
-            return None
-
-    def of(self, kind: type[Any]) -> list[Any]:
-        return [m for m in self.sent if isinstance(m, kind)]
+class FakeBus(MemoryBus):
+    """The worker's side of the bus, in memory, with a way to welcome the gateway."""
 
     def welcome(self, thread_id: str = "", channel_id: str = "", catch_up_from: int = 0) -> None:
         self.inbox.put_nowait(
