@@ -167,14 +167,14 @@ class Access:
         self._started = True
         if not self.names:
             if first and not self.allow.everyone and not self.allow.user_ids:
-                logger.warning("allow.empty: MATTERMOST_ALLOWED_USERS allows nobody")
+                logger.warning("allow.empty", reason="MATTERMOST_ALLOWED_USERS allows nobody")
             return True
         try:
             resolved = await self._resolve(sorted(self.names))
         except AuthError:
             raise
         except MattermostError as exc:
-            logger.warning("allow.refresh_failed {}", exc, names=len(self.names))
+            logger.warning("allow.refresh_failed", error=str(exc), names=len(self.names))
             return False
         # Ids newly allowed now cover posts made from the newest one seen (never the first
         # resolution: what the operator configured covers the thread's posts so far).
@@ -190,7 +190,7 @@ class Access:
                 if not endpoint_missing(exc):
                     raise
                 self._batch = False
-                logger.info("allow.no_batch: resolving names one by one ({})", exc)
+                logger.info("allow.no_batch", reason="resolving names one by one", error=str(exc))
             else:
                 return self._named(users)
         if self._by_name:
@@ -204,7 +204,11 @@ class Access:
                             continue  # nobody holds that name now
                         raise
                     self._by_name = False
-                    logger.info("allow.no_name_lookup: names are checked by author id ({})", exc)
+                    logger.info(
+                        "allow.no_name_lookup",
+                        reason="names are checked by author id",
+                        error=str(exc),
+                    )
                     break
             else:
                 return self._named(found)
@@ -228,13 +232,16 @@ class Access:
         except MattermostError as exc:
             if endpoint_missing(exc):
                 self._by_id = False
-                logger.info("allow.no_id_lookup: the server has no users/{{id}} ({})", exc)
+                logger.info(
+                    "allow.no_id_lookup", reason="the server has no users/{id}", error=str(exc)
+                )
                 if not (self._batch or self._by_name):
                     logger.error(
-                        "allow.no_lookup: this server resolves no usernames; names are "
-                        "matched on each event's sender_name, and posts read by a catch-up "
-                        "only by id: list user ids in MATTERMOST_ALLOWED_USERS ({})",
-                        exc,
+                        "allow.no_lookup",
+                        reason="this server resolves no usernames; names are matched on each "
+                        "event's sender_name, and posts read by a catch-up only by id: list "
+                        "user ids in MATTERMOST_ALLOWED_USERS",
+                        error=str(exc),
                     )
                 return None
             if isinstance(exc, NotFoundError):
@@ -265,7 +272,7 @@ class Access:
             raise
         except MattermostError as exc:
             self._checked.pop(user_id, None)
-            logger.warning("allow.lookup_failed {}", exc, user_id=user_id)
+            logger.warning("allow.lookup_failed", error=str(exc), user_id=user_id)
             return False
         finally:
             self._inflight.pop(user_id, None)

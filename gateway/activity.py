@@ -140,7 +140,7 @@ class ActivityPosts:
     async def _step(self, turn: _Turn) -> None:
         text, final = turn.text, turn.final
         turn.text = None
-        log = logger.bind(post_id=turn.post_id)
+        post_id = turn.post_id
         try:
             if turn.reply_id is None and not turn.looked_up:
                 turn.reply_id = await self._find(turn)
@@ -148,17 +148,19 @@ class ActivityPosts:
             if final is not None:
                 if turn.reply_id is not None:
                     await self._patch(turn.reply_id, final)
-                    log.bind(reply_id=turn.reply_id).info("activity.finished")
+                    logger.info("activity.finished", post_id=post_id, reply_id=turn.reply_id)
                 self._settle(turn)
                 return
             if text is None:
                 return
             if turn.reply_id is None:
                 turn.reply_id = await self._create(turn, text)
-                log.bind(reply_id=turn.reply_id).info("activity.created")
+                logger.info("activity.created", post_id=post_id, reply_id=turn.reply_id)
             else:
                 await self._patch(turn.reply_id, text)
-                log.bind(reply_id=turn.reply_id, chars=len(text)).debug("activity.edited")
+                logger.debug(
+                    "activity.edited", post_id=post_id, reply_id=turn.reply_id, chars=len(text)
+                )
             turn.failures = 0
             turn.next_at = time.monotonic() + self.edit_every
         except AuthError:
@@ -172,9 +174,15 @@ class ActivityPosts:
             else:
                 delay = min(30.0, self.edit_every * 2 ** min(turn.failures, 5))
             turn.next_at = time.monotonic() + delay
-            log.bind(status=exc.status, retry_s=round(delay, 2)).warning("activity.failed {}", exc)
+            logger.warning(
+                "activity.failed",
+                error=str(exc),
+                post_id=post_id,
+                status=exc.status,
+                retry_s=round(delay, 2),
+            )
             if final is not None and turn.failures >= MAX_FINAL_FAILURES:
-                log.warning("activity.abandoned")
+                logger.warning("activity.abandoned", post_id=post_id)
                 self._settle(turn)
 
     async def _find(self, turn: _Turn) -> str | None:

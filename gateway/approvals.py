@@ -84,9 +84,7 @@ class ApprovalPosts:
                     # The post may be gone (deleted by hand): look for it afresh next time.
                     post_id = self.post_of.pop(request_id, None)
                     self.request_of.pop(post_id or "", None)
-                    logger.bind(request_id=request_id, error=str(exc)).warning(
-                        "approval.show_failed"
-                    )
+                    logger.warning("approval.show_failed", request_id=request_id, error=str(exc))
 
     async def _show(
         self,
@@ -124,7 +122,7 @@ class ApprovalPosts:
             )
             post_id, message, made = post.id, post.message, True
             self.created_of[show.request_id] = post.create_at
-            logger.bind(request_id=show.request_id, post_id=post_id).info("approval.posted")
+            logger.info("approval.posted", request_id=show.request_id, post_id=post_id)
         self.post_of[show.request_id] = post_id
         self.request_of[post_id] = show.request_id
         if show.state == "pending":
@@ -136,7 +134,7 @@ class ApprovalPosts:
                 f"edit approval {show.request_id}",
                 lambda: client.patch_post(post_id, message=show.text),
             )
-            logger.bind(request_id=show.request_id, state=show.state).info("approval.edited")
+            logger.info("approval.edited", request_id=show.request_id, state=show.state)
         shown(show, post_id, self.created_of.get(show.request_id, 0))
         if made and show.kind == "approval":
             await _offer_reactions(client, bot_id, post_id)
@@ -173,5 +171,5 @@ async def _offer_reactions(client: MattermostApi, bot_id: str, post_id: str) -> 
         try:
             await client.add_reaction(user_id=bot_id, post_id=post_id, emoji_name=emoji)
         except MattermostError as exc:
-            logger.bind(post_id=post_id, error=str(exc)).warning("approval.reaction_failed")
+            logger.warning("approval.reaction_failed", post_id=post_id, error=str(exc))
             return

@@ -105,7 +105,7 @@ class Bus:
         try:
             return gateway_codec.decode(frame)
         except DecodeError as exc:
-            logger.warning("bus.bad_frame {}", exc, size=exc.size)
+            logger.warning("bus.bad_frame", error=str(exc), size=exc.size)
             return None
 
     def close(self) -> None:

@@ -95,7 +95,12 @@ class Chores:
         """Switch ``kind`` off for the process (logged once)."""
         if kind not in self.disabled:
             self.disabled.add(kind)
-            logger.warning("chore.disabled: the server has no {} endpoint ({})", kind, exc)
+            logger.warning(
+                "chore.disabled",
+                kind=kind,
+                reason="the server has no such endpoint",
+                error=str(exc),
+            )
 
 
 class ChoreClient(Protocol):
@@ -128,6 +133,6 @@ async def run_chores(
             if missing_endpoint(exc):
                 chores.disable(kind, exc)
             else:
-                logger.warning("chore.failed {}", exc, kind=kind)
+                logger.warning("chore.failed", error=str(exc), kind=kind)
         except TimeoutError:
-            logger.warning("chore.failed: timed out", kind=kind)
+            logger.warning("chore.failed", error="timed out", kind=kind)

@@ -75,7 +75,8 @@ async def follow(client: WebSocketOpener, listener: FeedListener, gateway_id: st
                         _dispatch(frame, listener)
                     elif step == "gap":
                         log.warning(
-                            "ws.gap: reconnecting for a replay",
+                            "ws.gap",
+                            reason="reconnecting for a replay",
                             expected=cursor.expected_seq,
                             got=frame.seq,
                         )
@@ -83,7 +84,7 @@ async def follow(client: WebSocketOpener, listener: FeedListener, gateway_id: st
         except AuthError:
             raise
         except MattermostError as exc:
-            log.warning("ws.closed {}", exc)
+            log.warning("ws.closed", error=str(exc))
         finally:
             listener.connected_changed(False)
         await asyncio.sleep(backoff.next() if delay is None else delay)
@@ -94,7 +95,9 @@ def _dispatch(frame: WsFrame, listener: FeedListener) -> None:
     try:
         _judge(frame, listener)
     except Exception as exc:
-        logger.error("ws.event_skipped {}: {}", type(exc).__name__, str(exc)[:200], seq=frame.seq)
+        logger.error(
+            "ws.event_skipped", error=f"{type(exc).__name__}: {str(exc)[:200]}", seq=frame.seq
+        )
 
 
 def _judge(frame: WsFrame, listener: FeedListener) -> None:
@@ -106,7 +109,7 @@ def _judge(frame: WsFrame, listener: FeedListener) -> None:
         return  # post_edited/post_deleted: an accepted post is never answered twice
     post = decode_post(data.get("post"))
     if post is None:
-        logger.warning("ws.bad_post: a posted event without a decodable post")
+        logger.warning("ws.bad_post", reason="a posted event without a decodable post")
         return
     sender = data.get("sender_name")  # decides nothing unless the server names nobody
     listener.post_seen(post, sender if isinstance(sender, str) else "")
@@ -119,7 +122,9 @@ def _reaction(raw: object, listener: FeedListener) -> None:
     except ValueError:
         reaction = None
     if not isinstance(reaction, dict):
-        logger.warning("ws.bad_reaction: a reaction_added event without a decodable reaction")
+        logger.warning(
+            "ws.bad_reaction", reason="a reaction_added event without a decodable reaction"
+        )
         return
     user_id, post_id = reaction.get("user_id"), reaction.get("post_id")
     emoji = reaction.get("emoji_name")

@@ -76,7 +76,7 @@ async def fetch_attachments(
             try:
                 info = await client.get_file_info(file_id)
             except (NotFoundError, BadRequestError) as exc:
-                logger.bind(file_id=file_id, status=exc.status).info("attachment.no_info")
+                logger.info("attachment.no_info", file_id=file_id, status=exc.status)
         name = (info.name if info is not None else "") or file_id
         size = info.size if info is not None else 0
         if size > max_bytes:
@@ -92,10 +92,10 @@ async def fetch_attachments(
             found.append(Attachment(file_id=file_id, name=name, size=size, skipped=limit))
             continue
         except (NotFoundError, ForbiddenError, BadRequestError) as exc:
-            logger.bind(file_id=file_id, status=exc.status).warning("attachment.unavailable")
+            logger.warning("attachment.unavailable", file_id=file_id, status=exc.status)
             found.append(Attachment(file_id=file_id, name=name, size=size, skipped="not readable"))
             continue
         budget -= len(data)
         found.append(Attachment(file_id=file_id, name=name, size=len(data), data=data))
-        logger.bind(file_id=file_id, size=len(data)).debug("attachment.downloaded")
+        logger.debug("attachment.downloaded", file_id=file_id, size=len(data))
     return tuple(found)

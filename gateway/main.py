@@ -73,7 +73,7 @@ async def _main(config: GatewayConfig) -> int:
             state_dir=config.state_dir,
         )
     except (BusError, EndpointError, OSError) as exc:
-        logger.error("gateway.failed {}", exc)
+        logger.error("gateway.failed", error=str(exc))
         return 1
     client = MattermostClient(config.url, config.token)
     gateway = GatewayService(config, client, bus)
@@ -109,11 +109,11 @@ def _exit_status(runner: asyncio.Task[None]) -> int:
     if exc is None:
         return 0
     if _find(exc, AuthError) is not None:
-        logger.error("gateway.fatal: Mattermost rejected the token (HTTP 401); check it")
+        logger.error("gateway.fatal", reason="Mattermost rejected the token (HTTP 401); check it")
         return 1
     fatal = _find(exc, FatalError)
     if fatal is not None:
-        logger.error("gateway.fatal: {}", fatal)
+        logger.error("gateway.fatal", reason=str(fatal))
         return 1
-    logger.opt(exception=exc).error("gateway.crashed {}", exc)
+    logger.opt(exception=exc).error("gateway.crashed", error=str(exc))
     return 1

@@ -509,10 +509,14 @@ class MattermostClient:
                     raise
                 ambiguous = ambiguous or isinstance(exc, TransportError | ServerError)
                 if isinstance(exc, ForbiddenError) and forbidden:
-                    logger.error("mm.forbidden {}", forbidden, what=what, retry_s=delay)
+                    logger.error("mm.forbidden", reason=forbidden, what=what, retry_s=delay)
                 else:
                     logger.warning(
-                        "mm.retry {}", exc, what=what, status=exc.status, retry_s=round(delay, 2)
+                        "mm.retry",
+                        error=str(exc),
+                        what=what,
+                        status=exc.status,
+                        retry_s=round(delay, 2),
                     )
                 await asyncio.sleep(delay)
 
@@ -570,13 +574,13 @@ class WebSocket:
             try:
                 frame = to_frame(decode_json(msg.data))
             except msgspec.DecodeError as exc:
-                logger.warning("ws.bad_frame {}", exc, size=len(msg.data))
+                logger.warning("ws.bad_frame", error=str(exc), size=len(msg.data))
                 return None
             if frame is None:
-                logger.warning("ws.bad_frame not a JSON object", size=len(msg.data))
+                logger.warning("ws.bad_frame", error="not a JSON object", size=len(msg.data))
             return frame
         if msg.type == aiohttp.WSMsgType.BINARY:
-            logger.warning("ws.bad_frame binary frame ignored", size=len(msg.data))
+            logger.warning("ws.bad_frame", error="a binary frame", size=len(msg.data))
             return None
         reason = f"{msg.type.name} {msg.data!r}" if msg.type == aiohttp.WSMsgType.ERROR else ""
         raise WebSocketClosedError(f"websocket closed ({self._raw.close_code}) {reason}".strip())

@@ -120,7 +120,9 @@ async def history_floor(
         newest = root.create_at
     if started:
         newest = min(newest, started - 1)
-    logger.info("bind.floor: older posts are the thread's history, never run", floor=newest)
+    logger.info(
+        "bind.floor", floor=newest, reason="older posts are the thread's history, never run"
+    )
     return newest
 
 
