@@ -23,13 +23,13 @@ from typing import TYPE_CHECKING, Protocol
 
 from loguru import logger
 
-from gateway.errors import AuthError, BadRequestError, MattermostError, NotFoundError
+from gateway.errors import AuthError, MattermostError, NotFoundError, endpoint_missing
 from gateway.filtering import Allowlist, build_allowlist, names_to_resolve
 
 if TYPE_CHECKING:
     from gateway.models import Post, User
 
-__all__ = ["ALLOW_REFRESH_S", "MAX_REJECTED", "Access", "Directory", "endpoint_missing"]
+__all__ = ["ALLOW_REFRESH_S", "MAX_REJECTED", "Access", "Directory"]
 
 ALLOW_REFRESH_S = 30.0  # a rename or a new user is picked up within a minute
 AUTHOR_RECHECK_S = 5.0  # an author not allowed is looked up again at most this often
@@ -38,13 +38,6 @@ MAX_REJECTED = 100_000  # refused post ids remembered (26 runes each: a few MB a
 # A 404 with one of these error ids is about the user (nobody holds that name or id), not a
 # route the server lacks.
 _USER_NOT_FOUND = ("app.user.", "store.sql_user.")
-
-
-def endpoint_missing(exc: MattermostError) -> bool:
-    """True when ``exc`` says the server has no such route (404 without a user error, 405)."""
-    if exc.status == 405 and isinstance(exc, BadRequestError):
-        return True
-    return isinstance(exc, NotFoundError) and not exc.error_id.startswith(_USER_NOT_FOUND)
 
 
 class Directory(Protocol):
@@ -187,7 +180,7 @@ class Access:
             try:
                 users = await self._client.users_by_usernames(names)
             except MattermostError as exc:
-                if not endpoint_missing(exc):
+                if not endpoint_missing(exc, objects=_USER_NOT_FOUND):
                     raise
                 self._batch = False
                 logger.info("allow.no_batch", reason="resolving names one by one", error=str(exc))
@@ -199,7 +192,7 @@ class Access:
                 try:
                     found.append(await self._client.user_by_username(name))
                 except MattermostError as exc:
-                    if not endpoint_missing(exc):
+                    if not endpoint_missing(exc, objects=_USER_NOT_FOUND):
                         if isinstance(exc, NotFoundError):
                             continue  # nobody holds that name now
                         raise
@@ -230,7 +223,7 @@ class Access:
         try:
             return await self._client.get_user(user_id)
         except MattermostError as exc:
-            if endpoint_missing(exc):
+            if endpoint_missing(exc, objects=_USER_NOT_FOUND):
                 self._by_id = False
                 logger.info(
                     "allow.no_id_lookup", reason="the server has no users/{id}", error=str(exc)

@@ -13,7 +13,7 @@ from typing import TYPE_CHECKING, Literal, Protocol
 
 from loguru import logger
 
-from gateway.errors import AuthError, BadRequestError, MattermostError, NotFoundError
+from gateway.errors import AuthError, MattermostError, endpoint_missing
 
 if TYPE_CHECKING:
     from collections.abc import Callable
@@ -24,7 +24,6 @@ __all__ = [
     "ChoreClient",
     "ChoreKind",
     "Chores",
-    "missing_endpoint",
     "run_chores",
 ]
 
@@ -33,14 +32,7 @@ MAX_CHORES = 64
 CHORE_TIMEOUT_S = 10.0
 
 # A 404 with one of these ids is about the object (a deleted post), not a missing endpoint.
-_OBJECT_NOT_FOUND = ("app.post.", "store.sql_post.", "app.reaction.")
-
-
-def missing_endpoint(exc: MattermostError) -> bool:
-    """True when ``exc`` says the endpoint itself does not exist here (404/405)."""
-    if exc.status == 405 and isinstance(exc, BadRequestError):
-        return True
-    return isinstance(exc, NotFoundError) and not exc.error_id.startswith(_OBJECT_NOT_FOUND)
+OBJECT_NOT_FOUND = ("app.post.", "store.sql_post.", "app.reaction.")
 
 
 class Chores:
@@ -130,7 +122,7 @@ async def run_chores(
         except AuthError:
             raise
         except MattermostError as exc:
-            if missing_endpoint(exc):
+            if endpoint_missing(exc, objects=OBJECT_NOT_FOUND):
                 chores.disable(kind, exc)
             else:
                 logger.warning("chore.failed", error=str(exc), kind=kind)

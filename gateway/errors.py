@@ -23,6 +23,7 @@ __all__ = [
     "ServerError",
     "TransportError",
     "WebSocketClosedError",
+    "endpoint_missing",
     "retry_delay",
 ]
 
@@ -113,3 +114,11 @@ def retry_delay(error: MattermostError, backoff: Backoff) -> float | None:
     if isinstance(error, ForbiddenError):
         return FORBIDDEN_RETRY_S
     return None
+
+
+def endpoint_missing(error: MattermostError, *, objects: tuple[str, ...]) -> bool:
+    """True when ``error`` says the server has no such route (a 405, or a 404 whose error id
+    does not start with one of ``objects``: those name a missing user, post…, not a route)."""
+    if error.status == 405 and isinstance(error, BadRequestError):
+        return True
+    return isinstance(error, NotFoundError) and not error.error_id.startswith(objects)

@@ -7,8 +7,14 @@ import asyncio
 import contextlib
 
 from gateway.answer_queue import FALLBACK_AFTER, AnswerQueue
-from gateway.chores import Chores, missing_endpoint, run_chores
-from gateway.errors import BadRequestError, NotFoundError, ServerError
+from gateway.chores import OBJECT_NOT_FOUND, Chores, run_chores
+from gateway.errors import (
+    BadRequestError,
+    MattermostError,
+    NotFoundError,
+    ServerError,
+    endpoint_missing,
+)
 from gateway.prompts import PromptQueue
 from protocol import Answer, Prompt
 from protocol.backoff import Backoff
@@ -129,12 +135,15 @@ def test_a_disabled_kind_is_neither_queued_nor_run() -> None:
 
 
 def test_missing_endpoint_means_404_or_405_but_not_a_missing_post() -> None:
-    assert missing_endpoint(BadRequestError("x", status=405))
-    assert missing_endpoint(NotFoundError("x", status=404, error_id="api.context.404.app_error"))
-    assert missing_endpoint(NotFoundError("x", status=404))
-    assert not missing_endpoint(NotFoundError("x", status=404, error_id="app.post.get.app_error"))
-    assert not missing_endpoint(BadRequestError("x", status=400))
-    assert not missing_endpoint(ServerError("x", status=500))
+    def missing(error: MattermostError) -> bool:
+        return endpoint_missing(error, objects=OBJECT_NOT_FOUND)
+
+    assert missing(BadRequestError("x", status=405))
+    assert missing(NotFoundError("x", status=404, error_id="api.context.404.app_error"))
+    assert missing(NotFoundError("x", status=404))
+    assert not missing(NotFoundError("x", status=404, error_id="app.post.get.app_error"))
+    assert not missing(BadRequestError("x", status=400))
+    assert not missing(ServerError("x", status=500))
 
 
 class FakeChoreClient:
