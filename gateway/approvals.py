@@ -19,14 +19,17 @@ from loguru import logger
 
 from gateway.errors import MattermostError
 from gateway.thread_binding import not_member
+from protocol import ApprovalShown, Decision
 
 if TYPE_CHECKING:
     from collections.abc import Callable
 
+    from gateway.access import Access
+    from gateway.bus import WorkerBus
     from gateway.mattermost import MattermostApi
     from protocol import ApprovalShow
 
-__all__ = ["EMOJI", "ApprovalPosts", "behavior_of"]
+__all__ = ["EMOJI", "ApprovalPosts", "Approvals", "behavior_of"]
 
 EMOJI: dict[str, Literal["allow", "always", "deny"]] = {
     "+1": "allow",
@@ -173,3 +176,83 @@ async def _offer_reactions(client: MattermostApi, bot_id: str, post_id: str) -> 
         except MattermostError as exc:
             logger.warning("approval.reaction_failed", post_id=post_id, error=str(exc))
             return
+
+
+class Approvals:
+    """The approval glue between the worker and the thread: shows what the worker asks
+    (:class:`ApprovalPosts`), tells it what is shown, and turns reactions on a pending
+    request's post into :class:`protocol.Decision` when their author is allowed."""
+
+    def __init__(
+        self,
+        client: MattermostApi,
+        bus: WorkerBus,
+        access: Access,
+        gateway_id: str,
+        where: Callable[[], tuple[str, str, str]],
+    ) -> None:
+        self.client = client
+        self.bus = bus
+        self.access = access
+        self.gateway_id = gateway_id
+        self.where = where  # (bot id, channel id, thread id)
+        self.posts = ApprovalPosts()
+        self._log = logger.bind(gateway=gateway_id)
+
+    def push(self, show: ApprovalShow) -> None:
+        self.posts.push(show)
+
+    @property
+    def pending(self) -> bool:
+        return bool(self.posts.pending)
+
+    async def run(self) -> None:
+        await self.posts.run(self.client, self.where, self._shown, self._reactions)
+
+    def _shown(self, show: ApprovalShow, post_id: str, post_create_at: int) -> None:
+        self.bus.send(
+            ApprovalShown(
+                gateway_id=self.gateway_id,
+                request_id=show.request_id,
+                state=show.state,
+                post_id=post_id,
+                post_create_at=post_create_at,
+            )
+        )
+
+    def _reactions(self, post_id: str, reactions: list[tuple[str, str]]) -> None:
+        for user_id, emoji in reactions:
+            self.reaction_added(user_id, post_id, emoji)
+
+    async def reread_reactions(self) -> None:
+        """After a fresh WebSocket: reactions made while it was down."""
+        for request_id in list(self.posts.pending):
+            post_id = self.posts.post_of.get(request_id)
+            if post_id is None:
+                continue
+            try:
+                self._reactions(post_id, await self.client.reactions(post_id))
+            except MattermostError as exc:
+                self._log.warning("approval.reactions_failed", error=str(exc), post_id=post_id)
+
+    def reaction_added(self, user_id: str, post_id: str, emoji_name: str) -> None:
+        """A reaction on an approval post decides it when its author is allowed now (by id,
+        as resolved from the server; a name resolved later counts from the next refresh)."""
+        request_id = self.posts.request_for(post_id)
+        behavior = behavior_of(emoji_name)
+        bot_id = self.where()[0]
+        if request_id is None or behavior is None or user_id == bot_id:
+            return
+        if not self.access.allow.allows(user_id):
+            self._log.debug("reaction.ignored", post_id=post_id, user_id=user_id)
+            return
+        self._log.info("approval.reaction", request_id=request_id, behavior=behavior)
+        self.bus.send(
+            Decision(
+                gateway_id=self.gateway_id,
+                request_id=request_id,
+                behavior=behavior,
+                user_id=user_id,
+                username=self.access.name_of(user_id),
+            )
+        )

@@ -26,7 +26,7 @@ from loguru import logger
 
 from gateway.access import Access, refresh_forever
 from gateway.activity import ActivityPosts
-from gateway.approvals import ApprovalPosts, behavior_of
+from gateway.approvals import Approvals
 from gateway.background import Background
 from gateway.catchup import CatchUps, catchup_start
 from gateway.chores import Chores, run_chores
@@ -44,10 +44,8 @@ from protocol import (
     Activity,
     Answer,
     ApprovalShow,
-    ApprovalShown,
     Attachment,
     Command,
-    Decision,
     Delivered,
     FileRequest,
     GatewayHeartbeat,
@@ -76,7 +74,7 @@ class GatewayService:
     """One gateway process's logic over a Mattermost client and the ZeroMQ bus.
 
     ``clock`` (monotonic seconds) paces the pump, the hellos and typing; ``answer_backoff``
-    the retries of a refused answer.
+    the retries of a refused answer; ``access`` replaces the allowlist built from the config.
     """
 
     def __init__(
@@ -87,6 +85,7 @@ class GatewayService:
         *,
         clock: Callable[[], float] = time.monotonic,
         answer_backoff: Backoff | None = None,
+        access: Access | None = None,
     ) -> None:
         gid = config.gateway_id
         self.config = config
@@ -95,7 +94,9 @@ class GatewayService:
         self.clock = clock
         self.bot = User(id="")
         self.started_ms = 0
-        self.access = Access(client, config.allowed_users, refresh_s=config.allow_refresh_s)
+        self.access = access or Access(
+            client, config.allowed_users, refresh_s=config.allow_refresh_s
+        )
         self.welcome: Welcome | None = None
         self.thread_id = ""
         self.channel_id = ""
@@ -113,7 +114,6 @@ class GatewayService:
         self.poster = AnswerPoster(
             client, gid, posted=self._answer_posted, backoff=answer_backoff, clock=clock
         )
-        self.approvals = ApprovalPosts()
         self.chores = Chores()
         self.thread_ready = asyncio.Event()
         self.binder = ThreadBinder(config, client, bus)
@@ -121,6 +121,7 @@ class GatewayService:
         self._last_typing = -TYPING_INTERVAL_S
         self._fetching: set[str] = set()  # posts whose attachments are being downloaded
         self.activities = ActivityPosts(client, self._where)
+        self.approvals = Approvals(client, bus, self.access, gid, self._where)
         self._log = logger.bind(gateway=gid)
 
     @property
@@ -149,9 +150,7 @@ class GatewayService:
             tasks.create_task(self.catchups.run(self._catch_up, self._bound, self.pump.pump))
             tasks.create_task(self._delivery_loop())
             tasks.create_task(run_chores(self.chores, self.client, self._where))
-            tasks.create_task(
-                self.approvals.run(self.client, self._where, self._shown, self._reactions)
-            )
+            tasks.create_task(self.approvals.run())
             tasks.create_task(refresh_forever(self.access))
             if self.config.live:
                 tasks.create_task(self._activity_loop())
@@ -306,56 +305,10 @@ class GatewayService:
     def events_lost(self) -> None:
         self.catchups.want()
         if self.approvals.pending:
-            self.background.spawn("reread reactions", self._reread_reactions())
-
-    # --- approvals --------------------------------------------------------------------------
-
-    def _shown(self, show: ApprovalShow, post_id: str, post_create_at: int) -> None:
-        self.bus.send(
-            ApprovalShown(
-                gateway_id=self.config.gateway_id,
-                request_id=show.request_id,
-                state=show.state,
-                post_id=post_id,
-                post_create_at=post_create_at,
-            )
-        )
-
-    def _reactions(self, post_id: str, reactions: list[tuple[str, str]]) -> None:
-        for user_id, emoji in reactions:
-            self.reaction_added(user_id, post_id, emoji)
-
-    async def _reread_reactions(self) -> None:
-        """After a fresh WebSocket: reactions made while it was down."""
-        for request_id in list(self.approvals.pending):
-            post_id = self.approvals.post_of.get(request_id)
-            if post_id is None:
-                continue
-            try:
-                self._reactions(post_id, await self.client.reactions(post_id))
-            except MattermostError as exc:
-                self._log.warning("approval.reactions_failed", error=str(exc), post_id=post_id)
+            self.background.spawn("reread reactions", self.approvals.reread_reactions())
 
     def reaction_added(self, user_id: str, post_id: str, emoji_name: str) -> None:
-        """A reaction on an approval post decides it when its author is allowed now (by id,
-        as resolved from the server; a name resolved later counts from the next refresh)."""
-        request_id = self.approvals.request_for(post_id)
-        behavior = behavior_of(emoji_name)
-        if request_id is None or behavior is None or user_id == self.bot.id:
-            return
-        if not self.access.allow.allows(user_id):
-            self._log.debug("reaction.ignored", post_id=post_id, user_id=user_id)
-            return
-        self._log.info("approval.reaction", request_id=request_id, behavior=behavior)
-        self.bus.send(
-            Decision(
-                gateway_id=self.config.gateway_id,
-                request_id=request_id,
-                behavior=behavior,
-                user_id=user_id,
-                username=self.access.name_of(user_id),
-            )
-        )
+        self.approvals.reaction_added(user_id, post_id, emoji_name)
 
     def post_seen(self, post: Post, sender: str) -> None:
         self.access.saw(post)

@@ -372,7 +372,9 @@ class PageClient(CannedClient):
         return page
 
 
-def service(client: MattermostClient) -> tuple[GatewayService, MemoryBus]:
+def service(
+    client: MattermostClient, access: Access | None = None
+) -> tuple[GatewayService, MemoryBus]:
     config = GatewayConfig(
         url="http://127.0.0.1:9",
         token="token",
@@ -385,7 +387,7 @@ def service(client: MattermostClient) -> tuple[GatewayService, MemoryBus]:
         endpoint="ipc:///tmp/unused-g",
     )
     bus = MemoryBus()
-    gateway = GatewayService(config, client, bus)
+    gateway = GatewayService(config, client, bus, access=access)
     gateway.bot = User(id=BOT, username="bot")  # what start-up learns from users/me
     gateway.handle(
         Welcome(
@@ -453,8 +455,8 @@ def test_a_post_whose_judgement_raises_is_skipped_alone() -> None:
     socket's next post and a catch-up's next post are still judged."""
 
     async def main() -> GatewayService:
-        gateway, _ = service(CannedClient(b"{}"))
-        gateway.access = ExplodingAccess(gateway.client, ("*",), refresh_s=60)
+        client = CannedClient(b"{}")
+        gateway, _ = service(client, ExplodingAccess(client, ("*",), refresh_s=60))
         for post_id, user_id in ((BAD, "e" * 26), (GOOD, ALICE)):
             post = decode_post(post_json(post_id, user_id))
             assert post is not None
