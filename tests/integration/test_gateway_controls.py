@@ -5,7 +5,6 @@ allowed users (and only theirs) become decisions, also those made while the gate
 
 from __future__ import annotations
 
-import asyncio
 from typing import Any
 
 import pytest
@@ -101,8 +100,20 @@ def test_approval_post_once_reactions_decide_and_the_post_is_edited() -> None:
                 [edited] = [p for p in mm.posts() if p["id"] == post_id]
                 assert edited["message"] == "Allowed once by @alice"
                 await mm.react_as("alice", post_id, "-1")  # decided: no more decisions
-                await asyncio.sleep(0.5)
-                assert len(bus.of(Decision)) == 1
+                # A barrier instead of a pause: the socket's events are handled in order, so
+                # once a reaction made after that one decides req-2, the -1 was judged.
+                bus.inbox.put_nowait(show("pending", "Claude wants Edit", request_id="req-2"))
+                later = await async_wait_for(
+                    lambda: [s for s in bus.of(ApprovalShown) if s.request_id == "req-2"],
+                    10,
+                    "req-2 shown",
+                )
+                await mm.react_as("alice", later[0].post_id, "-1")
+                await async_wait_for(lambda: len(bus.of(Decision)) == 2, 10, "req-2 decided")
+                assert [(d.request_id, d.behavior) for d in bus.of(Decision)] == [
+                    ("req-1", "allow"),
+                    ("req-2", "deny"),
+                ]
 
     run(main())
 
