@@ -87,8 +87,10 @@ class ActivityPosts:
         where: Callable[[], tuple[str, str, str]],
         *,
         edit_every: float = EDIT_EVERY_S,
+        clock: Callable[[], float] = time.monotonic,
     ) -> None:
         self.client = client
+        self.clock = clock  # monotonic seconds: the edit cadence
         self.where = where  # (bot id, channel id, thread id)
         self.edit_every = edit_every
         self.turns: dict[str, _Turn] = {}
@@ -122,7 +124,7 @@ class ActivityPosts:
 
     async def run(self) -> None:
         while True:
-            now = time.monotonic()
+            now = self.clock()
             due = [t for t in self.turns.values() if t.has_work() and now >= t.next_at]
             for turn in due:
                 await self._step(turn)
@@ -162,7 +164,7 @@ class ActivityPosts:
                     "activity.edited", post_id=post_id, reply_id=turn.reply_id, chars=len(text)
                 )
             turn.failures = 0
-            turn.next_at = time.monotonic() + self.edit_every
+            turn.next_at = self.clock() + self.edit_every
         except AuthError:
             raise
         except MattermostError as exc:
@@ -173,7 +175,7 @@ class ActivityPosts:
                 delay = max(self.edit_every, exc.retry_after)
             else:
                 delay = min(30.0, self.edit_every * 2 ** min(turn.failures, 5))
-            turn.next_at = time.monotonic() + delay
+            turn.next_at = self.clock() + delay
             logger.warning(
                 "activity.failed",
                 error=str(exc),

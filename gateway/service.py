@@ -120,7 +120,7 @@ class GatewayService:
         self.background = Background(gid)
         self._last_typing = -TYPING_INTERVAL_S
         self._fetching: set[str] = set()  # posts whose attachments are being downloaded
-        self.activities = ActivityPosts(client, self._where)
+        self.activities = ActivityPosts(client, self._where, clock=clock)
         self.approvals = Approvals(client, bus, self.access, gid, self._where)
         self._log = logger.bind(gateway=gid)
 
