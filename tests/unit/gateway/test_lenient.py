@@ -110,8 +110,12 @@ class _Raw:
     async def receive(self) -> aiohttp.WSMessage:
         return aiohttp.WSMessage(aiohttp.WSMsgType.TEXT, self.text, None)
 
+    async def close(self) -> bool:
+        self.closed = True
+        return True
+
 
 @pytest.mark.parametrize("text", ["[1, 2]", '"just a string"', "}{"])
 def test_a_frame_that_is_not_an_object_is_skipped(text: str) -> None:
-    ws = WebSocket(_Raw(text))  # type: ignore[arg-type]
+    ws = WebSocket(_Raw(text))
     assert asyncio.run(ws.receive()) is None
