@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import functools
 import time
 from email.utils import parsedate_to_datetime
 from typing import TYPE_CHECKING, Protocol, TypeVar
@@ -357,9 +358,7 @@ class MattermostClient:
             at, after = cursor
             page = await self.call(
                 f"page thread {thread_id}",
-                lambda at=at, after=after: self.thread_page(  # type: ignore[misc]
-                    thread_id, from_create_at=at, from_post=after
-                ),
+                functools.partial(self.thread_page, thread_id, from_create_at=at, from_post=after),
                 forbidden=forbidden,
             )
             posts, nxt = thread_page(page, thread_id)

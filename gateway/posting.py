@@ -11,6 +11,7 @@ thread for the parts already there and posts only the missing ones.
 from __future__ import annotations
 
 import asyncio
+import functools
 import time
 from typing import TYPE_CHECKING, NoReturn
 
@@ -56,8 +57,8 @@ async def deliver(
             for item in answer.files:
                 info = await client.call(
                     f"upload {item.name!r} for the answer to {answer.post_id}",
-                    lambda item=item: client.upload_file(  # type: ignore[misc]
-                        channel_id=channel_id, name=item.name, data=item.data
+                    functools.partial(
+                        client.upload_file, channel_id=channel_id, name=item.name, data=item.data
                     ),
                     forbidden=not_member(channel_id),
                 )

@@ -11,6 +11,7 @@ second gateway racing this one) finds or gets back the post already made.
 from __future__ import annotations
 
 import asyncio
+import functools
 import time
 from typing import TYPE_CHECKING
 
@@ -133,9 +134,7 @@ async def find_bind_post(
     for number in range(BIND_SEARCH_PAGES):
         page = await client.call(
             "search the channel for the bind post",
-            lambda number=number: client.channel_page(  # type: ignore[misc]
-                channel_id, page=number, per_page=PAGE_SIZE
-            ),
+            functools.partial(client.channel_page, channel_id, page=number, per_page=PAGE_SIZE),
             forbidden=not_member(channel_id),
         )
         for post in page.posts.values():
