@@ -183,3 +183,69 @@ def test_an_answer_for_a_delivered_post_is_not_posted_again() -> None:
             assert len(rig.server.created) == made
 
     asyncio.run(main())
+
+
+def test_a_catch_up_never_prompts_a_post_answered_in_the_thread_nor_its_history() -> None:
+    """Of the thread's replies, one made before the binding's floor and one the bot's own
+    reply (``mmclaude_reply_to``) says is answered are never prompts; the rest is."""
+
+    async def main() -> None:
+        async with running() as rig:
+            rig.server.add(reply("h" * 26, 50))  # history: made before the binding
+            rig.server.add(reply("d" * 26, 150))  # answered by the bot's reply below
+            answered = reply("r" * 26, 160, user=BOT)
+            rig.server.add(
+                Post(
+                    id=answered.id,
+                    create_at=answered.create_at,
+                    user_id=BOT.id,
+                    channel_id=CHANNEL,
+                    root_id=THREAD,
+                    message="an earlier answer",
+                    props={"mmclaude_reply_to": "d" * 26},
+                )
+            )
+            rig.server.add(reply("q" * 26, 170))
+            rig.bus.inbox.put_nowait(
+                Welcome(
+                    worker_pid=1,
+                    incarnation="w1",
+                    thread_id=THREAD,
+                    channel_id=CHANNEL,
+                    bind_token="tok",
+                    catch_up_from=0,
+                    floor=100,
+                )
+            )
+            await async_wait_for(rig.prompted, DEADLINE_S, "a prompt")
+            assert rig.prompted() == ["q" * 26]
+            assert "h" * 26 not in rig.service.prompts
+            assert "d" * 26 not in rig.service.prompts
+
+    asyncio.run(main())
+
+
+def test_a_new_worker_gets_the_unaccepted_prompt_again_at_once() -> None:
+    """A Welcome from a new worker incarnation re-sends the head prompt without waiting for
+    its resend interval (the clock does not move)."""
+
+    async def main() -> None:
+        async with running() as rig:
+            await rig.bound()
+            await async_wait_for(lambda: not rig.service.catchups.owed, DEADLINE_S, "caught up")
+            rig.service.post_seen(reply("n" * 26, 200), "alice")
+            assert rig.prompted() == ["n" * 26]
+            rig.bus.inbox.put_nowait(
+                Welcome(
+                    worker_pid=2,
+                    incarnation="w2",
+                    thread_id=THREAD,
+                    channel_id=CHANNEL,
+                    bind_token="tok",
+                    catch_up_from=0,
+                )
+            )
+            await async_wait_for(lambda: len(rig.prompted()) == 2, DEADLINE_S, "re-sent")
+            assert rig.prompted() == ["n" * 26, "n" * 26]
+
+    asyncio.run(main())
