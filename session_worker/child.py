@@ -35,6 +35,7 @@ from session_worker.ndjson import (
     encode_control_request,
     encode_user,
     route,
+    says_no_conversation,
 )
 
 if TYPE_CHECKING:
@@ -116,7 +117,6 @@ class ClaudeChild:
         self.epoch = epoch  # the journal's session epoch at spawn (!new changes it)
         self.cost_seen = 0.0  # result.total_cost_usd is cumulative per process
         self.pid: int | None = None
-        self.reported_pid: int | None = None
         self.last_activity = time.monotonic()
         self.bad_lines = 0
         self.no_conversation = False
@@ -178,8 +178,6 @@ class ClaudeChild:
                 returncode=None,
                 stderr_tail=self.stderr_tail(),
             )
-        pid = reply.body.get("pid")
-        self.reported_pid = pid if isinstance(pid, int) else None
 
     @property
     def alive(self) -> bool:
@@ -351,10 +349,10 @@ class ClaudeChild:
                 with contextlib.suppress(ChildExitedError):
                     await self._write(reply)
             case TurnEvent(event=turn_event):
-                if turn_event.get("type") == "result":
-                    errors = turn_event.get("errors")
-                    if isinstance(errors, list) and any(NO_CONVERSATION in str(e) for e in errors):
-                        self.no_conversation = True
+                if turn_event.get("type") == "result" and says_no_conversation(
+                    turn_event.get("errors")
+                ):
+                    self.no_conversation = True
                 if not self.listening:
                     self.dropped_idle += 1
                     return

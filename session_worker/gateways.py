@@ -171,7 +171,7 @@ class Outbox:
             item.activity = self._load_activity(row.post_id)
         known = row.post_id in self._items
         self._items[row.post_id] = item
-        key = (row.create_at, row.post_id)
+        key = row.order_key
         if not known and self._last is not None and key < self._last:
             # An older post answered late (caught up after a later one): re-sort, rarely.
             self._items = dict(sorted(self._items.items(), key=lambda kv: _key(kv[1])))
