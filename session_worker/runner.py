@@ -12,7 +12,6 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import time
-from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Protocol
 
@@ -23,12 +22,18 @@ from session_worker import answers, files, policy
 from session_worker.activity import ACTIVITY_AFTER, ActivityView, activity_key, summary_line
 from session_worker.child import ClaudeChild
 from session_worker.errors import ChildExitedError, ChildStartError
-from session_worker.ndjson import (
-    MAX_LINE,
-    OVERLONG,
-    TurnInterpreter,
-    TurnOutcome,
-    encode_control_response,
+from session_worker.ndjson import TurnInterpreter, TurnOutcome, encode_control_response
+from session_worker.outcomes import (
+    Answered,
+    Died,
+    Ending,
+    Rules,
+    StartFailed,
+    Stopped,
+    TurnEnd,
+    Verdict,
+    WorkerDied,
+    decide,
 )
 from session_worker.states import Finish, GiveUp, PromptRow, Requeue, Start, State
 
@@ -43,23 +48,6 @@ __all__ = ["Runner"]
 START_TIMEOUT = 30.0  # spawn → initialize answered (the real CLI needs ~0.5 s)
 STDERR_LOGGED = 1500  # characters of claude's stderr tail put in the log line of a death
 CONTROL_TIMEOUT = 10.0  # set_model / set_permission_mode answered
-
-
-@dataclass(frozen=True)
-class _Answered:
-    outcome: TurnOutcome
-
-
-@dataclass(frozen=True)
-class _Stopped:
-    killed: bool
-    partial: str
-
-
-@dataclass(frozen=True)
-class _Died:
-    returncode: int | None
-    stderr_tail: str
 
 
 _logged_unknown: set[str] = set()
@@ -134,6 +122,17 @@ class Runner:
     @property
     def permission_mode(self) -> str:
         return self.journal.meta("permission_mode") or self.config.permission_mode
+
+    @property
+    def rules(self) -> Rules:
+        return Rules(max_tries=self.config.max_tries, idle_limit=self.config.idle_limit)
+
+    def _decide(self, ending: Ending, row: PromptRow, stopped_by: str | None = None) -> Verdict:
+        context_lost = self.journal.meta("context_lost") is not None
+        return decide(
+            ending, tries=row.tries, rules=self.rules, stopped_by=stopped_by,
+            context_lost=context_lost,
+        )  # fmt: skip
 
     # --- controls from the thread (called beside the turn, never behind it) ----------------
 
@@ -242,8 +241,7 @@ class Runner:
             if row.tries >= self.config.max_tries:
                 logger.bind(post_id=row.post_id, tries=row.tries).warning("prompt.given_up")
                 self.turn_started = time.monotonic()
-                self._finish(row, policy.worker_died_answer(row.tries), is_error=True,
-                             subtype="worker_died", give_up=True)  # fmt: skip
+                self._finish(row, self._decide(WorkerDied(), row))
 
     async def _idle(self, child: ClaudeChild) -> None:
         """Wait for a prompt or for claude's death (a bounded wait, re-checked)."""
@@ -322,11 +320,11 @@ class Runner:
         if row is None:
             return
         row = self.journal.apply(row.post_id, Start())
-        if row.tries >= self.config.max_tries:
-            text = policy.not_started_answer(row.tries, exc.returncode)
-            self._finish(row, text, is_error=True)
+        verdict = self._decide(StartFailed(exc.returncode), row)
+        if isinstance(verdict.event, Requeue):
+            self.journal.apply(row.post_id, verdict.event)
         else:
-            self.journal.apply(row.post_id, Requeue())
+            self._finish(row, verdict)
 
     # --- one turn -----------------------------------------------------------------------
 
@@ -337,7 +335,7 @@ class Runner:
         log.debug("turn.started")
         self.on_turn_start(row)
         self._stop_by = None
-        result: _Answered | _Stopped | _Died | None = None
+        result: TurnEnd | None = None
         try:
             with logger.contextualize(post_id=row.post_id):  # on the watchdog's lines too
                 result = await self._drive(child, row)
@@ -345,49 +343,29 @@ class Runner:
             self.current = None
             stopped_by = self._take_stop()
             # Requests of a turn that did not finish expire: the retry asks again.
-            self.hooks.turn_ended(row, completed=isinstance(result, _Answered | _Stopped))
-        match result:
-            case _Answered(outcome=outcome) if stopped_by is not None and outcome.interrupted:
-                self._backoff.reset()
-                text = policy.user_stopped_answer(stopped_by, outcome.text)
-                self._finish(row, text, is_error=True, subtype="stopped_by_user")
-            case _Stopped(killed=killed, partial=partial) if stopped_by is not None:
-                text = policy.user_stopped_answer(stopped_by, partial, killed=killed)
-                self._finish(row, text, is_error=True, subtype="stopped_by_user")
-            case _Answered(outcome=outcome):
-                self._backoff.reset()
-                text = outcome.text
-                if outcome.subtype == OVERLONG:
-                    size = outcome.skipped[-1] if outcome.skipped else 0
-                    text = policy.overlong_result_answer(size, MAX_LINE, text)
-                elif outcome.is_error:
-                    if outcome.errors:
-                        log.bind(subtype=outcome.subtype, errors=list(outcome.errors)).warning(
-                            "turn.error"
-                        )
-                    text = policy.turn_error_answer(outcome.subtype, text, outcome.errors)
-                if outcome.skipped and outcome.subtype != OVERLONG:
-                    text += "\n\n" + policy.skipped_lines_note(outcome.skipped, MAX_LINE)
-                self._finish(row, text, is_error=outcome.is_error, subtype=outcome.subtype)
-            case _Stopped(killed=killed, partial=partial):
-                text = policy.stopped_answer(self.config.idle_limit, killed, partial)
-                self._finish(row, text, is_error=True, subtype="stopped")
-            case _Died(returncode=code, stderr_tail=tail):
-                # The thread only hears the exit status: the stderr tail is for the operator.
-                log.bind(code=code, tries=row.tries, stderr=tail[-STDERR_LOGGED:]).warning(
-                    "turn.claude_died"
-                )
-                if child.no_conversation and child.session_id:
-                    self._session_lost(child.session_id)
-                    self.journal.apply(row.post_id, Requeue(refund=True))
-                elif row.tries >= self.config.max_tries:
-                    text = policy.failed_answer(row.tries, code)
-                    self._finish(row, text, is_error=True, subtype="died")
-                else:
-                    self.journal.apply(row.post_id, Requeue())
-                    log.bind(code=code).warning("turn.retry")
+            self.hooks.turn_ended(row, completed=isinstance(result, Answered | Stopped))
+        if isinstance(result, Died):
+            # The thread only hears the exit status: the stderr tail is for the operator.
+            tail = result.stderr_tail[-STDERR_LOGGED:]
+            log.bind(code=result.returncode, tries=row.tries, stderr=tail).warning(
+                "turn.claude_died"
+            )
+        assert result is not None  # _drive returns or raises
+        verdict = self._decide(result, row, stopped_by)
+        if verdict.reset_backoff:
+            self._backoff.reset()
+        if verdict.errors:
+            log.bind(subtype=verdict.subtype, errors=list(verdict.errors)).warning("turn.error")
+        if verdict.session_lost and child.session_id:
+            self._session_lost(child.session_id)
+        if isinstance(verdict.event, Requeue):
+            self.journal.apply(row.post_id, verdict.event)
+            if not verdict.event.refund and isinstance(result, Died):
+                log.bind(code=result.returncode).warning("turn.retry")
+        else:
+            self._finish(row, verdict)
 
-    async def _drive(self, child: ClaudeChild, row: PromptRow) -> _Answered | _Stopped | _Died:
+    async def _drive(self, child: ClaudeChild, row: PromptRow) -> TurnEnd:
         stale = child.drain()
         if stale:
             logger.bind(events=stale).debug("claude.stale_events_dropped")
@@ -414,7 +392,7 @@ class Runner:
                     if stop_left <= 0:  # !stop, and no result: end it the hard way
                         logger.bind(claude_pid=child.pid).warning("turn.killed")
                         await child.stop()
-                        return _Stopped(killed=True, partial=interp.partial_text)
+                        return Stopped(killed=True, partial=interp.partial_text)
                     idle_left = min(idle_left, stop_left)
                 if idle_left <= 0:
                     return await self._stop_hung(child, interp)
@@ -427,14 +405,15 @@ class Runner:
                     continue
                 if event is not None and (outcome := self._feed(interp, event)) is not None:
                     logger.debug("hop.claude_result", post_id=row.post_id, t_ns=time.monotonic_ns())
-                    return _Answered(outcome)
+                    return Answered(outcome)
         except ChildExitedError:
             code = await child.stop()
-            return _Died(code, child.stderr_tail())
+            no_conversation = child.no_conversation and bool(child.session_id)
+            return Died(code, child.stderr_tail(), no_conversation)
         finally:
             child.listening = False
 
-    async def _stop_hung(self, child: ClaudeChild, interp: TurnInterpreter) -> _Stopped:
+    async def _stop_hung(self, child: ClaudeChild, interp: TurnInterpreter) -> Stopped:
         logger.bind(idle_s=self.config.idle_limit, claude_pid=child.pid).warning("turn.stalled")
         try:
             await child.interrupt()
@@ -443,12 +422,12 @@ class Runner:
                 event = await child.next_event(timeout=left)
                 if event is not None and (outcome := self._feed(interp, event)) is not None:
                     logger.info("turn.interrupted")
-                    return _Stopped(killed=False, partial=interp.partial_text or outcome.text)
+                    return Stopped(killed=False, partial=interp.partial_text or outcome.text)
         except ChildExitedError:
             pass
         logger.bind(claude_pid=child.pid).warning("turn.killed")
         await child.stop()
-        return _Stopped(killed=True, partial=interp.partial_text)
+        return Stopped(killed=True, partial=interp.partial_text)
 
     def _feed(self, interp: TurnInterpreter, event: dict[str, object]) -> TurnOutcome | None:
         if self.activity is not None and self.activity.feed(event):
@@ -498,13 +477,12 @@ class Runner:
             j.set_meta("tokens_in", str(int(j.meta("tokens_in") or 0) + tokens_in))
             j.set_meta("tokens_out", str(int(j.meta("tokens_out") or 0) + tokens_out))
 
-    def _finish(
-        self, row: PromptRow, text: str, *, is_error: bool, subtype: str = "", give_up: bool = False
-    ) -> None:
-        # The notice of a lost session goes with the next answer that comes from claude.
-        if not give_up and self.journal.meta("context_lost"):
-            text = policy.context_lost(text)
-        text = answers.cap(self.config.claude_workdir, row.post_id, policy.non_empty(text))
+    def _finish(self, row: PromptRow, verdict: Verdict) -> None:
+        """Journal the verdict's answer (cut to the thread's size, with the note on skipped
+        attachments), then hand the row over for delivery."""
+        give_up = not isinstance(verdict.event, Finish)
+        is_error = verdict.is_error
+        text = answers.cap(self.config.claude_workdir, row.post_id, verdict.text)
         manifest = files.load_manifest(Path(self.config.claude_workdir), row.post_id)
         note = files.skipped_note(manifest)
         if note:
@@ -526,7 +504,7 @@ class Runner:
             self.journal.set_meta("context_lost", None)
         ms = round((time.monotonic() - self.turn_started) * 1000)
         logger.bind(
-            post_id=row.post_id, ms=ms, is_error=is_error, subtype=subtype, chars=len(text)
+            post_id=row.post_id, ms=ms, is_error=is_error, subtype=verdict.subtype, chars=len(text)
         ).info("turn.complete")
         self.on_answered(row)
 
