@@ -43,11 +43,13 @@ class RunnerLike(Protocol):
     """What the controls use of :class:`session_worker.runner.Runner`."""
 
     hooks: TurnHooks
-    current: PromptRow | None
-    turn_started: float
     restarts: int
     model: str | None
 
+    @property
+    def current(self) -> PromptRow | None: ...
+    @property
+    def turn_started(self) -> float: ...
     @property
     def permission_mode(self) -> str: ...
     @property

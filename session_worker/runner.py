@@ -36,6 +36,7 @@ from session_worker.outcomes import (
     decide,
 )
 from session_worker.states import Finish, GiveUp, PromptRow, Requeue, Start, State
+from session_worker.turn import Turn
 
 if TYPE_CHECKING:
     from collections.abc import Callable
@@ -80,8 +81,8 @@ class _NoHooks:
 class Runner:
     """The queue runner; :meth:`run` lives as long as the worker.
 
-    ``on_answered`` is called with each row right after its answer is committed;
-    ``on_turn_start`` when a prompt is written to claude.
+    ``on_answered`` is called with each row right after its answer is committed. The
+    running turn, if any, is :attr:`turn` (the worker's timers ask it what to send).
     """
 
     def __init__(
@@ -90,19 +91,13 @@ class Runner:
         journal: Journal,
         *,
         on_answered: Callable[[PromptRow], None],
-        on_turn_start: Callable[[PromptRow], None],
     ) -> None:
         self.config = config
         self.journal = journal
         self.on_answered = on_answered
-        self.on_turn_start = on_turn_start
         self.child: ClaudeChild | None = None
         self.restarts = 0
-        self.current: PromptRow | None = None
-        self.turn_started = 0.0
-        # MMCLAUDE_LIVE: the running turn's view; `activity_changes` counts its changes.
-        self.activity: ActivityView | None = None
-        self.activity_changes = 0
+        self.turn: Turn | None = None  # the running turn
         # result.total_cost_usd is cumulative per claude process: the last one seen, so a
         # turn's own cost is the difference.
         self._process_cost = 0.0
@@ -122,6 +117,15 @@ class Runner:
     @property
     def permission_mode(self) -> str:
         return self.journal.meta("permission_mode") or self.config.permission_mode
+
+    @property
+    def current(self) -> PromptRow | None:
+        """The prompt of the running turn."""
+        return self.turn.row if self.turn is not None else None
+
+    @property
+    def turn_started(self) -> float:
+        return self.turn.started if self.turn is not None else 0.0
 
     @property
     def rules(self) -> Rules:
@@ -240,7 +244,6 @@ class Runner:
         for row in self.journal.rows(State.QUEUED):
             if row.tries >= self.config.max_tries:
                 logger.bind(post_id=row.post_id, tries=row.tries).warning("prompt.given_up")
-                self.turn_started = time.monotonic()
                 self._finish(row, self._decide(WorkerDied(), row))
 
     async def _idle(self, child: ClaudeChild) -> None:
@@ -330,17 +333,16 @@ class Runner:
 
     async def _turn(self, child: ClaudeChild, row: PromptRow) -> None:
         row = self.journal.apply(row.post_id, Start())
-        self.current, self.turn_started = row, time.monotonic()
+        turn = self.turn = Turn.begin(row, time.monotonic(), live=self.config.live)
         log = logger.bind(post_id=row.post_id, attempt=row.tries, chars=len(row.text))
         log.debug("turn.started")
-        self.on_turn_start(row)
         self._stop_by = None
         result: TurnEnd | None = None
         try:
             with logger.contextualize(post_id=row.post_id):  # on the watchdog's lines too
-                result = await self._drive(child, row)
+                result = await self._drive(child, turn)
         finally:
-            self.current = None
+            self.turn = None
             stopped_by = self._take_stop()
             # Requests of a turn that did not finish expire: the retry asks again.
             self.hooks.turn_ended(row, completed=isinstance(result, Answered | Stopped))
@@ -363,9 +365,10 @@ class Runner:
             if not verdict.event.refund and isinstance(result, Died):
                 log.bind(code=result.returncode).warning("turn.retry")
         else:
-            self._finish(row, verdict)
+            self._finish(row, verdict, turn)
 
-    async def _drive(self, child: ClaudeChild, row: PromptRow) -> TurnEnd:
+    async def _drive(self, child: ClaudeChild, turn: Turn) -> TurnEnd:
+        row = turn.row
         stale = child.drain()
         if stale:
             logger.bind(events=stale).debug("claude.stale_events_dropped")
@@ -374,8 +377,6 @@ class Runner:
             child.dropped_idle = 0
         interp = TurnInterpreter()
         child.listening = True
-        self.activity = ActivityView() if self.config.live else None
-        self.activity_changes = 0
         try:
             logger.debug("hop.claude_write", post_id=row.post_id, t_ns=time.monotonic_ns())
             workdir = Path(self.config.claude_workdir)
@@ -395,7 +396,7 @@ class Runner:
                         return Stopped(killed=True, partial=interp.partial_text)
                     idle_left = min(idle_left, stop_left)
                 if idle_left <= 0:
-                    return await self._stop_hung(child, interp)
+                    return await self._stop_hung(child, turn, interp)
                 event = await child.next_event(timeout=min(idle_left, 1.0))
                 if event is not None and event.get("type") == "control_request":
                     self.hooks.tool_requested(row, event)
@@ -403,7 +404,7 @@ class Runner:
                 if event is not None and event.get("type") == "control_cancel_request":
                     self.hooks.tool_cancelled(str(event.get("request_id", "")))
                     continue
-                if event is not None and (outcome := self._feed(interp, event)) is not None:
+                if event is not None and (outcome := self._feed(turn, interp, event)) is not None:
                     logger.debug("hop.claude_result", post_id=row.post_id, t_ns=time.monotonic_ns())
                     return Answered(outcome)
         except ChildExitedError:
@@ -413,14 +414,14 @@ class Runner:
         finally:
             child.listening = False
 
-    async def _stop_hung(self, child: ClaudeChild, interp: TurnInterpreter) -> Stopped:
+    async def _stop_hung(self, child: ClaudeChild, turn: Turn, interp: TurnInterpreter) -> Stopped:
         logger.bind(idle_s=self.config.idle_limit, claude_pid=child.pid).warning("turn.stalled")
         try:
             await child.interrupt()
             deadline = time.monotonic() + self.config.interrupt_grace
             while (left := deadline - time.monotonic()) > 0:
                 event = await child.next_event(timeout=left)
-                if event is not None and (outcome := self._feed(interp, event)) is not None:
+                if event is not None and (outcome := self._feed(turn, interp, event)) is not None:
                     logger.info("turn.interrupted")
                     return Stopped(killed=False, partial=interp.partial_text or outcome.text)
         except ChildExitedError:
@@ -429,9 +430,10 @@ class Runner:
         await child.stop()
         return Stopped(killed=True, partial=interp.partial_text)
 
-    def _feed(self, interp: TurnInterpreter, event: dict[str, object]) -> TurnOutcome | None:
-        if self.activity is not None and self.activity.feed(event):
-            self.activity_changes += 1
+    def _feed(
+        self, turn: Turn, interp: TurnInterpreter, event: dict[str, object]
+    ) -> TurnOutcome | None:
+        turn.feed(event)
         outcome = interp.feed(event)
         sid = interp.session_id
         if event.get("type") == "system" and event.get("subtype") == "init":
@@ -477,9 +479,12 @@ class Runner:
             j.set_meta("tokens_in", str(int(j.meta("tokens_in") or 0) + tokens_in))
             j.set_meta("tokens_out", str(int(j.meta("tokens_out") or 0) + tokens_out))
 
-    def _finish(self, row: PromptRow, verdict: Verdict) -> None:
+    def _finish(self, row: PromptRow, verdict: Verdict, turn: Turn | None = None) -> None:
         """Journal the verdict's answer (cut to the thread's size, with the note on skipped
-        attachments), then hand the row over for delivery."""
+        attachments), then hand the row over for delivery. ``turn``: the run that ended
+        (None: the prompt was not run this time, it is answered without one)."""
+        started = turn.started if turn is not None else time.monotonic()
+        activity = turn.activity if turn is not None else None
         give_up = not isinstance(verdict.event, Finish)
         is_error = verdict.is_error
         text = answers.cap(self.config.claude_workdir, row.post_id, verdict.text)
@@ -488,28 +493,24 @@ class Runner:
         if note:
             text = f"{note}\n\n{text}"
         event = GiveUp(text) if give_up else Finish(text, is_error)
-        elapsed = time.monotonic() - self.turn_started
-        cost = None if give_up else self._turn_cost()
-        if (
-            not give_up
-            and self.activity is not None
-            and (elapsed >= ACTIVITY_AFTER or row.tries > 1)
-        ):
+        elapsed = time.monotonic() - started
+        cost = None if give_up else self._turn_cost(activity)
+        if not give_up and activity is not None and (elapsed >= ACTIVITY_AFTER or row.tries > 1):
             # The line the turn's activity post is reduced to, delivered with the answer (a
             # retried turn may have left a post from its earlier try, however short it is now).
-            line = summary_line(elapsed, self.activity.tool_calls, cost, ok=not is_error)
+            line = summary_line(elapsed, activity.tool_calls, cost, ok=not is_error)
             self.journal.set_meta(activity_key(row.post_id), line)
         row = self.journal.apply(row.post_id, event)
         if not give_up:
             self.journal.set_meta("context_lost", None)
-        ms = round((time.monotonic() - self.turn_started) * 1000)
+        ms = round((time.monotonic() - started) * 1000)
         logger.bind(
             post_id=row.post_id, ms=ms, is_error=is_error, subtype=verdict.subtype, chars=len(text)
         ).info("turn.complete")
         self.on_answered(row)
 
-    def _turn_cost(self) -> float | None:
-        total = self.activity.cost_usd if self.activity is not None else None
+    def _turn_cost(self, activity: ActivityView | None) -> float | None:
+        total = activity.cost_usd if activity is not None else None
         if total is None:
             return None
         cost = total - self._process_cost if total >= self._process_cost else total

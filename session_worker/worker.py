@@ -20,7 +20,6 @@ from loguru import logger
 import protocol
 from protocol import (
     Accepted,
-    Activity,
     ApprovalShow,
     ApprovalShown,
     BindThread,
@@ -30,7 +29,6 @@ from protocol import (
     FileRequest,
     GatewayBye,
     GatewayHello,
-    Progress,
     Prompt,
     Receiver,
     Sender,
@@ -40,7 +38,7 @@ from protocol import (
 )
 from protocol.proctree import become_subreaper
 from session_worker import files, outfiles, policy
-from session_worker.activity import ACTIVITY_AFTER, ACTIVITY_EVERY, activity_key
+from session_worker.activity import activity_key
 from session_worker.controls import Controls
 from session_worker.delivery import Delivery
 from session_worker.errors import JournalError
@@ -52,14 +50,11 @@ from session_worker.states import Deliver, PromptRow, State
 if TYPE_CHECKING:
     from session_worker.approvals import Approval
     from session_worker.config import WorkerConfig
+    from session_worker.turn import Turn
 
 __all__ = ["Worker"]
 
 TICK = 0.1  # seconds between checks of the timers below
-# Typing matters only for turns a user waits on: a fast turn sends no Progress at all (each
-# one costs the gateway a REST call while claude works).
-FIRST_PROGRESS_AFTER = 1.0
-PROGRESS_EVERY = 3.0
 HEARTBEAT_EVERY = 1.0
 APPROVAL_RESEND_EVERY = 2.0  # an approval post not confirmed by a gateway is shown again
 
@@ -81,15 +76,9 @@ class Worker:
             load_activity=lambda post_id: self.journal.meta(activity_key(post_id)) or "",
         )
         self.delivery = Delivery(self.gateways, self.outbox, config.redeliver_interval)
-        self.runner = Runner(
-            config, self.journal, on_answered=self._answered, on_turn_start=self._turn_started
-        )
-        self._next_progress = 0.0  # when the running turn's next Progress is due
+        self.runner = Runner(config, self.journal, on_answered=self._answered)
         self.controls = Controls(config, self.journal, self.runner, self._show_approval)
         self._approvals_sent: dict[str, float] = {}  # request id → last ApprovalShow sent
-        self._activity_sent = 0.0  # when the running turn's last Activity went out
-        self._activity_seen = -1  # runner.activity_changes at that send
-        self._activity_seq = 0
 
     async def run(self, stop: asyncio.Event) -> None:
         if not become_subreaper():
@@ -406,41 +395,19 @@ class Worker:
     def _answered(self, row: PromptRow) -> None:
         self.delivery.answered(row, time.monotonic())
 
-    def _turn_started(self, row: PromptRow) -> None:
-        self._next_progress = time.monotonic() + FIRST_PROGRESS_AFTER
-        self._activity_sent, self._activity_seen, self._activity_seq = 0.0, -1, 0
-
-    def _activity(self, row: PromptRow, now: float) -> None:
-        """The running turn's view to a gateway: after ACTIVITY_AFTER s of turn, at most once
-        every ACTIVITY_EVERY s, only when it changed (or its clock needs a tick)."""
-        view = self.runner.activity
-        elapsed = now - self.runner.turn_started
-        if view is None or elapsed < ACTIVITY_AFTER or now - self._activity_sent < ACTIVITY_EVERY:
-            return
-        changed = self.runner.activity_changes != self._activity_seen
-        if not changed and now - self._activity_sent < 5 * ACTIVITY_EVERY:
-            return  # unchanged: only the elapsed seconds move; refresh them now and then
-        gateway = self.delivery.progress_gateway(row)
-        if gateway is None:
-            return
-        self._activity_sent, self._activity_seen = now, self.runner.activity_changes
-        self._activity_seq += 1
-        gateway.send(
-            protocol.encode(
-                Activity(
-                    post_id=row.post_id,
-                    create_at=row.create_at,
-                    text=view.render(elapsed),
-                    elapsed_s=round(elapsed, 1),
-                    seq=self._activity_seq,
-                )
-            )
-        )
-
-    def _progress(self, row: PromptRow, elapsed: float) -> None:
-        gateway = self.delivery.progress_gateway(row)
-        if gateway is not None:
-            gateway.send(protocol.encode(Progress(post_id=row.post_id, elapsed_s=elapsed)))
+    def _turn_messages(self, turn: Turn, now: float) -> None:
+        """What the running turn has due for the thread: its live view, then typing."""
+        activity = turn.activity_due(now)
+        if activity is not None:
+            gateway = self.delivery.progress_gateway(turn.row)
+            if gateway is not None:
+                turn.mark_activity_sent(now, activity)
+                gateway.send(protocol.encode(activity))
+        progress = turn.progress_due(now)
+        if progress is not None:
+            gateway = self.delivery.progress_gateway(turn.row)
+            if gateway is not None:
+                gateway.send(protocol.encode(progress))
 
     # --- timers -------------------------------------------------------------------------
 
@@ -455,12 +422,9 @@ class Worker:
             self.delivery.send_due(now)
             self.controls.tick()
             self._show_approvals(None)
-            row = self.runner.current
-            if row is not None:
-                self._activity(row, now)
-            if row is not None and now >= self._next_progress:
-                self._next_progress = now + PROGRESS_EVERY
-                self._progress(row, round(now - self.runner.turn_started, 1))
+            turn = self.runner.turn
+            if turn is not None:
+                self._turn_messages(turn, now)
             if heartbeat is not None and now >= next_heartbeat:
                 next_heartbeat = now + HEARTBEAT_EVERY
                 heartbeat.send(protocol.encode(self._heartbeat()))
