@@ -15,7 +15,7 @@ import os
 import signal
 import time
 from collections import deque
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, Protocol, TypeAlias
 
 from loguru import logger
 
@@ -39,11 +39,11 @@ from session_worker.ndjson import (
 )
 
 if TYPE_CHECKING:
-    from collections.abc import Sequence
+    from collections.abc import Callable, Sequence
 
     from session_worker.config import WorkerConfig
 
-__all__ = ["ClaudeChild", "claude_argv", "claude_command", "claude_env"]
+__all__ = ["ChildLike", "ClaudeChild", "SpawnChild", "claude_argv", "claude_command", "claude_env"]
 
 READ_CHUNK = 1 << 20
 STDERR_TAIL = 8192  # bytes of stderr kept for error answers and logs
@@ -99,6 +99,39 @@ def claude_command(
 def claude_env(environ: dict[str, str] | os._Environ[str] = os.environ) -> dict[str, str]:
     """Our environment minus every ``MATTERMOST_*`` variable: claude never sees the token."""
     return without_mattermost(environ)
+
+
+class ChildLike(Protocol):
+    """What the runner uses of a claude child (:class:`ClaudeChild`; in unit tests the
+    scripted :class:`session_worker.testing.ScriptedChild`)."""
+
+    session_id: str | None  # the session it was started to resume (None: a fresh one)
+    epoch: str
+    pid: int | None
+    cost_seen: float
+    last_activity: float  # monotonic time of its last stdout byte (the idle watchdog's)
+    no_conversation: bool  # it said it does not know ``session_id``
+    listening: bool  # a turn reads its events (else they are dropped as they come)
+    dropped_idle: int
+
+    @property
+    def alive(self) -> bool: ...
+    async def start(self, timeout: float = 30.0) -> None: ...
+    async def stop(self, grace: float = KILL_GRACE) -> int | None: ...
+    async def wait_eof(self) -> None: ...
+    async def send_user(self, text: str, images: list[dict[str, Any]] | None = None) -> None: ...
+    async def interrupt(self) -> None: ...
+    async def write_line(self, line: bytes) -> None: ...
+    async def request(
+        self, subtype: RequestSubtype, timeout: float, value: str = ""
+    ) -> ControlReply: ...
+    async def next_event(self, timeout: float) -> dict[str, Any] | None: ...
+    def drain(self) -> int: ...
+    def stderr_tail(self) -> str: ...
+
+
+# Makes the child of a spawn: (config, session id to resume, permission mode, epoch).
+SpawnChild: TypeAlias = "Callable[[WorkerConfig, str | None, str | None, str], ChildLike]"
 
 
 class ClaudeChild:

@@ -20,7 +20,7 @@ from loguru import logger
 from protocol.proctree import sweep_orphans
 from session_worker import answers, files, policy
 from session_worker.activity import ACTIVITY_AFTER, ActivityView, activity_key, summary_line
-from session_worker.child import ClaudeChild
+from session_worker.child import ChildLike, ClaudeChild
 from session_worker.errors import ChildExitedError, ChildStartError
 from session_worker.ndjson import TurnInterpreter, TurnOutcome, encode_control_response
 from session_worker.outcomes import (
@@ -39,8 +39,9 @@ from session_worker.states import Finish, GiveUp, PromptRow, Requeue, Start, Sta
 from session_worker.turn import Turn
 
 if TYPE_CHECKING:
-    from collections.abc import Callable
+    from collections.abc import Awaitable, Callable, Collection
 
+    from session_worker.child import SpawnChild
     from session_worker.config import WorkerConfig
     from session_worker.journal import Journal
 
@@ -91,11 +92,15 @@ class Runner:
         journal: Journal,
         *,
         on_answered: Callable[[PromptRow], None],
+        spawn: SpawnChild = ClaudeChild,
+        sweep: Callable[[Collection[int]], Awaitable[object]] = sweep_orphans,
     ) -> None:
         self.config = config
         self.journal = journal
         self.on_answered = on_answered
-        self.child: ClaudeChild | None = None
+        self._spawn = spawn  # makes the claude child (a scripted one in unit tests)
+        self._sweep = sweep  # kills what claude's tools left behind
+        self.child: ChildLike | None = None
         self.restarts = 0
         self.turn: Turn | None = None  # the running turn
         # result.total_cost_usd is cumulative per claude process: the last one seen, so a
@@ -185,7 +190,7 @@ class Runner:
         self._side_tasks.add(task)
         task.add_done_callback(self._side_tasks.discard)
 
-    async def _set_model(self, child: ClaudeChild) -> None:
+    async def _set_model(self, child: ChildLike) -> None:
         model = self.journal.meta("model")
         reply = await child.request("set_model", CONTROL_TIMEOUT, model or "")
         got = reply.body.get("model")
@@ -194,7 +199,7 @@ class Runner:
         log = logger.bind(model=model, reported=got, ok=reply.ok, error=reply.error)
         (log.info if reply.ok else log.warning)("claude.model_set")
 
-    async def _set_mode(self, child: ClaudeChild, mode: str) -> None:
+    async def _set_mode(self, child: ChildLike, mode: str) -> None:
         reply = await child.request("set_permission_mode", CONTROL_TIMEOUT, mode)
         log = logger.bind(mode=mode, ok=reply.ok, error=reply.error)
         (log.info if reply.ok else log.warning)("claude.mode_set")
@@ -246,7 +251,7 @@ class Runner:
                 logger.bind(post_id=row.post_id, tries=row.tries).warning("prompt.given_up")
                 self._finish(row, self._decide(WorkerDied(), row))
 
-    async def _idle(self, child: ClaudeChild) -> None:
+    async def _idle(self, child: ChildLike) -> None:
         """Wait for a prompt or for claude's death (a bounded wait, re-checked)."""
         self._wake.clear()
         waits = [asyncio.ensure_future(self._wake.wait()), asyncio.ensure_future(child.wait_eof())]
@@ -258,10 +263,10 @@ class Runner:
 
     # --- the child ----------------------------------------------------------------------
 
-    async def _retire(self, child: ClaudeChild) -> int | None:
+    async def _retire(self, child: ChildLike) -> int | None:
         returncode = await child.stop()
         # Exclude claude itself in case it is still unreaped: asyncio must collect its status.
-        await sweep_orphans(exclude={child.pid} if child.pid else set())
+        await self._sweep({child.pid} if child.pid else set())
         logger.bind(claude_pid=child.pid, code=returncode).info("claude.exited")
         return returncode
 
@@ -276,7 +281,7 @@ class Runner:
             await asyncio.sleep(delay)
         while True:
             session_id = self.journal.session_id
-            child = ClaudeChild(self.config, session_id, self.permission_mode, self.epoch)
+            child = self._spawn(self.config, session_id, self.permission_mode, self.epoch)
             began = time.monotonic()
             try:
                 await child.start(timeout=START_TIMEOUT)
@@ -331,7 +336,7 @@ class Runner:
 
     # --- one turn -----------------------------------------------------------------------
 
-    async def _turn(self, child: ClaudeChild, row: PromptRow) -> None:
+    async def _turn(self, child: ChildLike, row: PromptRow) -> None:
         row = self.journal.apply(row.post_id, Start())
         turn = self.turn = Turn.begin(row, time.monotonic(), live=self.config.live)
         log = logger.bind(post_id=row.post_id, attempt=row.tries, chars=len(row.text))
@@ -367,7 +372,7 @@ class Runner:
         else:
             self._finish(row, verdict, turn)
 
-    async def _drive(self, child: ClaudeChild, turn: Turn) -> TurnEnd:
+    async def _drive(self, child: ChildLike, turn: Turn) -> TurnEnd:
         row = turn.row
         stale = child.drain()
         if stale:
@@ -414,7 +419,7 @@ class Runner:
         finally:
             child.listening = False
 
-    async def _stop_hung(self, child: ClaudeChild, turn: Turn, interp: TurnInterpreter) -> Stopped:
+    async def _stop_hung(self, child: ChildLike, turn: Turn, interp: TurnInterpreter) -> Stopped:
         logger.bind(idle_s=self.config.idle_limit, claude_pid=child.pid).warning("turn.stalled")
         try:
             await child.interrupt()
@@ -528,4 +533,4 @@ class Runner:
         if child is not None:
             await self._retire(child)
         else:
-            await sweep_orphans(exclude=())
+            await self._sweep(())
