@@ -48,6 +48,8 @@ from session_worker.runner import Runner
 from session_worker.states import Deliver, PromptRow, State
 
 if TYPE_CHECKING:
+    from collections.abc import Callable
+
     from session_worker.approvals import Approval
     from session_worker.config import WorkerConfig
     from session_worker.turn import Turn
@@ -62,11 +64,15 @@ APPROVAL_RESEND_EVERY = 2.0  # an approval post not confirmed by a gateway is sh
 class Worker:
     """One worker incarnation; :meth:`run` until ``stop`` is set."""
 
-    def __init__(self, config: WorkerConfig) -> None:
+    def __init__(
+        self, config: WorkerConfig, connect: Callable[[str], SenderLike] | None = None
+    ) -> None:
+        """``connect`` opens the sender to a gateway's endpoint (ZeroMQ unless a test
+        records the frames instead)."""
         self.config = config
         self.incarnation = secrets.token_hex(8)
         self.journal = Journal(config.state_dir)
-        self.gateways = Gateways(self._connect)
+        self.gateways = Gateways(connect or self._connect)
         # The CURVE public key of the frame being handled ("" when it came over ipc).
         self._peer = ""
         self._keys = curve.keys_dir(config.state_dir)
