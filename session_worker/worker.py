@@ -39,11 +39,12 @@ from protocol import (
 from protocol.proctree import become_subreaper
 from session_worker import files, outfiles, policy
 from session_worker.activity import activity_key
+from session_worker.answer_delivery import AnswerDelivery
+from session_worker.answer_outbox import AnswerOutbox
 from session_worker.controls import Controls
-from session_worker.delivery import Delivery
 from session_worker.errors import JournalError
-from session_worker.gateways import Gateway, Gateways, Outbox, SenderLike
 from session_worker.journal import Journal
+from session_worker.links import GatewayLink, GatewayLinks, SenderLike
 from session_worker.runner import Runner
 from session_worker.states import Deliver, PromptRow, State
 
@@ -72,16 +73,16 @@ class Worker:
         self.config = config
         self.incarnation = secrets.token_hex(8)
         self.journal = Journal(config.state_dir)
-        self.gateways = Gateways(connect or self._connect)
+        self.links = GatewayLinks(connect or self._connect)
         # The CURVE public key of the frame being handled ("" when it came over ipc).
         self._peer = ""
         self._keys = curve.keys_dir(config.state_dir)
         self._pair: curve.KeyPair | None = None
-        self.outbox = Outbox(
+        self.outbox = AnswerOutbox(
             load_files=lambda post_id: outfiles.load(Path(config.state_dir), post_id),
             load_activity=lambda post_id: self.journal.meta(activity_key(post_id)) or "",
         )
-        self.delivery = Delivery(self.gateways, self.outbox, config.redeliver_interval)
+        self.delivery = AnswerDelivery(self.links, self.outbox, config.redeliver_interval)
         self.runner = Runner(config, self.journal, on_answered=self._answered)
         self.controls = Controls(config, self.journal, self.runner, self._show_approval)
         self._approvals_sent: dict[str, float] = {}  # request id → last ApprovalShow sent
@@ -121,7 +122,7 @@ class Worker:
             receiver.close()
             if heartbeat is not None:
                 heartbeat.close()
-            self.gateways.close()
+            self.links.close()
             self.journal.close()
         logger.info("worker.stopped")
 
@@ -174,7 +175,7 @@ class Worker:
     def _handle(self, message: protocol.ToWorker, now: float) -> None:
         match message:
             case GatewayHello():
-                gateway = self.gateways.hello(message, now)
+                gateway = self.links.hello(message, now)
                 if gateway is not None:
                     logger.bind(gateway_id=gateway.gateway_id, gateway_pid=gateway.pid).info(
                         "gateway.joined"
@@ -183,7 +184,7 @@ class Worker:
                     self.delivery.joined(gateway, now)
                     self._show_approvals(gateway, everything=True)
             case GatewayBye(gateway_id=gateway_id):
-                if self.gateways.forget(gateway_id):
+                if self.links.forget(gateway_id):
                     logger.bind(gateway_id=gateway_id).info("gateway.left")
                     self.delivery.gone(gateway_id, now)
                     self._show_approvals(None, everything=True)
@@ -208,7 +209,7 @@ class Worker:
                 if self.delivery.delivered(gateway_id, post_id):
                     logger.bind(post_id=post_id, parts=len(reply_ids)).debug("answer.delivered")
 
-    def _welcome(self, gateway: Gateway) -> None:
+    def _welcome(self, gateway: GatewayLink) -> None:
         binding = self.journal.binding()
         gateway.send(
             protocol.encode(
@@ -241,11 +242,11 @@ class Worker:
                 new_thread_id=binding.thread_id,
                 new_channel_id=binding.channel_id,
             ).warning("thread.rebound")
-        for gateway in self.gateways.live():
+        for gateway in self.links.live():
             self._welcome(gateway)
 
     def _prompt(self, message: Prompt) -> None:
-        gateway = self.gateways.get(message.gateway_id)
+        gateway = self.links.get(message.gateway_id)
         if gateway is None:
             # No hello yet, so nowhere to acknowledge: the gateway re-sends until Accepted.
             logger.bind(post_id=message.post_id, gateway_id=message.gateway_id).debug(
@@ -306,7 +307,7 @@ class Worker:
 
     def _command(self, message: Command) -> None:
         """A command: journaled and answered at once, beside the turn queue."""
-        gateway = self.gateways.get(message.gateway_id)
+        gateway = self.links.get(message.gateway_id)
         if gateway is None:
             return  # no hello yet: the gateway re-sends until Accepted
         row = PromptRow(
@@ -329,7 +330,7 @@ class Worker:
         if gateway is not None:
             self._send_approval(gateway, approval)
 
-    def _send_approval(self, gateway: Gateway, approval: Approval) -> None:
+    def _send_approval(self, gateway: GatewayLink, approval: Approval) -> None:
         self._approvals_sent[approval.request_id] = time.monotonic()
         gateway.send(
             protocol.encode(
@@ -344,7 +345,7 @@ class Worker:
             )
         )
 
-    def _show_approvals(self, gateway: Gateway | None, *, everything: bool = False) -> None:
+    def _show_approvals(self, gateway: GatewayLink | None, *, everything: bool = False) -> None:
         """Re-send what no gateway confirmed; to a new gateway also every pending request
         (it learns their posts and reads the reactions it missed)."""
         now = time.monotonic()
@@ -361,7 +362,7 @@ class Worker:
         """``!file PATH``: answered at once, beside the turn queue, exactly once. The bytes are
         copied to the state dir before the journal row (answered) is committed, so every
         re-send after a crash carries the same file."""
-        gateway = self.gateways.get(message.gateway_id)
+        gateway = self.links.get(message.gateway_id)
         if gateway is None:
             return
         log = logger.bind(post_id=message.post_id, path=message.path)
@@ -421,7 +422,7 @@ class Worker:
         next_heartbeat = 0.0
         while True:
             now = time.monotonic()
-            for gateway_id in self.gateways.expire(now):
+            for gateway_id in self.links.expire(now):
                 logger.bind(gateway_id=gateway_id).info("gateway.expired")
                 self.delivery.gone(gateway_id, now)
                 self._show_approvals(None, everything=True)

@@ -16,7 +16,7 @@ import pytest
 
 import protocol
 from protocol import Welcome
-from session_worker.delivery import REROUTE_AFTER
+from session_worker.answer_delivery import REROUTE_AFTER
 from session_worker.journal import Journal
 from session_worker.states import PromptRow
 from session_worker.testing import wire_id

@@ -113,4 +113,4 @@ def test_a_gateway_that_says_bye_is_closed(tmp_path: Path) -> None:
     sender = rig.hello()
     rig.worker._handle(GatewayBye(gateway_id="gw1"), 2.0)
     assert sender.closed
-    assert len(rig.worker.gateways) == 0
+    assert len(rig.worker.links) == 0
