@@ -56,10 +56,11 @@ def run_worker(config: WorkerConfig) -> int:
         # recover the first one's running prompts.
         lock = statedir.acquire(statedir.prepare(config.state_dir))
     except protocol.StateDirError as exc:
-        logger.error(str(exc))  # one line naming MMCLAUDE_STATE_DIR: a configuration error
+        # One line naming MMCLAUDE_STATE_DIR (in its error field): a configuration error.
+        logger.bind(error=str(exc)).error("worker.state_dir_refused")
         return 2
     except (WorkerError, OSError) as exc:
-        logger.error(str(exc))
+        logger.bind(error=str(exc)).error("worker.not_started")
         return 1
     try:
         asyncio.run(_main(config))

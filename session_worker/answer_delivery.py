@@ -138,7 +138,7 @@ class AnswerDelivery:
                 return  # no gateway at all: the next hello re-sends everything
             message = self.outbox.sent(item, now, gateway.gateway_id)
             gateway.send(protocol.encode(message))
-            logger.debug("hop.answer_sent", post_id=item.post_id, t_ns=time.monotonic_ns())
+            logger.bind(post_id=item.post_id, t_ns=time.monotonic_ns()).debug("hop.answer_sent")
             logger.bind(
                 post_id=item.post_id, attempt=message.attempt, gateway_id=gateway.gateway_id
             ).debug("answer.sent")

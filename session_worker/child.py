@@ -404,7 +404,9 @@ class ClaudeChild:
 
     def _bad_line(self, exc: ChildProtocolError) -> None:
         self.bad_lines += 1
-        self._log.bind(claude_pid=self.pid, count=self.bad_lines).warning(f"claude.bad_line: {exc}")
+        self._log.bind(claude_pid=self.pid, count=self.bad_lines, error=str(exc)).warning(
+            "claude.bad_line"
+        )
 
     async def _read_stderr(self) -> None:
         assert self._proc is not None

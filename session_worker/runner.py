@@ -175,7 +175,7 @@ class Runner:
 
             async def write() -> None:
                 await child.write_line(line)
-                logger.debug("hop.decision_written", post_id=post_id, t_ns=time.monotonic_ns())
+                logger.bind(post_id=post_id, t_ns=time.monotonic_ns()).debug("hop.decision_written")
 
             self._soon(write(), "decision")
 
@@ -383,7 +383,7 @@ class Runner:
         interp = TurnInterpreter()
         child.listening = True
         try:
-            logger.debug("hop.claude_write", post_id=row.post_id, t_ns=time.monotonic_ns())
+            logger.bind(post_id=row.post_id, t_ns=time.monotonic_ns()).debug("hop.claude_write")
             workdir = Path(self.config.claude_workdir)
             manifest = files.load_manifest(workdir, row.post_id)
             images = files.image_blocks(workdir, manifest) if manifest else []
@@ -410,7 +410,9 @@ class Runner:
                     self.hooks.tool_cancelled(str(event.get("request_id", "")))
                     continue
                 if event is not None and (outcome := self._feed(turn, interp, event)) is not None:
-                    logger.debug("hop.claude_result", post_id=row.post_id, t_ns=time.monotonic_ns())
+                    logger.bind(post_id=row.post_id, t_ns=time.monotonic_ns()).debug(
+                        "hop.claude_result"
+                    )
                     return Answered(outcome)
         except ChildExitedError:
             code = await child.stop()

@@ -156,12 +156,12 @@ class Worker:
             try:
                 message = protocol.worker_codec.decode(frame)
             except protocol.DecodeError as exc:
-                logger.bind(size=exc.size).warning(f"inbox.undecodable: {exc}")
+                logger.bind(size=exc.size, error=str(exc)).warning("inbox.undecodable")
                 continue
             if isinstance(message, Prompt):
                 # Hop timing for benchmarks/latency.py (DEBUG only; CLOCK_MONOTONIC is shared
                 # by every process on the host, so it lines up with the emulator's marks).
-                logger.debug("hop.worker_recv", post_id=message.post_id, t_ns=received_ns)
+                logger.bind(post_id=message.post_id, t_ns=received_ns).debug("hop.worker_recv")
             try:
                 self._handle(message, time.monotonic())
             except (JournalError, protocol.ProtocolError) as exc:
@@ -234,7 +234,7 @@ class Worker:
         )
         log = logger.bind(gateway_id=message.gateway_id, thread_id=binding.thread_id)
         if not before.thread_id:
-            log.info("thread.bound", floor=binding.floor)
+            log.bind(floor=binding.floor).info("thread.bound")
         elif binding.thread_id != before.thread_id:
             log.bind(
                 old_thread_id=before.thread_id,
@@ -299,7 +299,9 @@ class Worker:
             if stored is not None:
                 self._answered(stored)
         elif first:
-            logger.debug("hop.worker_accepted", post_id=message.post_id, t_ns=time.monotonic_ns())
+            logger.bind(post_id=message.post_id, t_ns=time.monotonic_ns()).debug(
+                "hop.worker_accepted"
+            )
             logger.bind(
                 post_id=message.post_id, user_id=message.user_id, chars=len(message.text)
             ).debug("prompt.accepted")
