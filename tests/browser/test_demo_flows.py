@@ -1,0 +1,132 @@
+"""The bot's own flows in the demo page, in a real (headless) Chromium, on the whole tree:
+a tool approved with a click (the real Claude Code CLI against the fake Anthropic API)."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import os
+import time
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+import pytest
+
+from devtools.harness import Tree, answer_of, open_tree
+from emulators.claude_cli import find_pinned_claude
+from tests.browser.conftest import open_browser, open_page, screenshot
+
+if TYPE_CHECKING:
+    from collections.abc import Awaitable
+
+pytestmark = pytest.mark.slow
+
+pytest.importorskip("playwright", reason="playwright is in the test dependency group")
+from playwright.async_api import expect  # noqa: E402
+
+DEADLINE_S = 110
+
+
+def run(scenario: Awaitable[None]) -> None:
+    asyncio.run(asyncio.wait_for(scenario, DEADLINE_S))
+
+
+def post_locator(post_id: str) -> str:
+    return f'.post[data-post-id="{post_id}"]'
+
+
+def props(post: dict[str, Any]) -> dict[str, Any]:
+    value = post.get("props")
+    return value if isinstance(value, dict) else {}
+
+
+def real_cli() -> None:
+    """The pinned Claude Code CLI must be there (npm ci): CI fails without it."""
+    if find_pinned_claude() is None:
+        if os.environ.get("CI"):
+            pytest.fail("the pinned Claude Code CLI is missing (run `npm ci`)")
+        pytest.skip("the pinned Claude Code CLI is not installed (node_modules/.bin/claude)")
+
+
+async def log_line(tree: Tree, event: str, timeout: float, **fields: str) -> dict[str, Any]:
+    """The first line of the tree's JSON log with message ``event`` and these fields."""
+    deadline = time.monotonic() + timeout
+    while True:
+        for line in tree.log_path.read_text(errors="replace").splitlines():
+            try:
+                record = json.loads(line)
+            except ValueError:
+                continue
+            if (
+                isinstance(record, dict)
+                and record.get("message") == event
+                and all(record.get(k) == v for k, v in fields.items())
+            ):
+                return record
+        if time.monotonic() > deadline:
+            raise TimeoutError(f"no {event} {fields} in the log within {timeout} s")
+        await asyncio.sleep(0.1)
+
+
+def test_a_tool_approved_with_a_click_runs_and_its_result_is_answered(chromium: str) -> None:
+    """Alice asks for a Bash command (the real CLI asks can_use_tool); the approval post
+    appears in the page with its buttons. Mallory's click is ignored by the bot; alice's
+    "Allow once" runs the command, its output comes back in the answer, and the approval post
+    is edited to say who allowed it."""
+    real_cli()
+
+    async def scenario() -> None:
+        extra_env = {"MMCLAUDE_LOG_LEVEL": "DEBUG"}  # to see mallory's reaction ignored
+        async with open_tree(real_claude=True, extra_env=extra_env) as tree:
+            mm = tree.mm
+            thread = await tree.wait_thread()
+            async with open_browser(chromium) as browser, open_page(browser, mm.url) as page:
+                await page.select_option("#user", label="alice")
+                # A command that writes (the CLI runs read-only ones like a bare echo unasked).
+                ran = Path(tree.env["CLAUDE_WORKDIR"]) / "ran.txt"
+                command = "echo from-the-browser-$((6*7)) | tee ran.txt"
+                prompt_text = f"BASH:{command}"
+                await page.fill("#message", prompt_text)
+                await page.click("#send")
+                prompt = await mm.wait_for_post(lambda p: p["message"] == prompt_text, 30)
+                assert prompt["root_id"] == thread
+                approval = await mm.wait_for_post(
+                    lambda p: (
+                        props(p).get("mmclaude_prompt") == prompt["id"]
+                        and bool(props(p).get("mmclaude_approval"))
+                    ),
+                    60,
+                )
+                shown = page.locator(post_locator(approval["id"]))
+                await expect(shown.locator(".body")).to_contain_text("Bash")
+                await expect(shown.locator(".body pre code")).to_contain_text(command)
+                await expect(shown.locator(".kind-tag")).to_have_text("waiting for you")
+                allow = shown.locator('.approval button[data-approve="+1"]')
+
+                # Mallory is not on the allowlist: her click is a reaction the bot ignores.
+                await page.select_option("#user", label="mallory")
+                await allow.click()
+                mallory = mm.users["mallory"].id
+                await expect(shown.locator('.reaction.mine[data-emoji="+1"]')).to_have_count(1)
+                ignored = {"post_id": approval["id"], "user_id": mallory}
+                await log_line(tree, "reaction.ignored", 30, **ignored)
+                await expect(allow).to_be_visible()  # still waiting: nothing was decided
+                assert not ran.exists()
+
+                await page.select_option("#user", label="alice")
+                await allow.click()
+                answer = await answer_of(mm, prompt["id"], 60)
+                assert answer == "tool_result: from-the-browser-42", answer
+                assert ran.read_text().strip() == "from-the-browser-42"
+                reply = await mm.wait_for_post(
+                    lambda p: props(p).get("mmclaude_reply_to") == prompt["id"], 5
+                )
+                await expect(page.locator(post_locator(reply["id"]) + " .body")).to_have_text(
+                    "tool_result: from-the-browser-42"
+                )
+                await expect(shown.locator(".body")).to_contain_text("Allowed once by @alice")
+                await expect(shown.locator(".kind-tag")).to_have_text("decided")
+                await expect(shown.locator(".approval button")).to_have_count(0)
+                await screenshot(page, "approval-decided")
+
+    run(scenario())
