@@ -1,11 +1,13 @@
-"""The bot's own flows in the demo page, in a real (headless) Chromium, on the whole tree:
-a tool approved with a click (the real Claude Code CLI against the fake Anthropic API)."""
+"""The bot's own flows in the demo page, in a real (headless) Chromium: a tool approved with a
+click on the whole tree (the real Claude Code CLI against the fake Anthropic API), and how the
+page sets the bot's activity posts apart."""
 
 from __future__ import annotations
 
 import asyncio
 import json
 import os
+import re
 import time
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -14,6 +16,7 @@ import pytest
 
 from devtools.harness import Tree, answer_of, open_tree
 from emulators.claude_cli import find_pinned_claude
+from emulators.mattermost import open_emulator
 from tests.browser.conftest import open_browser, open_page, screenshot
 
 if TYPE_CHECKING:
@@ -128,5 +131,40 @@ def test_a_tool_approved_with_a_click_runs_and_its_result_is_answered(chromium: 
                 await expect(shown.locator(".kind-tag")).to_have_text("decided")
                 await expect(shown.locator(".approval button")).to_have_count(0)
                 await screenshot(page, "approval-decided")
+
+    run(scenario())
+
+
+def test_an_activity_post_is_set_apart_live_then_as_its_summary(chromium: str) -> None:
+    """A bot reply with props.mmclaude_activity_for is shown muted and tagged live while it
+    shows the running view (⏳…), edits change it in place, and once reduced to its summary
+    line it is tagged as activity; a user's post with the same props is an ordinary post."""
+
+    async def scenario() -> None:
+        async with open_emulator(port=0) as mm:
+            root = await mm.post_as("claudebot", "The session is ready.")
+            prompt = await mm.post_as("alice", "SLOW:5 think", root_id=root["id"])
+            for_prompt = {"mmclaude_activity_for": prompt["id"]}
+            activity = await mm.post_as(
+                "claudebot", "⏳ Working… 2 s", root_id=root["id"], props=for_prompt
+            )
+            forged = await mm.post_as("mallory", "⏳ fake", root_id=root["id"], props=for_prompt)
+            async with open_browser(chromium) as browser, open_page(browser, mm.url) as page:
+                shown = page.locator(post_locator(activity["id"]))
+                await expect(shown).to_have_class(re.compile(r"\bactivity-live\b"))
+                await expect(shown.locator(".kind-tag")).to_have_text("live")
+                assert (
+                    await shown.locator(".body").evaluate("b => getComputedStyle(b).fontStyle")
+                    == "italic"
+                )
+                await expect(page.locator(post_locator(forged["id"]))).not_to_have_class(
+                    re.compile(r"\bactivity\b")
+                )
+                await mm.patch_as("claudebot", activity["id"], "⏳ Working… 3 s\n\nSo far")
+                await expect(shown.locator(".body")).to_contain_text("So far")
+                await mm.patch_as("claudebot", activity["id"], "✅ Done in 5.0 s · 0 tool calls")
+                await expect(shown).to_have_class(re.compile(r"\bactivity-done\b"))
+                await expect(shown.locator(".kind-tag")).to_have_text("activity")
+                await expect(shown.locator(".body")).to_have_text("✅ Done in 5.0 s · 0 tool calls")
 
     run(scenario())
