@@ -24,7 +24,7 @@ from typing import TYPE_CHECKING
 from devtools.harness import answer_of
 
 if TYPE_CHECKING:
-    from devtools.harness import Tree
+    from devtools.harness import ClaudeChoice, Tree
 
 __all__ = ["run_demo"]
 
@@ -76,13 +76,24 @@ async def _demo(once: bool, port: int) -> int:
     return 0 if ok else 1
 
 
+def tries(claude: ClaudeChoice) -> list[str]:
+    """Prompts worth typing in the page with this claude (the fakes' keywords)."""
+    if not claude.real:  # the fake claude
+        return ["please APPROVE   (Claude asks to run a command: click Allow once)"]
+    if claude.env:  # the real CLI against the fake Anthropic API
+        return ["BASH:touch hello.txt   (Claude asks to run it: click Allow once)"]
+    return ["create hello.txt with the shell   (Claude asks to run a command)"]
+
+
 async def _keep_running(tree: Tree, thread: str) -> None:
     mm = tree.mm
     _say(
         f"Open {mm.url}/ in a browser: the bot's thread, live. Pick alice or bob to talk to "
         "Claude;\nmallory is not on the allowlist (MATTERMOST_ALLOWED_USERS=alice,bob), so "
         "her posts get no answer.\n"
-        "\nThe emulator's admin routes (loopback only):\n"
+        "\nTry:\n"
+        + "".join(f"  {line}\n" for line in tries(tree.claude))
+        + "\nThe emulator's admin routes (loopback only):\n"
         f"  curl -s -X POST {mm.url}/_admin/post -H 'Content-Type: application/json' "
         f'-d \'{{"username": "alice", "root_id": "{thread}", "message": "hello again"}}\'\n'
         f"  curl -s '{mm.url}/_admin/posts?root_id={thread}'   (the thread)\n"
