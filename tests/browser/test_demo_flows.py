@@ -71,6 +71,18 @@ async def log_line(tree: Tree, event: str, timeout: float, **fields: str) -> dic
         await asyncio.sleep(0.1)
 
 
+async def offered(mm: Any, post_id: str, timeout: float = 30) -> None:
+    """Once the bot's own 👍 ✅ 👎 are on its approval post, its gateway reads reactions."""
+    deadline = time.monotonic() + timeout
+    while True:
+        [post] = [p for p in mm.posts() if p["id"] == post_id]
+        if len((post.get("metadata") or {}).get("reactions") or []) >= 3:
+            return
+        if time.monotonic() > deadline:
+            raise TimeoutError(f"the bot never offered its reactions on {post_id}")
+        await asyncio.sleep(0.05)
+
+
 def test_a_tool_approved_with_a_click_runs_and_its_result_is_answered(chromium: str) -> None:
     """Alice asks for a Bash command (the real CLI asks can_use_tool); the approval post
     appears in the page with its buttons. Mallory's click is ignored by the bot; alice's
@@ -104,6 +116,8 @@ def test_a_tool_approved_with_a_click_runs_and_its_result_is_answered(chromium: 
                 await expect(shown.locator(".body")).to_contain_text("Bash")
                 await expect(shown.locator(".body pre code")).to_contain_text(command)
                 await expect(shown.locator(".kind-tag")).to_have_text("waiting for you")
+                # The bot's own 👍 ✅ 👎 come once the gateway waits for reactions on it.
+                await expect(shown.locator('.reaction[data-emoji="-1"]')).to_have_text("👎 1")
                 allow = shown.locator('.approval button[data-approve="+1"]')
 
                 # Mallory is not on the allowlist: her click is a reaction the bot ignores.
