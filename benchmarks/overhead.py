@@ -21,13 +21,18 @@ from emulators.anthropic_api.process import open_anthropic_api_process
 from emulators.claude_cli import REAL_CLAUDE_ARGS, find_pinned_claude, real_claude_env
 
 
-async def bare_turns(posts: int) -> list[float]:
+async def bare_turns(posts: int, partial: bool = True) -> list[float]:
     path = find_pinned_claude()
     if path is None:
         raise SystemExit("no Claude Code CLI installed: run `npm ci`")
     with tempfile.TemporaryDirectory(prefix="mmc-bench-") as scratch:
         async with open_anthropic_api_process() as api:  # as the tree has it
-            claude = BareClaude(path, REAL_CLAUDE_ARGS, real_claude_env(api.url, scratch), scratch)
+            # The same command line as mmclaude's: with MMCLAUDE_LIVE (the default) it adds
+            # --include-partial-messages, so the bare side streams the same events.
+            args = (
+                (*REAL_CLAUDE_ARGS, "--include-partial-messages") if partial else REAL_CLAUDE_ARGS
+            )
+            claude = BareClaude(path, args, real_claude_env(api.url, scratch), scratch)
             try:
                 await claude.start()
                 await claude.turn("warm-up")
@@ -40,12 +45,21 @@ async def main(argv: list[str] | None = None) -> dict[str, Any]:
     parser = argparse.ArgumentParser(prog="python -m benchmarks.overhead")
     parser.add_argument("--posts", type=int, default=40, help="sequential turns per side")
     parser.add_argument("--rounds", type=int, default=2, help="alternate bare/mmclaude rounds")
+    parser.add_argument(
+        "--live",
+        choices=("true", "false"),
+        default="true",
+        help="MMCLAUDE_LIVE of the tree (and --include-partial-messages on the bare side)",
+    )
     args = parser.parse_args(argv)
+    live = args.live == "true"
     bare: list[float] = []
     through: list[float] = []
     for _ in range(args.rounds):  # alternated, so that drift of the machine hits both
-        bare += await bare_turns(args.posts)
-        through += await through_mmclaude(args.posts, spawn_per_message=False)
+        bare += await bare_turns(args.posts, partial=live)
+        through += await through_mmclaude(
+            args.posts, spawn_per_message=False, extra_env={"MMCLAUDE_LIVE": args.live}
+        )
     b, m = summary(bare), summary(through)
     print(line("bare persistent claude, write → result", b))
     print(line("through mmclaude, posted → answer post", m))

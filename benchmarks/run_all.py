@@ -19,6 +19,7 @@ NAMES = (
     "limits",
     "outbox",
     "controls",
+    "activity",
 )
 
 

@@ -22,11 +22,14 @@ from devtools.harness import open_tree
 ADAPTER = Path(__file__).resolve().parent / "spawn_adapter.py"
 
 
-async def through_mmclaude(posts: int, *, spawn_per_message: bool) -> list[float]:
+async def through_mmclaude(
+    posts: int, *, spawn_per_message: bool, extra_env: dict[str, str] | None = None
+) -> list[float]:
     """Sequential posts through mmclaude with the real CLI; latencies in ms.
 
     The last answer is printed, to show that it is a real answer (not an error)."""
     extra = {"CLAUDE_PATH": str(ADAPTER)} if spawn_per_message else {}
+    extra.update(extra_env or {})
     latencies = []
     async with open_tree(real_claude=True, extra_env=extra) as tree:
         thread, watch = await ready_tree(tree, timeout=120)

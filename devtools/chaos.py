@@ -31,6 +31,7 @@ import statistics
 import sys
 import time
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Any
 
 from devtools.harness import Tree, open_tree, replies
@@ -60,6 +61,10 @@ class ChaosReport:
     duplicated: list[str] = field(default_factory=list)
     out_of_order: list[str] = field(default_factory=list)
     mismatched: list[str] = field(default_factory=list)
+    attachments: int = 0  # prompts posted with a file
+    attachment_errors: list[str] = field(default_factory=list)  # not saved, or not once
+    activity_posts: int = 0
+    activity_doubled: list[str] = field(default_factory=list)  # prompts with > 1 activity post
     kills: dict[str, int] = field(default_factory=lambda: dict.fromkeys(KILLS, 0))
     faults: dict[str, int] = field(default_factory=dict)
     recovery: dict[str, list[float]] = field(default_factory=lambda: {k: [] for k in KILLS})
@@ -83,6 +88,8 @@ class ChaosReport:
             or self.leftover_pids
             or self.wrong_decision
             or self.left_waiting
+            or self.attachment_errors
+            or self.activity_doubled
         )
 
     def render(self) -> str:
@@ -106,6 +113,10 @@ class ChaosReport:
             + (", ".join(f"{k} {v}" for k, v in sorted(self.reactions.items())) or "-"),
             f"  wrong decision {len(self.wrong_decision)}  (outcome not the one decided)",
             f"  left waiting  {len(self.left_waiting)}  (approval posts still pending at the end)",
+            f"  attachments   {self.attachments} posted, {len(self.attachment_errors)} not "
+            "saved once or not given to Claude once",
+            f"  activity      {self.activity_posts} activity posts, "
+            f"{len(self.activity_doubled)} prompts with more than one",
             "  kills         "
             + ", ".join(f"{role} {n}" for role, n in self.kills.items())
             + f" ({sum(self.kills.values())} in all)",
@@ -119,7 +130,14 @@ class ChaosReport:
         verdict = "PASS" if self.ok else "FAIL"
         lines.append(f"  verdict       {verdict}")
         if not self.ok:
-            ids = (self.lost + self.duplicated + self.out_of_order + self.mismatched)[:5]
+            ids = (
+                self.lost
+                + self.duplicated
+                + self.out_of_order
+                + self.mismatched
+                + self.attachment_errors
+                + self.activity_doubled
+            )[:5]
             lines.append(
                 f"  look at: {self.log_path} (JSON lines); grep the post ids {ids} to follow "
                 "each one through prompt.queued → prompt.sent → prompt.accepted → turn.started → "
@@ -138,7 +156,11 @@ async def _user(
     created: dict[str, int],
     authors: dict[str, str],
     slow_ok: bool,
+    files: dict[str, str],
 ) -> None:
+    # Long turns and attachments draw from their own generator: the seeded kills and faults
+    # of a given seed stay what they were before these were added.
+    extras = random.Random(rng.getstate()[1][0])
     i = 0
     while time.monotonic() < until:
         i += 1
@@ -153,9 +175,19 @@ async def _user(
             text = "!stop"
         elif roll < 0.26:
             text = "!status"
+        elif slow_ok and extras.random() < 0.06:
+            text += f" SLOW:{extras.uniform(2.5, 4.0):.2f}"  # long enough for an activity post
         user = "alice" if rng.random() < 0.8 else "bob"
+        file_ids: list[str] = []
+        name = ""
+        plain = not text.startswith("!") and " APPROVE" not in text and " BASH:" not in text
+        if extras.random() < 0.12 and plain:  # attachments ride on ordinary prompts only
+            name = f"chaos-{i}.txt"
+            with contextlib.suppress(Exception):
+                info = tree.mm.upload_as(user, name, f"attachment {i}\n".encode())
+                file_ids = [info["id"]]
         try:
-            post = await tree.mm.post_as(user, text, root_id=thread)
+            post = await tree.mm.post_as(user, text, root_id=thread, file_ids=file_ids)
         except Exception as exc:  # the emulator's own fault injection may refuse
             print(f"chaos: posting failed ({exc}); retrying", file=sys.stderr)
             await asyncio.sleep(0.1)
@@ -163,6 +195,8 @@ async def _user(
         posted.append((post["id"], text))
         created[post["id"]] = int(post["create_at"])
         authors[post["id"]] = user
+        if file_ids:
+            files[post["id"]] = name
         await asyncio.sleep(rng.expovariate(rate))
 
 
@@ -362,6 +396,35 @@ def check(
         highest[user] = max(highest.get(user, -1), rank[pid])
 
 
+def _check_files_and_activity(
+    tree: Any, thread: str, files: dict[str, str], report: ChaosReport
+) -> None:
+    """Every attachment saved once and named once in what Claude got (the fake echoes its
+    prompt); at most one activity post per prompt, never one that claims to be an answer."""
+    grouped = replies(tree.mm, thread)
+    workdir = Path(tree.env.get("CLAUDE_WORKDIR", ""))
+    report.attachments = len(files)
+    for post_id, name in files.items():
+        folder = workdir / ".mmclaude" / "uploads" / post_id
+        saved = sorted(p.name for p in folder.iterdir()) if folder.is_dir() else []
+        body = "".join(p["message"] for p in grouped.get(post_id, []))
+        path = f".mmclaude/uploads/{post_id}/{name}"
+        if saved != [".manifest.json", name] or (
+            not tree.claude.real and grouped.get(post_id) and body.count(path) != 1
+        ):
+            report.attachment_errors.append(post_id)
+    per_prompt: dict[str, int] = {}
+    for post in tree.mm.posts(root_id=thread):
+        props = post.get("props") or {}
+        target = props.get("mmclaude_activity_for")
+        if target:
+            report.activity_posts += 1
+            per_prompt[str(target)] = per_prompt.get(str(target), 0) + 1
+            if props.get("mmclaude_reply_to"):
+                report.activity_doubled.append(str(target))
+    report.activity_doubled += [pid for pid, n in per_prompt.items() if n > 1]
+
+
 def _recovery(
     mm: Any, thread: str, kill_times: list[tuple[str, float]], report: ChaosReport
 ) -> None:
@@ -406,6 +469,7 @@ async def chaos(
         posted: list[tuple[str, str]] = []
         created: dict[str, int] = {}
         authors: dict[str, str] = {}
+        files: dict[str, str] = {}
         kill_times: list[tuple[str, float]] = []
         until = time.monotonic() + duration
         reacted: dict[str, str] = {}
@@ -425,6 +489,7 @@ async def chaos(
                     created,
                     authors,
                     slow_ok=not tree.claude.real,
+                    files=files,
                 )
             )
             tasks.create_task(_monkey(tree, thread, rng, until, report, kill_times))
@@ -442,6 +507,7 @@ async def chaos(
         report.posts = len(posted)
         check(replies(tree.mm, thread), posted, created, authors, report)
         _check_approvals(tree.mm, thread, posted, reacted, report)
+        _check_files_and_activity(tree, thread, files, report)
         _recovery(tree.mm, thread, kill_times, report)
         tree_pids = descendants(tree.process.pid) | {tree.process.pid}
         tree.stop()

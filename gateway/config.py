@@ -29,6 +29,10 @@ class GatewayConfig(msgspec.Struct, frozen=True, kw_only=True):
     since_post: str = ""
     # Seconds between two resolutions of the allowlist's usernames to user ids.
     allow_refresh_s: float = 30.0
+    # MMCLAUDE_LIVE: keep an activity post per long turn.
+    live: bool = True
+    # MMCLAUDE_MAX_UPLOAD_MB in bytes: larger attachments are not downloaded.
+    max_upload_bytes: int = 20 * 1024 * 1024
 
     def __repr__(self) -> str:
         return (

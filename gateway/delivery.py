@@ -36,6 +36,21 @@ async def deliver(
     if answer.attempt > 1:
         have = await posted_parts(client, answer, thread_id=thread_id, bot_id=bot_id)
     ids: list[str] = []
+    file_ids: list[str] = []  # uploaded once per delivery, attached to part 1
+
+    async def upload() -> list[str]:
+        if not file_ids:
+            for item in answer.files:
+                info = await client.call(
+                    f"upload {item.name!r} for the answer to {answer.post_id}",
+                    lambda item=item: client.upload_file(  # type: ignore[misc]
+                        channel_id=channel_id, name=item.name, data=item.data
+                    ),
+                    forbidden=not_member(channel_id),
+                )
+                file_ids.append(info.id)
+        return file_ids
+
     for number, text in enumerate(parts, 1):
         reply_id = have.get(number)
         if reply_id is None:
@@ -45,6 +60,7 @@ async def deliver(
                 return found.get(number)
 
             async def create(number: int = number, text: str = text) -> str:
+                attach = await upload() if number == 1 and answer.files else []
                 post = await client.create_post(
                     channel_id=channel_id,
                     root_id=thread_id,
@@ -55,6 +71,7 @@ async def deliver(
                         "mmclaude_parts": len(parts),
                     },
                     pending_post_id=f"{answer.post_id}:{number}",
+                    file_ids=attach,
                 )
                 return post.id
 

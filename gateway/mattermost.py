@@ -32,11 +32,13 @@ from gateway.errors import (
     WebSocketClosedError,
 )
 from gateway.models import (
+    FileInfo,
     Post,
     PostList,
     User,
     WsFrame,
     decode_json,
+    to_file_info,
     to_frame,
     to_post,
     to_post_list,
@@ -46,13 +48,14 @@ from gateway.models import (
 from protocol.backoff import Backoff
 
 if TYPE_CHECKING:
-    from collections.abc import AsyncIterator, Awaitable, Callable, Iterator, Mapping
+    from collections.abc import AsyncIterator, Awaitable, Callable, Iterator, Mapping, Sequence
 
-__all__ = ["MattermostClient", "RawSocket", "WebSocket", "decode_post"]
+__all__ = ["FileTooLargeError", "MattermostClient", "RawSocket", "WebSocket", "decode_post"]
 
 T = TypeVar("T")
 
 REQUEST_TIMEOUT_S = 15.0
+FILE_TIMEOUT_S = 120.0  # a 20 MB attachment over a slow link
 WS_CONNECT_TIMEOUT_S = 10.0
 # aiohttp pings every HEARTBEAT_S and drops the socket when no pong comes within half of
 # it: a silently dead server is noticed within ~22 s, far inside Mattermost's 100 s.
@@ -154,6 +157,21 @@ def _one_user(raw: bytes, what: str) -> User:
     return user
 
 
+class FileTooLargeError(MattermostError):
+    """A download grew past the limit the caller set; the rest was not read."""
+
+
+async def _read_limited(resp: aiohttp.ClientResponse, limit: int, what: str) -> bytes:
+    chunks: list[bytes] = []
+    size = 0
+    async for chunk in resp.content.iter_chunked(65536):
+        size += len(chunk)
+        if size > limit:
+            raise FileTooLargeError(f"{what}: more than {limit} bytes")
+        chunks.append(chunk)
+    return b"".join(chunks)
+
+
 class MattermostClient:
     """REST calls and WebSocket connections for one bot token."""
 
@@ -195,14 +213,29 @@ class MattermostClient:
         *,
         params: Mapping[str, str | int] | None = None,
         body: object = None,
+        form: aiohttp.FormData | None = None,
+        timeout: float | None = None,
+        limit: int | None = None,
     ) -> bytes:
-        data = None if body is None else msgspec.json.encode(body)
-        headers = {"Content-Type": "application/json"} if data is not None else None
+        data: bytes | aiohttp.FormData | None = None
+        headers = None
+        if form is not None:
+            data = form
+        elif body is not None:
+            data = msgspec.json.encode(body)
+            headers = {"Content-Type": "application/json"}
         with _map_errors(what):
-            async with asyncio.timeout(self._timeout):
+            async with asyncio.timeout(timeout or self._timeout):
                 async with self._http().request(
-                    method, f"{self.url}/api/v4{path}", params=params, data=data, headers=headers
+                    method,
+                    f"{self.url}/api/v4{path}",
+                    params=params,
+                    data=data,
+                    headers=headers,
+                    timeout=aiohttp.ClientTimeout(total=timeout or self._timeout),
                 ) as resp:
+                    if limit is not None and resp.status < 300:
+                        return await _read_limited(resp, limit, what)
                     content = await resp.read()
                     self.server_ms = _date_ms(resp.headers.get("Date")) or self.server_ms
                     if resp.status >= 300:
@@ -292,14 +325,17 @@ class MattermostClient:
         root_id: str = "",
         props: Mapping[str, object] | None = None,
         pending_post_id: str = "",
+        file_ids: Sequence[str] = (),
     ) -> Post:
-        body = {
+        body: dict[str, object] = {
             "channel_id": channel_id,
             "root_id": root_id,
             "message": message,
             "props": dict(props or {}),
             "pending_post_id": pending_post_id,
         }
+        if file_ids:
+            body["file_ids"] = list(file_ids)
         what = f"create post in channel {channel_id}"
         wait = self._last_create + CREATE_GAP_S - time.monotonic()
         if wait > 0:
@@ -311,16 +347,58 @@ class MattermostClient:
         with _map_errors(what):
             return _one_post(raw, what)
 
+    async def patch_post(
+        self, post_id: str, *, message: str, props: Mapping[str, object] | None = None
+    ) -> Post:
+        """``PUT /posts/{id}/patch``; ``props`` replaces the post's props when given."""
+        body: dict[str, object] = {"message": message}
+        if props is not None:
+            body["props"] = dict(props)
+        what = f"patch post {post_id}"
+        raw = await self._request("PUT", f"/posts/{post_id}/patch", what, body=body)
+        with _map_errors(what):
+            return _one_post(raw, what)
+
+    # --- files -----------------------------------------------------------------------------
+
+    async def get_file_info(self, file_id: str) -> FileInfo:
+        what = f"get file info {file_id}"
+        raw = await self._request("GET", f"/files/{file_id}/info", what)
+        with _map_errors(what):
+            info = to_file_info(decode_json(raw))
+        if info is None:
+            raise TransportError(f"{what}: the response is not a file info")
+        return info
+
+    async def get_file(self, file_id: str, *, limit: int | None = None) -> bytes:
+        """``GET /files/{id}``: the file's bytes; :class:`FileTooLargeError` as soon as
+        they pass ``limit`` (nothing more is read)."""
+        return await self._request(
+            "GET",
+            f"/files/{file_id}",
+            f"download file {file_id}",
+            timeout=FILE_TIMEOUT_S,
+            limit=limit,
+        )
+
+    async def upload_file(self, *, channel_id: str, name: str, data: bytes) -> FileInfo:
+        """``POST /files`` (multipart: channel_id, then files); the new file's info."""
+        form = aiohttp.FormData()
+        form.add_field("channel_id", channel_id)
+        form.add_field("files", data, filename=name, content_type="application/octet-stream")
+        what = f"upload file {name!r}"
+        raw = await self._request("POST", "/files", what, form=form, timeout=FILE_TIMEOUT_S)
+        with _map_errors(what):
+            body = decode_json(raw)
+            infos = body.get("file_infos") if isinstance(body, dict) else None
+            info = to_file_info(infos[0]) if isinstance(infos, list) and infos else None
+        if info is None:
+            raise TransportError(f"{what}: the response holds no file info")
+        return info
+
     async def add_reaction(self, *, user_id: str, post_id: str, emoji_name: str) -> None:
         body = {"user_id": user_id, "post_id": post_id, "emoji_name": emoji_name}
         await self._request("POST", "/reactions", f"react to {post_id}", body=body)
-
-    async def patch_post(self, post_id: str, *, message: str) -> Post:
-        """``PUT /posts/{id}/patch``: change the text of one of the bot's posts."""
-        what = f"edit post {post_id}"
-        raw = await self._request("PUT", f"/posts/{post_id}/patch", what, body={"message": message})
-        with _map_errors(what):
-            return _one_post(raw, what)
 
     async def reactions(self, post_id: str) -> list[tuple[str, str]]:
         """``GET /posts/{id}/reactions``: (user id, emoji name) of each reaction."""

@@ -24,12 +24,14 @@ import msgspec
 __all__ = [
     "MAX_DEPTH",
     "UNREADABLE",
+    "FileInfo",
     "Post",
     "PostList",
     "User",
     "WsFrame",
     "decode_json",
     "holds_unreadable",
+    "to_file_info",
     "to_frame",
     "to_post",
     "to_post_list",
@@ -55,6 +57,10 @@ class Post(msgspec.Struct, kw_only=True):
     props: dict[str, object] | None = None
     # Some value in it could not be read (too deep, a number out of range): never a prompt.
     unreadable: bool = False
+    # Attachments: ids for GET /files/{id} (at most 10 per post on the server), and their
+    # infos when the server embedded them (``metadata.files``).
+    file_ids: tuple[str, ...] = ()
+    files: tuple[FileInfo, ...] = ()
 
     def prop(self, key: str) -> object:
         """One prop, or None when absent (props may be missing or null on the wire)."""
@@ -220,6 +226,44 @@ def to_post(value: object) -> Post | None:
         type=_str(value, "type"),
         props=props if isinstance(props, dict) else None,
         unreadable=holds_unreadable(value),
+        file_ids=_ids(value.get("file_ids")),
+        files=_file_infos(value.get("metadata")),
+    )
+
+
+def _file_infos(metadata: object) -> tuple[FileInfo, ...]:
+    files = metadata.get("files") if isinstance(metadata, dict) else None
+    if not isinstance(files, list):
+        return ()
+    return tuple(info for info in map(to_file_info, files) if info is not None)
+
+
+def _ids(value: object) -> tuple[str, ...]:
+    if not isinstance(value, list):
+        return ()
+    return tuple(dict.fromkeys(v for v in value if isinstance(v, str) and v))
+
+
+class FileInfo(msgspec.Struct, kw_only=True):
+    """``GET /files/{id}/info`` (and an item of ``POST /files``' ``file_infos``)."""
+
+    id: str
+    name: str = ""
+    size: int = 0
+    mime_type: str = ""
+
+
+def to_file_info(value: object) -> FileInfo | None:
+    if not isinstance(value, dict):
+        return None
+    file_id = value.get("id")
+    if not isinstance(file_id, str) or not file_id:
+        return None
+    return FileInfo(
+        id=file_id,
+        name=_str(value, "name"),
+        size=max(0, _int(value, "size")),
+        mime_type=_str(value, "mime_type"),
     )
 
 

@@ -20,6 +20,7 @@ from typing import TYPE_CHECKING
 from loguru import logger
 
 from gateway.access import Access, refresh_forever
+from gateway.activity import ActivityPosts
 from gateway.approvals import ApprovalPosts, behavior_of
 from gateway.binder import Binder
 from gateway.binding import not_member
@@ -29,18 +30,22 @@ from gateway.commands import parse_command
 from gateway.delivery import deliver, deliver_fallback
 from gateway.errors import AuthError, MattermostError
 from gateway.feed import follow
+from gateway.files import fetch_attachments, parse_file_command
 from gateway.filtering import NOT_ALLOWED, reject_reason
 from gateway.models import Post, User
 from gateway.outbox import Outbox
 from gateway.prompts import Lru, PromptQueue
 from protocol import (
     Accepted,
+    Activity,
     Answer,
     ApprovalShow,
     ApprovalShown,
+    Attachment,
     Command,
     Decision,
     Delivered,
+    FileRequest,
     GatewayHeartbeat,
     GatewayHello,
     Progress,
@@ -83,11 +88,16 @@ class Gateway(Binder):
         self.approvals = ApprovalPosts()
         self.chores = Chores()
         self.catchup_wanted = asyncio.Event()
-        self.catching_up = False  # a catch-up is running: prompts wait (see _pump)
+        # Catch-ups asked for / the last one completed: prompts wait while one is owed, so
+        # a post seen live is never sent before an older one the catch-up is about to find.
+        self._catchup_asked = 0
+        self._catchup_done = 0
         self.thread_ready = asyncio.Event()
         self.welcomed = asyncio.Event()
         self._last_typing = -TYPING_INTERVAL_S
         self._lookups: set[asyncio.Task[None]] = set()
+        self._fetching: dict[str, asyncio.Task[None]] = {}  # post id → attachment download
+        self.activities = ActivityPosts(client, self._where)
         self._log = logger.bind(gateway=config.gateway_id)
 
     def __repr__(self) -> str:
@@ -114,6 +124,8 @@ class Gateway(Binder):
                 self.approvals.run(self.client, self._where, self._shown, self._reactions)
             )
             tasks.create_task(refresh_forever(self.access))
+            if self.config.live:
+                tasks.create_task(self._activity_loop())
 
     def _where(self) -> tuple[str, str, str]:
         return self.bot.id, self.channel_id, self.thread_id
@@ -169,13 +181,9 @@ class Gateway(Binder):
 
     def _pump(self) -> None:
         """Send the oldest unaccepted prompt if it is due (never sent, or unanswered for a
-        resend interval). Stop-and-wait: see gateway.prompts.
-
-        Nothing is sent while a catch-up is wanted or running: a post seen live on the socket
-        must not overtake an older one that only the catch-up will find (answers keep the
-        posts' order)."""
-        if self.catching_up or self.catchup_wanted.is_set():
-            return
+        resend interval). Stop-and-wait: see gateway.prompts."""
+        if self._catchup_done < self._catchup_asked:
+            return  # an older post may still turn up: the catch-up pumps when it is done
         due = self.prompts.due(time.monotonic(), self.config.resend_interval)
         if due is not None:
             prompt, sends = due
@@ -196,6 +204,9 @@ class Gateway(Binder):
                     self._on_progress(message)
                 case ApprovalShow():
                     self.approvals.push(message)
+                case Activity():
+                    if self.config.live and message.post_id not in self.delivered:
+                        self.activities.view(message)
                 case None:
                     pass
 
@@ -213,15 +224,19 @@ class Gateway(Binder):
                 unacked=len(self.prompts),
             )
             self.prompts.resend_now()  # a new worker: re-send what it may lack, right away
+            self._want_catchup()
             self._pump()
-            self.catchup_wanted.set()
         self.floor = welcome.floor if welcome.thread_id else 0
         if welcome.thread_id and welcome.thread_id != self.thread_id:
             self.thread_id, self.channel_id = welcome.thread_id, welcome.channel_id
             self.catchup_high = 0  # it was about the other thread
             self._log.info("thread.bound", thread_id=self.thread_id, channel_id=self.channel_id)
             self.thread_ready.set()
-            self.catchup_wanted.set()
+            self._want_catchup()
+
+    def _want_catchup(self) -> None:
+        self._catchup_asked += 1
+        self.catchup_wanted.set()
 
     def _on_accepted(self, accepted: Accepted) -> None:
         self.prompts.accepted(accepted.post_id)
@@ -258,6 +273,10 @@ class Gateway(Binder):
             Delivered(gateway_id=self.config.gateway_id, post_id=post_id, reply_ids=reply_ids)
         )
 
+    async def _activity_loop(self) -> None:
+        await self.thread_ready.wait()
+        await self.activities.run()
+
     # --- Mattermost → prompts ----------------------------------------------------------------
 
     async def _ws_loop(self) -> None:
@@ -270,7 +289,7 @@ class Gateway(Binder):
         self.connected = connected
 
     def events_lost(self) -> None:
-        self.catchup_wanted.set()
+        self._want_catchup()
         if self.approvals.pending:
             task = asyncio.create_task(self._reread_reactions())
             self._lookups.add(task)
@@ -383,32 +402,98 @@ class Gateway(Binder):
             self._log.debug("post.ignored", post_id=post.id, reason=reason, via=via)
             return
         username = self.access.name_of(post.user_id)
-        prompt: Prompt | Command
+        path = parse_file_command(post.message)
+        if path is not None:
+            request = FileRequest(
+                gateway_id=self.config.gateway_id,
+                post_id=post.id,
+                create_at=post.create_at,
+                user_id=post.user_id,
+                path=path,
+                username=username,
+            )
+            if self.prompts.add(request):
+                self._log.debug("file_request.queued", post_id=post.id, via=via)
+                self._pump()
+            return
         command = parse_command(post.message)
         if command is not None:
-            prompt = Command(
-                gateway_id=self.config.gateway_id,
-                post_id=post.id,
-                create_at=post.create_at,
-                user_id=post.user_id,
-                name=command.name,
-                args=command.args,
-                username=username,
+            self._enqueue(
+                Command(
+                    gateway_id=self.config.gateway_id,
+                    post_id=post.id,
+                    create_at=post.create_at,
+                    user_id=post.user_id,
+                    name=command.name,
+                    args=command.args,
+                    username=username,
+                ),
+                via,
             )
-        else:
-            prompt = Prompt(
-                gateway_id=self.config.gateway_id,
-                post_id=post.id,
-                create_at=post.create_at,
-                user_id=post.user_id,
-                text=post.message,
-                username=username,
-            )
+            return
+        if post.file_ids:
+            if post.id in self._fetching or not self.prompts.reserve(post.id, post.create_at):
+                return
+            task = asyncio.create_task(self._fetch_then_queue(post, username, via))
+            self._fetching[post.id] = task
+            task.add_done_callback(self._fetched)
+            return
+        self._queue(post, username, via)
+
+    def _fetched(self, task: asyncio.Task[None]) -> None:
+        for post_id, known in list(self._fetching.items()):
+            if known is task:
+                del self._fetching[post_id]
+
+    async def _fetch_then_queue(self, post: Post, username: str, via: str) -> None:
+        """Download the post's attachments (part of accepting it), then queue the prompt."""
+        backoff = Backoff(initial=0.5, cap=30.0)
+        while True:
+            try:
+                files = await fetch_attachments(
+                    self.client,
+                    post.file_ids,
+                    max_bytes=self.config.max_upload_bytes,
+                    known=post.files,
+                )
+                break
+            except AuthError as exc:
+                self._log.error("attachments.auth_failed {}", exc, post_id=post.id)
+                self.prompts.release(post.id)
+                return
+            except MattermostError as exc:
+                delay = backoff.next()
+                self._log.warning("attachments.retry {}", exc, post_id=post.id, retry_s=delay)
+                await asyncio.sleep(delay)
+        self._log.info(
+            "attachments.fetched",
+            post_id=post.id,
+            files=len(files),
+            skipped=sum(1 for f in files if f.skipped),
+            bytes=sum(len(f.data) for f in files),
+        )
+        self._queue(post, username, via, files)
+
+    def _queue(
+        self, post: Post, username: str, via: str, files: tuple[Attachment, ...] = ()
+    ) -> None:
+        prompt = Prompt(
+            gateway_id=self.config.gateway_id,
+            post_id=post.id,
+            create_at=post.create_at,
+            user_id=post.user_id,
+            text=post.message,
+            username=username,
+            attachments=files,
+        )
+        self._enqueue(prompt, via)
+
+    def _enqueue(self, prompt: Prompt | Command, via: str) -> None:
         if self.prompts.add(prompt):
             self._log.debug(
                 "prompt.queued",
-                post_id=post.id,
-                chars=len(post.message),
+                post_id=prompt.post_id,
+                kind=type(prompt).__name__,
                 via=via,
                 queued=len(self.prompts),
             )
@@ -422,7 +507,7 @@ class Gateway(Binder):
             self.catchup_wanted.clear()
             if not self.thread_id or self.welcome is None:
                 continue  # binding the thread asks again
-            self.catching_up = True
+            asked = self._catchup_asked
             try:
                 await self._catch_up()
             except AuthError:
@@ -434,8 +519,7 @@ class Gateway(Binder):
                 self.catchup_wanted.set()
             else:
                 backoff.reset()
-            finally:
-                self.catching_up = False
+                self._catchup_done = max(self._catchup_done, asked)
             self._pump()
 
     async def _catch_up(self) -> None:
@@ -512,6 +596,8 @@ class Gateway(Binder):
             ids, reused = (await deliver_fallback(self.client, answer, fallback, **where),), 0
             self._log.warning("answer.fallback", post_id=answer.post_id, text=fallback)
         self.delivered.remember(answer.post_id, ids)
+        if answer.activity and self.config.live:
+            self.activities.finish(answer.post_id, answer.create_at, answer.activity)
         self._send_delivered(answer.post_id, ids)
         self._log.info(
             "answer.posted",

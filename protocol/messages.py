@@ -37,16 +37,20 @@ __all__ = [
     "EMPTY_ANSWER",
     "PROTOCOL_VERSION",
     "Accepted",
+    "Activity",
     "Answer",
     "ApprovalShow",
     "ApprovalShown",
+    "Attachment",
     "BindThread",
     "Command",
     "Decision",
     "Delivered",
+    "FileRequest",
     "GatewayBye",
     "GatewayHeartbeat",
     "GatewayHello",
+    "OutFile",
     "Progress",
     "Prompt",
     "Role",
@@ -113,14 +117,46 @@ class BindThread(_Message, frozen=True):
     floor: Millis = 0
 
 
+class Attachment(msgspec.Struct, frozen=True, kw_only=True):
+    """One file of a prompt, downloaded by the gateway (only it holds the token).
+
+    ``skipped`` names why there are no bytes (too large, unreadable); ``name`` is the
+    client's file name, untrusted: the worker sanitizes it before it touches the disk.
+    """
+
+    # Not bounded tighter than a sender can produce: a refused Prompt is re-sent forever.
+    file_id: PromptText
+    name: PromptText
+    size: int
+    data: bytes = b""
+    skipped: ShortText = ""
+
+
 class Prompt(_Message, frozen=True):
-    """An accepted-by-the-filter post of the thread, re-sent until :class:`Accepted`."""
+    """An accepted-by-the-filter post of the thread, re-sent until :class:`Accepted`.
+
+    ``attachments`` carry the post's files; the worker writes them to the workdir before it
+    acknowledges, so a crash never loses or doubles them.
+    """
 
     gateway_id: GatewayId
     post_id: MattermostId
     create_at: Millis
     user_id: MattermostId
     text: PromptText
+    username: ShortText = ""
+    attachments: tuple[Attachment, ...] = ()
+
+
+class FileRequest(_Message, frozen=True):
+    """``!file PATH`` from an allowed user: answered at once (not a turn), exactly once, with
+    the file's bytes in the :class:`Answer`; re-sent until :class:`Accepted`."""
+
+    gateway_id: GatewayId
+    post_id: MattermostId
+    create_at: Millis
+    user_id: MattermostId
+    path: PromptText
     username: ShortText = ""
 
 
@@ -176,7 +212,15 @@ class ApprovalShown(_Message, frozen=True):
 
 
 ToWorker = (
-    GatewayHello | GatewayBye | BindThread | Prompt | Delivered | Command | Decision | ApprovalShown
+    GatewayHello
+    | GatewayBye
+    | BindThread
+    | Prompt
+    | Delivered
+    | Command
+    | Decision
+    | ApprovalShown
+    | FileRequest
 )
 
 
@@ -209,11 +253,19 @@ class Accepted(_Message, frozen=True):
     first: bool = True
 
 
+class OutFile(msgspec.Struct, frozen=True, kw_only=True):
+    """A file the answer carries (``!file``): the gateway uploads it and attaches it."""
+
+    name: PromptText
+    data: bytes
+
+
 class Answer(_Message, frozen=True):
     """The answer to ``post_id``, re-sent until :class:`Delivered`.
 
     ``attempt`` counts sends: from 2 on, the gateway first looks in the thread for parts
-    already posted.
+    already posted. ``files`` are attached to the first part. ``activity`` is the one line
+    the turn's activity post (if it has one) is reduced to once the answer is posted.
     """
 
     post_id: MattermostId
@@ -221,6 +273,8 @@ class Answer(_Message, frozen=True):
     text: AnswerText
     is_error: bool = False
     attempt: Count = 1
+    files: tuple[OutFile, ...] = ()
+    activity: AnswerText = ""
 
 
 class Progress(_Message, frozen=True):
@@ -250,7 +304,21 @@ class ApprovalShow(_Message, frozen=True):
     text: AnswerText
 
 
-ToGateway = Welcome | Accepted | Answer | Progress | ApprovalShow
+class Activity(_Message, frozen=True):
+    """The running turn of ``post_id`` as a short human view (MMCLAUDE_LIVE), from 2 s of
+    turn on, at most once a second; only the latest counts (``seq`` grows within one try of
+    the turn), a lost one is superseded. Never acknowledged: the turn's end reaches the
+    gateway as :attr:`Answer.activity`, which is re-sent until delivered.
+    """
+
+    post_id: MattermostId
+    create_at: Millis
+    text: AnswerText
+    elapsed_s: Seconds = 0.0
+    seq: Count = 0
+
+
+ToGateway = Welcome | Accepted | Answer | Progress | ApprovalShow | Activity
 
 
 # --- any child → supervisor ----------------------------------------------------------------

@@ -55,13 +55,15 @@ _EOF: dict[str, Any] = {"type": "__eof__"}
 def claude_argv(
     config: WorkerConfig, session_id: str | None, permission_mode: str | None = None
 ) -> list[str]:
-    """The command line (contract.md): tool approvals over stdio, the permission mode (the
-    one chosen with ``!mode``, else the configured one), resume the session when one is known."""
+    """The command line (contract.md): tool approvals over stdio, partial messages when the
+    turn's activity is shown (MMCLAUDE_LIVE), the permission mode (the one chosen with
+    ``!mode``, else the configured one), resume the session when one is known."""
     return claude_command(
         config.claude_path,
         config.claude_args,
         session_id,
         permission_mode or config.permission_mode,
+        live=config.live,
     )
 
 
@@ -70,6 +72,8 @@ def claude_command(
     args: Sequence[str],
     session_id: str | None = None,
     permission_mode: str | None = "default",
+    *,
+    live: bool = True,
 ) -> list[str]:
     """:func:`claude_argv` from its parts (the benchmarks measure this very command line)."""
     resume = ["--resume", session_id] if session_id else []
@@ -84,6 +88,7 @@ def claude_command(
         "--verbose",
         "--permission-prompt-tool",
         "stdio",
+        *(["--include-partial-messages"] if live else []),
         *(["--permission-mode", mode] if mode else []),
         *resume,
         *args,
@@ -229,9 +234,9 @@ class ClaudeChild:
 
     # --- talking ------------------------------------------------------------------------
 
-    async def send_user(self, text: str) -> None:
+    async def send_user(self, text: str, images: list[dict[str, Any]] | None = None) -> None:
         """Write one user message; :class:`ChildExitedError` if claude is gone."""
-        await self._write(encode_user(text))
+        await self._write(encode_user(text, images))
         self.last_activity = time.monotonic()
 
     async def interrupt(self) -> None:

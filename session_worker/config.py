@@ -38,6 +38,10 @@ class WorkerConfig(msgspec.Struct, frozen=True, kw_only=True):
     approval_timeout: float = 600.0
     # Secrets to redact from log lines (the token, if the environment had one).
     redact: tuple[str, ...] = ()
+    # MMCLAUDE_LIVE: run claude with --include-partial-messages and send activity views.
+    live: bool = True
+    # MMCLAUDE_MAX_UPLOAD_MB in bytes: the largest file `!file` sends.
+    max_upload_bytes: int = 20 * 1024 * 1024
 
     def __repr__(self) -> str:
         return f"WorkerConfig(state_dir={self.state_dir!r}, claude_path={self.claude_path!r})"

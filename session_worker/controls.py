@@ -105,7 +105,8 @@ class Controls:
         after: list[Callable[[], None]] = []
         with self.journal.transaction():
             reply = self._run(name, args.strip(), who, after, row.create_at)
-            answered = self.journal.insert_answered(row, reply)
+            self.journal.insert_answered(row, reply)
+        answered = self.journal.get(row.post_id)
         for effect in after:  # on claude, once the journal holds the command
             effect()
         logger.bind(post_id=row.post_id, command=name, user_id=row.user_id).info("command.done")

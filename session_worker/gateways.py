@@ -11,7 +11,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Protocol
 
-from protocol import Answer, GatewayHello, ProtocolError
+from protocol import Answer, GatewayHello, OutFile, ProtocolError
 
 if TYPE_CHECKING:
     from collections.abc import Callable
@@ -127,6 +127,8 @@ class PendingAnswer:
     last_sent: float | None = None
     sent_to: str | None = None  # the gateway of the last send
     sends_there: int = 0  # consecutive sends to that gateway
+    files: tuple[OutFile, ...] = ()
+    activity: str = ""  # the summary line of the turn's activity post, if it had one
 
     def message(self) -> Answer:
         return Answer(
@@ -135,6 +137,8 @@ class PendingAnswer:
             text=self.text,
             is_error=self.is_error,
             attempt=self.attempt,
+            files=self.files,
+            activity=self.activity,
         )
 
 
@@ -146,7 +150,13 @@ class Outbox:
     re-sorting the whole backlog there was the worker's hot spot with many undelivered.
     """
 
-    def __init__(self) -> None:
+    def __init__(
+        self,
+        load_files: Callable[[str], tuple[OutFile, ...]] | None = None,
+        load_activity: Callable[[str], str] | None = None,
+    ) -> None:
+        self._load_files = load_files  # the files an answer carries (!file), by post id
+        self._load_activity = load_activity  # the activity summary line, by post id
         self._items: dict[str, PendingAnswer] = {}  # insertion order == journal order
         self._last: tuple[int, str] | None = None  # the order key of the last item
 
@@ -155,6 +165,10 @@ class Outbox:
         item = PendingAnswer(
             row.post_id, row.create_at, row.answer, row.is_error, row.gateway_id, attempt
         )
+        if self._load_files is not None:
+            item.files = self._load_files(row.post_id)
+        if self._load_activity is not None:
+            item.activity = self._load_activity(row.post_id)
         known = row.post_id in self._items
         self._items[row.post_id] = item
         key = (row.create_at, row.post_id)

@@ -220,20 +220,19 @@ class Journal:
         ).fetchone()
         return int(n)
 
-    def insert_answered(self, row: PromptRow, answer: str) -> PromptRow:
-        """Store a command post with its reply at once (answered, never run by claude)."""
+    def insert_answered(self, row: PromptRow, answer: str, *, is_error: bool = False) -> bool:
+        """Store a post answered at once (a command, ``!file``): never queued, so never run by
+        claude; False (and nothing changed) if the post id is known."""
         now = time.time()
-        self._db.execute(
-            f"INSERT INTO prompts ({_COLUMNS}, accepted_at, updated_at) "
+        cursor = self._db.execute(
+            f"INSERT OR IGNORE INTO prompts ({_COLUMNS}, accepted_at, updated_at) "
             "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
             (
                 row.post_id, row.create_at, row.user_id, row.username, row.text,
-                row.gateway_id, State.ANSWERED.value, 0, answer, 0, "[]", now, now,
+                row.gateway_id, State.ANSWERED.value, 0, answer, int(is_error), "[]", now, now,
             ),
         )  # fmt: skip
-        stored = self.get(row.post_id)
-        assert stored is not None
-        return stored
+        return cursor.rowcount == 1
 
     def transaction(self) -> _Transaction:
         """One atomic unit of several writes (a command's effects and its journal row)."""

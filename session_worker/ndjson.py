@@ -177,6 +177,10 @@ def decode_line(line: bytes) -> dict[str, Any]:
         raise ChildProtocolError(
             f"claude wrote a non-JSON line ({len(line)} bytes): {exc}"
         ) from exc
+    except RecursionError:  # msgspec's answer to JSON nested past ~1000 levels
+        raise ChildProtocolError(
+            f"claude wrote a JSON line nested too deep ({len(line)} bytes)"
+        ) from None
     if not isinstance(value, dict) or not isinstance(value.get("type"), str):
         raise ChildProtocolError(
             f"claude wrote a JSON line that is not an event object ({len(line)} bytes)"
@@ -189,7 +193,7 @@ def decode_line(line: bytes) -> dict[str, Any]:
 
 
 class _UserContent(msgspec.Struct, frozen=True):
-    content: str
+    content: str | list[dict[str, Any]]
     role: Literal["user"] = "user"
 
 
@@ -250,9 +254,13 @@ class _ControlResponseLine(msgspec.Struct, frozen=True, tag="control_response", 
 _encoder = msgspec.json.Encoder()
 
 
-def encode_user(text: str) -> bytes:
-    """The stdin line carrying one user message (the post text as is)."""
-    return _encoder.encode(_UserLine(message=_UserContent(content=text))) + b"\n"
+def encode_user(text: str, images: list[dict[str, Any]] | None = None) -> bytes:
+    """The stdin line carrying one user message (the post text as is); with ``images``
+    (base64 ``image`` content blocks) the content is a list: the text block, then them."""
+    content: str | list[dict[str, Any]] = text
+    if images:
+        content = [{"type": "text", "text": text}, *images]
+    return _encoder.encode(_UserLine(message=_UserContent(content=content))) + b"\n"
 
 
 RequestSubtype = Literal["initialize", "interrupt", "set_model", "set_permission_mode"]

@@ -13,12 +13,14 @@ import asyncio
 import contextlib
 import time
 from dataclasses import dataclass
+from pathlib import Path
 from typing import TYPE_CHECKING, Any, Protocol
 
 from loguru import logger
 
 from protocol.proctree import sweep_orphans
-from session_worker import answers, policy
+from session_worker import answers, files, policy
+from session_worker.activity import ACTIVITY_AFTER, ActivityView, activity_key, summary_line
 from session_worker.child import ClaudeChild
 from session_worker.errors import ChildExitedError, ChildStartError
 from session_worker.ndjson import (
@@ -110,6 +112,12 @@ class Runner:
         self.restarts = 0
         self.current: PromptRow | None = None
         self.turn_started = 0.0
+        # MMCLAUDE_LIVE: the running turn's view; `activity_changes` counts its changes.
+        self.activity: ActivityView | None = None
+        self.activity_changes = 0
+        # result.total_cost_usd is cumulative per claude process: the last one seen, so a
+        # turn's own cost is the difference.
+        self._process_cost = 0.0
         self._wake = asyncio.Event()
         self._backoff = policy.Backoff()
         self.hooks: TurnHooks = _NoHooks()
@@ -257,6 +265,7 @@ class Runner:
         return returncode
 
     async def _respawn(self) -> None:
+        self._process_cost = 0.0  # a new process counts from zero
         old = self.child
         if old is not None:
             self.child = None
@@ -387,9 +396,14 @@ class Runner:
             child.dropped_idle = 0
         interp = TurnInterpreter()
         child.listening = True
+        self.activity = ActivityView() if self.config.live else None
+        self.activity_changes = 0
         try:
             logger.debug("hop.claude_write", post_id=row.post_id, t_ns=time.monotonic_ns())
-            await child.send_user(row.text)
+            workdir = Path(self.config.claude_workdir)
+            manifest = files.load_manifest(workdir, row.post_id)
+            images = files.image_blocks(workdir, manifest) if manifest else []
+            await child.send_user(row.text, images)
             while True:
                 now = time.monotonic()
                 if self.hooks.waiting():  # a person decides: the approval timeout rules
@@ -437,6 +451,8 @@ class Runner:
         return _Stopped(killed=True, partial=interp.partial_text)
 
     def _feed(self, interp: TurnInterpreter, event: dict[str, object]) -> TurnOutcome | None:
+        if self.activity is not None and self.activity.feed(event):
+            self.activity_changes += 1
         outcome = interp.feed(event)
         sid = interp.session_id
         if event.get("type") == "system" and event.get("subtype") == "init":
@@ -489,7 +505,22 @@ class Runner:
         if not give_up and self.journal.meta("context_lost"):
             text = policy.context_lost(text)
         text = answers.cap(self.config.claude_workdir, row.post_id, policy.non_empty(text))
+        manifest = files.load_manifest(Path(self.config.claude_workdir), row.post_id)
+        note = files.skipped_note(manifest)
+        if note:
+            text = f"{note}\n\n{text}"
         event = GiveUp(text) if give_up else Finish(text, is_error)
+        elapsed = time.monotonic() - self.turn_started
+        cost = None if give_up else self._turn_cost()
+        if (
+            not give_up
+            and self.activity is not None
+            and (elapsed >= ACTIVITY_AFTER or row.tries > 1)
+        ):
+            # The line the turn's activity post is reduced to, delivered with the answer (a
+            # retried turn may have left a post from its earlier try, however short it is now).
+            line = summary_line(elapsed, self.activity.tool_calls, cost, ok=not is_error)
+            self.journal.set_meta(activity_key(row.post_id), line)
         row = self.journal.apply(row.post_id, event)
         if not give_up:
             self.journal.set_meta("context_lost", None)
@@ -498,6 +529,14 @@ class Runner:
             post_id=row.post_id, ms=ms, is_error=is_error, subtype=subtype, chars=len(text)
         ).info("turn.complete")
         self.on_answered(row)
+
+    def _turn_cost(self) -> float | None:
+        total = self.activity.cost_usd if self.activity is not None else None
+        if total is None:
+            return None
+        cost = total - self._process_cost if total >= self._process_cost else total
+        self._process_cost = total
+        return cost
 
     async def _shutdown(self) -> None:
         """Stop claude and its tools; a prompt still running is queued for the next start."""

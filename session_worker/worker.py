@@ -12,6 +12,7 @@ import asyncio
 import os
 import secrets
 import time
+from pathlib import Path
 from typing import TYPE_CHECKING
 
 from loguru import logger
@@ -19,12 +20,14 @@ from loguru import logger
 import protocol
 from protocol import (
     Accepted,
+    Activity,
     ApprovalShow,
     ApprovalShown,
     BindThread,
     Command,
     Decision,
     Delivered,
+    FileRequest,
     GatewayBye,
     GatewayHello,
     Progress,
@@ -36,7 +39,8 @@ from protocol import (
     curve,
 )
 from protocol.proctree import become_subreaper
-from session_worker import policy
+from session_worker import files, outfiles, policy
+from session_worker.activity import ACTIVITY_AFTER, ACTIVITY_EVERY, activity_key
 from session_worker.controls import Controls
 from session_worker.delivery import Delivery
 from session_worker.errors import JournalError
@@ -72,7 +76,10 @@ class Worker:
         self._peer = ""
         self._keys = curve.keys_dir(config.state_dir)
         self._pair: curve.KeyPair | None = None
-        self.outbox = Outbox()
+        self.outbox = Outbox(
+            load_files=lambda post_id: outfiles.load(Path(config.state_dir), post_id),
+            load_activity=lambda post_id: self.journal.meta(activity_key(post_id)) or "",
+        )
         self.delivery = Delivery(self.gateways, self.outbox, config.redeliver_interval)
         self.runner = Runner(
             config, self.journal, on_answered=self._answered, on_turn_start=self._turn_started
@@ -80,6 +87,9 @@ class Worker:
         self._next_progress = 0.0  # when the running turn's next Progress is due
         self.controls = Controls(config, self.journal, self.runner, self._show_approval)
         self._approvals_sent: dict[str, float] = {}  # request id → last ApprovalShow sent
+        self._activity_sent = 0.0  # when the running turn's last Activity went out
+        self._activity_seen = -1  # runner.activity_changes at that send
+        self._activity_seq = 0
 
     async def run(self, stop: asyncio.Event) -> None:
         if not become_subreaper():
@@ -193,8 +203,13 @@ class Worker:
                 self.controls.decide(request_id, behavior, who)
             case ApprovalShown(request_id=request_id, state=state):
                 self.controls.shown(request_id, state, message.post_create_at)
+            case FileRequest():
+                self._file_request(message)
             case Delivered(gateway_id=gateway_id, post_id=post_id, reply_ids=reply_ids):
                 self.journal.apply(post_id, Deliver(tuple(reply_ids)))
+                outfiles.forget(Path(self.config.state_dir), post_id)
+                if self.journal.meta(activity_key(post_id)) is not None:
+                    self.journal.set_meta(activity_key(post_id), None)
                 if self.delivery.delivered(gateway_id, post_id):
                     logger.bind(post_id=post_id, parts=len(reply_ids)).debug("answer.delivered")
 
@@ -242,12 +257,34 @@ class Worker:
                 "prompt.unknown_gateway"
             )
             return
+        text = message.text
+        if message.attachments and self.journal.get(message.post_id) is None:
+            # Written before the journal row and the acknowledgement: a crash in between
+            # makes the gateway re-send, and the rewrite gives the same names and bytes.
+            attachments = message.attachments[: files.MAX_ATTACHMENTS]
+            try:
+                manifest = files.save_attachments(
+                    Path(self.config.claude_workdir),
+                    message.post_id,
+                    attachments,
+                    self.config.max_upload_bytes,
+                )
+            except ValueError as exc:  # a malformed post id: refuse the files, keep the prompt
+                logger.bind(post_id=message.post_id, error=str(exc)).warning("attachments.refused")
+                manifest = files.Manifest(skipped=tuple(f"{a.name}: refused" for a in attachments))
+            except OSError as exc:
+                logger.bind(post_id=message.post_id, error=str(exc)).error("attachments.unsaved")
+                return  # not acknowledged: the gateway re-sends (the disk may have room then)
+            text = files.prompt_with_files(message.text, manifest, Path(self.config.claude_workdir))
+            logger.bind(
+                post_id=message.post_id, saved=len(manifest.saved), skipped=len(manifest.skipped)
+            ).info("attachments.saved")
         row = PromptRow(
             post_id=message.post_id,
             create_at=message.create_at,
             user_id=message.user_id,
             username=message.username,
-            text=message.text,
+            text=text,
             gateway_id=message.gateway_id,
         )
         refusal = None
@@ -325,6 +362,45 @@ class Worker:
             if target is not None and (everything or now - last >= APPROVAL_RESEND_EVERY):
                 self._send_approval(target, approval)
 
+    def _file_request(self, message: FileRequest) -> None:
+        """``!file PATH``: answered at once, beside the turn queue, exactly once. The bytes are
+        copied to the state dir before the journal row (answered) is committed, so every
+        re-send after a crash carries the same file."""
+        gateway = self.gateways.get(message.gateway_id)
+        if gateway is None:
+            return
+        log = logger.bind(post_id=message.post_id, path=message.path)
+        if self.journal.get(message.post_id) is None:
+            try:
+                target = files.confine(
+                    Path(self.config.claude_workdir), message.path, self.config.max_upload_bytes
+                )
+                data = target.read_bytes()
+                outfiles.store(Path(self.config.state_dir), message.post_id, target.name, data)
+            except files.FileRefused as exc:
+                answer, is_error = exc.reason, True
+                log.bind(reason=exc.reason).info("file.refused")
+            except OSError as exc:
+                reason = exc.strerror or str(exc)
+                answer, is_error = f"`{message.path}` cannot be sent: {reason}.", True
+                log.bind(error=str(exc)).warning("file.unreadable")
+            else:
+                answer, is_error = f"📎 `{message.path}` ({len(data)} bytes)", False
+                log.bind(size=len(data)).info("file.sent")
+            row = PromptRow(
+                post_id=message.post_id,
+                create_at=message.create_at,
+                user_id=message.user_id,
+                username=message.username,
+                text=f"!file {message.path}",
+                gateway_id=message.gateway_id,
+            )
+            if self.journal.insert_answered(row, answer, is_error=is_error):
+                stored = self.journal.get(message.post_id)
+                assert stored is not None
+                self._answered(stored)
+        gateway.send(protocol.encode(Accepted(post_id=message.post_id, first=False)))
+
     # --- answers ------------------------------------------------------------------------
 
     def _answered(self, row: PromptRow) -> None:
@@ -332,6 +408,34 @@ class Worker:
 
     def _turn_started(self, row: PromptRow) -> None:
         self._next_progress = time.monotonic() + FIRST_PROGRESS_AFTER
+        self._activity_sent, self._activity_seen, self._activity_seq = 0.0, -1, 0
+
+    def _activity(self, row: PromptRow, now: float) -> None:
+        """The running turn's view to a gateway: after ACTIVITY_AFTER s of turn, at most once
+        every ACTIVITY_EVERY s, only when it changed (or its clock needs a tick)."""
+        view = self.runner.activity
+        elapsed = now - self.runner.turn_started
+        if view is None or elapsed < ACTIVITY_AFTER or now - self._activity_sent < ACTIVITY_EVERY:
+            return
+        changed = self.runner.activity_changes != self._activity_seen
+        if not changed and now - self._activity_sent < 5 * ACTIVITY_EVERY:
+            return  # unchanged: only the elapsed seconds move; refresh them now and then
+        gateway = self.delivery.progress_gateway(row)
+        if gateway is None:
+            return
+        self._activity_sent, self._activity_seen = now, self.runner.activity_changes
+        self._activity_seq += 1
+        gateway.send(
+            protocol.encode(
+                Activity(
+                    post_id=row.post_id,
+                    create_at=row.create_at,
+                    text=view.render(elapsed),
+                    elapsed_s=round(elapsed, 1),
+                    seq=self._activity_seq,
+                )
+            )
+        )
 
     def _progress(self, row: PromptRow, elapsed: float) -> None:
         gateway = self.delivery.progress_gateway(row)
@@ -352,6 +456,8 @@ class Worker:
             self.controls.tick()
             self._show_approvals(None)
             row = self.runner.current
+            if row is not None:
+                self._activity(row, now)
             if row is not None and now >= self._next_progress:
                 self._next_progress = now + PROGRESS_EVERY
                 self._progress(row, round(now - self.runner.turn_started, 1))

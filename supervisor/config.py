@@ -73,6 +73,8 @@ SETTINGS: dict[str, tuple[str, str] | None] = {
     "MMCLAUDE_RESTART_PERIOD": ("supervisor", "restart-period"),
     "MMCLAUDE_WORKER_USER": ("supervisor", "worker-user"),
     "MMCLAUDE_GATEWAY_USER": ("supervisor", "gateway-user"),
+    "MMCLAUDE_LIVE": ("mmclaude", "live"),
+    "MMCLAUDE_MAX_UPLOAD_MB": ("mmclaude", "max-upload-mb"),
 }
 
 _ID_CHARS = set("abcdefghijklmnopqrstuvwxyz0123456789")
@@ -109,6 +111,12 @@ class Settings(msgspec.Struct, frozen=True, kw_only=True):
     worker_user: str = ""
     gateway_user: str = ""
     since_post: str = ""  # binding a thread: its posts from this one on are run, not older
+    live: bool = True
+    max_upload_mb: float = 20.0
+
+    @property
+    def max_upload_bytes(self) -> int:
+        return int(self.max_upload_mb * 1024 * 1024)
 
     def __repr__(self) -> str:
         return f"Settings(url={self.url!r}, token=[REDACTED], state_dir={self.state_dir!r})"
@@ -135,6 +143,8 @@ class Settings(msgspec.Struct, frozen=True, kw_only=True):
             # The worker never holds the Mattermost token (its claude child could read it):
             # nothing of it can reach a worker log line to be redacted.
             redact=(),
+            live=self.live,
+            max_upload_bytes=self.max_upload_bytes,
         )
 
     def gateway_config(self, gateway_id: str | None = None) -> GatewayConfig:
@@ -153,6 +163,8 @@ class Settings(msgspec.Struct, frozen=True, kw_only=True):
             log_level=self.log_level,
             log_format=self.log_format,
             since_post=self.since_post,
+            live=self.live,
+            max_upload_bytes=self.max_upload_bytes,
         )
 
     def supervisor_endpoint(self) -> str:
@@ -187,6 +199,8 @@ class Settings(msgspec.Struct, frozen=True, kw_only=True):
             "MMCLAUDE_RESTART_PERIOD": self.restart_period,
             "MMCLAUDE_WORKER_USER": self.worker_user,
             "MMCLAUDE_GATEWAY_USER": self.gateway_user,
+            "MMCLAUDE_LIVE": self.live,
+            "MMCLAUDE_MAX_UPLOAD_MB": self.max_upload_mb,
         }
 
 
@@ -480,6 +494,10 @@ def load_settings(
     max_restarts = int(_number(found[0], found[1], integer=True, minimum=1)) if found else 5
     found = src.get("MMCLAUDE_RESTART_PERIOD")
     restart_period = _number(found[0], found[1]) if found else 60.0
+    found = src.get("MMCLAUDE_LIVE")
+    live = _flag(found[0], found[1]) if found else True
+    found = src.get("MMCLAUDE_MAX_UPLOAD_MB")
+    max_upload_mb = _number(found[0], found[1]) if found else 20.0
 
     return Settings(
         url=url,
@@ -508,6 +526,8 @@ def load_settings(
         worker_user=worker_user,
         gateway_user=gateway_user,
         since_post=since_post,
+        live=live,
+        max_upload_mb=max_upload_mb,
     )
 
 

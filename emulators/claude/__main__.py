@@ -110,6 +110,7 @@ def main(argv: list[str] | None = None) -> None:
         permission_mode=flags.get("--permission-mode") or "default",
         delay_s=delay_ms / 1000,
         max_retries=int(os.environ.get("CLAUDE_CODE_MAX_RETRIES") or 10),
+        partial="--include-partial-messages" in flags,
     )
     claude = FakeClaude(options, open_session(flags, options))
     threading.Thread(target=claude.read_stdin, name="stdin", daemon=True).start()

@@ -74,21 +74,43 @@ def long_answer(prefix: str, size: int) -> str:
 
 
 def content_text(content: Any) -> str:
-    """The text of a user message's content: a string, or the text blocks joined by newlines."""
+    """The text of a user message's content: a string, or the text blocks joined by newlines.
+
+    Each base64 image block adds a line ``[image <media type> <n> bytes]``, so an echo shows
+    which images reached the model."""
     if isinstance(content, str):
         return content
     if isinstance(content, list):
         texts = [
             b.get("text", "") for b in content if isinstance(b, dict) and b.get("type") == "text"
         ]
+        texts += [
+            _image_line(b) for b in content if isinstance(b, dict) and b.get("type") == "image"
+        ]
         return "\n".join(str(t) for t in texts)
     return ""
+
+
+def _image_line(block: dict[str, Any]) -> str:
+    source = block.get("source")
+    source = source if isinstance(source, dict) else {}
+    data = source.get("data")
+    size = (len(data) * 3) // 4 - data.count("=") if isinstance(data, str) else 0
+    return f"[image {source.get('media_type', '?')} {size} bytes]"
 
 
 class Options:
     """What the command line asked for."""
 
-    def __init__(self, model: str, permission_mode: str, delay_s: float, max_retries: int) -> None:
+    def __init__(
+        self,
+        model: str,
+        permission_mode: str,
+        delay_s: float,
+        max_retries: int,
+        partial: bool = False,
+    ) -> None:
+        self.partial = partial  # --include-partial-messages: stream_event text deltas
         self.model = model
         self.permission_mode = permission_mode
         self.delay_s = delay_s
@@ -114,6 +136,7 @@ class FakeClaude:
         self.tool_pid = 0
         self.responses: dict[str, dict[str, Any]] = {}  # can_use_tool answers by request id
         self.asking: str | None = None  # the request id of the pending can_use_tool
+        self.stream_id = ""  # the message id of this turn's streamed text, if any
 
     def __repr__(self) -> str:
         state = f"running={self.running} queued={len(self.queue)}"
@@ -236,6 +259,7 @@ class FakeClaude:
 
     def turn(self, prompt: str) -> None:
         started = time.monotonic()
+        self.stream_id = ""
         sid = self.session.session_id
         opts = self.options
         self.emit(
@@ -279,13 +303,48 @@ class FakeClaude:
             return
         slow = slow_seconds(prompt)
         slow_started = time.monotonic()
-        if slow and self.wait(slow):
+        if slow and opts.partial:
+            if self.drip(answer, slow):
+                done = (time.monotonic() - slow_started) / slow
+                partial = answer[: max(1, int(len(answer) * done))]
+                self.finish_interrupted(prompt, pending, partial, started)
+                return
+        elif slow and self.wait(slow):
             # The answer streams evenly over `slow` seconds: keep what had "arrived" so far.
             done = (time.monotonic() - slow_started) / slow
             partial = answer[: max(1, int(len(answer) * done))]
             self.finish_interrupted(prompt, pending, partial, started)
             return
         self.finish_success(prompt, pending, answer, started)
+
+    def drip(self, answer: str, seconds: float) -> bool:
+        """Stream ``answer`` as text deltas evenly over ``seconds`` (4 a second), as the real
+        CLI does with --include-partial-messages; True if an interrupt cut it short."""
+        sid = self.session.session_id
+        steps = max(1, int(seconds * 4))
+        self.stream_id = ev.new_message_id()
+        start = {"type": "message_start", "message": ev.stream_message(self.stream_id)}
+        self.emit(ev.stream_event(sid, start))
+        block = {"type": "text", "text": ""}
+        self.emit(
+            ev.stream_event(
+                sid, {"type": "content_block_start", "index": 0, "content_block": block}
+            )
+        )
+        sent = 0
+        for step in range(1, steps + 1):
+            if self.wait(seconds / steps):
+                return True
+            upto = len(answer) * step // steps
+            if upto > sent:
+                delta = {"type": "text_delta", "text": answer[sent:upto]}
+                self.emit(
+                    ev.stream_event(
+                        sid, {"type": "content_block_delta", "index": 0, "delta": delta}
+                    )
+                )
+                sent = upto
+        return False
 
     def run_tool(self, sid: str) -> list[str]:
         """Start a setsid'd `sleep 300` that outlives us, like a Bash tool's background job."""
@@ -380,7 +439,7 @@ class FakeClaude:
             if self.interrupted.is_set():
                 self.finish_interrupted(prompt, pending, answer, started)
                 return
-            self.emit(ev.assistant_text(sid, answer))
+            self.emit(ev.assistant_text(sid, answer, self.stream_id))
             self.record(prompt, pending[1:], answer)
             num_turns = len(pending[1:]) // 2 + 1
             ms = int((time.monotonic() - started) * 1000)
@@ -398,7 +457,7 @@ class FakeClaude:
         sid = self.session.session_id
         with self.cond:
             if partial:
-                self.emit(ev.assistant_text(sid, partial))
+                self.emit(ev.assistant_text(sid, partial, self.stream_id))
             self.emit(ev.user_text(sid, ev.INTERRUPT_MARKER))
             self.record(prompt, pending[1:], partial, marker=True)
             self.emit(ev.result_interrupted(sid, int((time.monotonic() - started) * 1000)))

@@ -138,9 +138,38 @@ def system_init(
     }
 
 
-def assistant(session_id: str, content: list[Event]) -> Event:
+def stream_message(message_id: str) -> Event:
+    """The ``message`` of a ``message_start`` stream event (empty content, as recorded)."""
+    return {
+        "id": message_id,
+        "type": "message",
+        "role": "assistant",
+        "model": API_MODEL,
+        "content": [],
+        "stop_reason": None,
+        "stop_sequence": None,
+        "usage": {"input_tokens": 10, "output_tokens": 1},
+    }
+
+
+def stream_event(session_id: str, event: Event) -> Event:
+    """One ``stream_event`` (only with --include-partial-messages)."""
+    return {
+        "type": "stream_event",
+        "event": event,
+        "session_id": session_id,
+        "parent_tool_use_id": None,
+        "uuid": new_uuid(),
+    }
+
+
+def new_message_id() -> str:
+    return f"msg_{uuid.uuid4().hex[:24]}"
+
+
+def assistant(session_id: str, content: list[Event], message_id: str = "") -> Event:
     message = {
-        "id": f"msg_{uuid.uuid4().hex[:24]}",
+        "id": message_id or new_message_id(),
         "type": "message",
         "role": "assistant",
         "model": API_MODEL,
@@ -165,8 +194,8 @@ def _assistant_event(session_id: str, message: dict[str, Any], **extra: Any) -> 
     }
 
 
-def assistant_text(session_id: str, text: str) -> Event:
-    return assistant(session_id, [{"type": "text", "text": text}])
+def assistant_text(session_id: str, text: str, message_id: str = "") -> Event:
+    return assistant(session_id, [{"type": "text", "text": text}], message_id)
 
 
 def assistant_api_error(session_id: str, text: str) -> Event:

@@ -6,6 +6,7 @@ non-loopback peer.
 
 from __future__ import annotations
 
+import base64
 import json
 from typing import TYPE_CHECKING, Any
 
@@ -107,8 +108,28 @@ def admin_routes(mm: MattermostEmulator) -> list[web.RouteDef]:
             root_id=_get(body, "root_id", str, ""),
             channel_id=body.get("channel_id") or None,
             props=_get(body, "props", dict, {}),
+            file_ids=_get(body, "file_ids", list, []),
         )
         return _reply(created, 201)
+
+    async def upload(request: web.Request) -> web.Response:
+        body = await _body(request)
+        try:
+            data = base64.b64decode(_get(body, "data_base64", str), validate=True)
+        except (ValueError, TypeError) as exc:
+            raise AdminInputError("data_base64 is not base64") from exc
+        info = mm.upload_as(
+            _get(body, "username", str),
+            _get(body, "name", str),
+            data,
+            channel_id=body.get("channel_id") or None,
+        )
+        return _reply(info, 201)
+
+    async def max_file_size(request: web.Request) -> web.Response:
+        body = await _body(request)
+        mm.set_max_file_size(int(_get(body, "bytes", number)))
+        return _reply({"status": "OK"})
 
     async def patch(request: web.Request) -> web.Response:
         body = await _body(request)
@@ -169,6 +190,8 @@ def admin_routes(mm: MattermostEmulator) -> list[web.RouteDef]:
         "latency": latency,
         "garbage_frame": garbage_frame,
         "rate_limit": rate_limit,
+        "upload": upload,
+        "max_file_size": max_file_size,
     }
     return [web.get(f"/_admin/{name}", guarded(h)) for name, h in gets.items()] + [
         web.post(f"/_admin/{name}", guarded(h)) for name, h in posts_.items()

@@ -141,6 +141,10 @@ class Core:
             "set_online": set_online,
             "team_id": channel.team_id,
         }
+        if post.file_ids:
+            data["otherFile"] = "true"
+            if any(self.store.files[f].is_image for f in post.file_ids):
+                data["image"] = "true"
         mentioned = self._mentions(author, post)
 
         def hook(user_id: str) -> dict[str, Any]:

@@ -23,6 +23,14 @@ MESSAGES: dict[str, str] = {
     ),
     "api.context.500.app_error": "An internal error occurred.",
     "app.post.get.app_error": "Unable to get post.",
+    "app.file_info.get.app_error": "Unable to get the file info.",
+    "api.file.upload_file.too_large_detailed.app_error": (
+        "Unable to upload file. File is too large."
+    ),
+    "api.file.upload_file.incorrect_number_of_files.app_error": (
+        "Unable to upload files. Incorrect number of files specified."
+    ),
+    "model.post.is_valid.file_ids.app_error": "Invalid file ids.",
     "app.post.save.app_error": "Unable to save the post.",
     "app.user.missing_account.const": "Unable to find the user.",
     "app.channel.get.existing.app_error": "Unable to find the existing channel.",

@@ -139,9 +139,12 @@ class Post:
         reply_count: int,
         pending_post_id: str = "",
         reactions: list[Reaction] | None = None,
+        files: list[FileInfo] | None = None,
     ) -> dict[str, Any]:
         deleted = self.delete_at > 0
         metadata: dict[str, Any] = {}
+        if files and not deleted:
+            metadata["files"] = [f.to_json() for f in files]
         if reactions and not deleted:
             metadata["reactions"] = [r.to_json() for r in reactions]
         body: dict[str, Any] = {
@@ -197,3 +200,67 @@ class Reaction:
 def rune_count(message: str) -> int:
     """utf8.RuneCountInString: a Python str is already a sequence of code points."""
     return len(message)
+
+
+# FileSettings.MaxFileSize of a default install: 100 MB.
+DEFAULT_MAX_FILE_SIZE = 100 * 1024 * 1024
+_IMAGE_MIME = {"png": "image/png", "jpg": "image/jpeg", "jpeg": "image/jpeg", "gif": "image/gif"}
+_MIME = {
+    **_IMAGE_MIME,
+    "webp": "image/webp",
+    "txt": "text/plain",
+    "md": "text/markdown",
+    "json": "application/json",
+    "pdf": "application/pdf",
+    "csv": "text/csv",
+    "log": "text/plain",
+    "py": "text/x-python",
+}
+
+
+@dataclass
+class FileInfo:
+    """A FileInfo row; `post_id` is set once a post claims the file (then it is immutable)."""
+
+    id: str
+    user_id: str
+    channel_id: str
+    create_at: int
+    name: str
+    data: bytes
+    post_id: str = ""
+
+    @property
+    def extension(self) -> str:
+        # model.GetFileExtension-like: lower-cased text after the last dot, "" without one.
+        _, dot, ext = self.name.rpartition(".")
+        return ext.lower() if dot else ""
+
+    @property
+    def mime_type(self) -> str:
+        return _MIME.get(self.extension, "application/octet-stream" if self.extension else "")
+
+    @property
+    def is_image(self) -> bool:
+        return self.mime_type.startswith("image/")
+
+    def to_json(self) -> dict[str, Any]:
+        return {
+            "id": self.id,
+            "user_id": self.user_id,
+            "post_id": self.post_id,
+            "channel_id": self.channel_id,
+            "create_at": self.create_at,
+            "update_at": self.create_at,
+            "delete_at": 0,
+            "name": self.name,
+            "extension": self.extension,
+            "size": len(self.data),
+            "mime_type": self.mime_type,
+            "width": 0,
+            "height": 0,
+            "has_preview_image": False,
+            "mini_preview": None,
+            "remote_id": "",
+            "archived": False,
+        }

@@ -9,7 +9,7 @@ import logging
 import re
 from typing import TYPE_CHECKING, Any
 
-from aiohttp import web
+from aiohttp import BodyPartReader, web
 
 from .auth import REQUEST_ID, csrf_refused, request_token
 from .core import RateLimitedError
@@ -170,6 +170,9 @@ class RestApi:
             web.put("/api/v4/posts/{post_id}/patch", self.patch_post),
             web.get("/api/v4/posts/{post_id}/reactions", self.list_reactions),
             web.post("/api/v4/reactions", self.add_reaction),
+            web.post("/api/v4/files", self.upload_files),
+            web.get("/api/v4/files/{file_id}", self.get_file),
+            web.get("/api/v4/files/{file_id}/info", self.get_file_info),
         ]
 
     def session_user(self, request: web.Request) -> User:
@@ -316,3 +319,71 @@ class RestApi:
     async def list_reactions(self, request: web.Request) -> web.Response:
         me = self.session_user(request)
         return json_response(self.store.list_reactions(me, request.match_info["post_id"]))
+
+    # --- files --------------------------------------------------------------------------
+
+    async def _read_limited(self, read: Callable[[int], Awaitable[bytes]], limit: int) -> bytes:
+        """Read a body part, answering 413 as soon as it grows past `limit` bytes."""
+        chunks: list[bytes] = []
+        size = 0
+        while True:
+            chunk = await read(65536)
+            if not chunk:
+                return b"".join(chunks)
+            size += len(chunk)
+            if size > limit:
+                raise AppError("api.file.upload_file.too_large_detailed.app_error", 413)
+            chunks.append(chunk)
+
+    async def upload_files(self, request: web.Request) -> web.Response:
+        """POST /files: multipart (channel_id, files, optional client_ids, in any order) or
+        the body of one file with channel_id and filename as query parameters."""
+        me = self.session_user(request)
+        limit = self.store.max_file_size
+        channel_id = request.query.get("channel_id", "")
+        uploads: list[tuple[str, bytes]] = []
+        client_ids: list[str] = []
+        if request.content_type.startswith("multipart/"):
+            try:
+                reader = await request.multipart()
+                async for part in reader:
+                    if not isinstance(part, BodyPartReader):
+                        continue
+                    if part.name == "files":
+                        data = await self._read_limited(part.read_chunk, limit)
+                        uploads.append((part.filename or "", data))
+                    elif part.name == "channel_id":
+                        channel_id = (await part.text()).strip()
+                    elif part.name == "client_ids":
+                        client_ids.append((await part.text()).strip())
+            except (ValueError, AssertionError, RuntimeError) as exc:
+                raise bad_body_param("files") from exc
+        else:
+            filename = request.query.get("filename", "")
+            if not filename:
+                raise AppError("api.context.invalid_param.app_error", 400, name="filename")
+            uploads.append((filename, await self._read_limited(request.content.read, limit)))
+        if not channel_id:
+            raise AppError("api.context.invalid_param.app_error", 400, name="channel_id")
+        if not uploads:
+            raise AppError("api.file.upload_file.incorrect_number_of_files.app_error", 400)
+        if client_ids and len(client_ids) != len(uploads):
+            raise AppError("api.file.upload_file.incorrect_number_of_files.app_error", 400)
+        infos = [self.store.upload_file(me, channel_id, n, d).to_json() for n, d in uploads]
+        return json_response({"file_infos": infos, "client_ids": client_ids}, 201)
+
+    async def get_file(self, request: web.Request) -> web.Response:
+        me = self.session_user(request)
+        info = self.store.get_file(me, request.match_info["file_id"])
+        inline = info.is_image and request.query.get("download", "") not in ("1", "true")
+        disposition = "inline" if inline else "attachment"
+        headers = {
+            "Content-Disposition": f'{disposition};filename="{info.name}"',
+            "Cache-Control": "max-age=2592000, private",
+        }
+        content_type = info.mime_type or "application/octet-stream"
+        return web.Response(body=info.data, headers=headers, content_type=content_type)
+
+    async def get_file_info(self, request: web.Request) -> web.Response:
+        me = self.session_user(request)
+        return json_response(self.store.get_file(me, request.match_info["file_id"]).to_json())

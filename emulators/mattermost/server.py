@@ -242,6 +242,7 @@ class MattermostEmulator:
         root_id: str = "",
         channel_id: str | None = None,
         props: dict[str, Any] | None = None,
+        file_ids: list[str] | None = None,
     ) -> dict[str, Any]:
         """Create a post as `username` (like the webapp would) and broadcast `posted`."""
         user = self._user(username)
@@ -253,9 +254,25 @@ class MattermostEmulator:
             "message": message,
             "root_id": root_id,
             "props": props or {},
+            "file_ids": list(file_ids or []),
             "pending_post_id": f"{user.id}:{self._next_pending_ms()}",
         }
         return await self._core.create_post(user, body, inject_faults=False)
+
+    def upload_as(
+        self, username: str, name: str, data: bytes, channel_id: str | None = None
+    ) -> dict[str, Any]:
+        """Upload a file as `username` (POST /files); returns its FileInfo JSON."""
+        user = self._user(username)
+        info = self._store.upload_file(user, channel_id or self.channel.id, name, data)
+        return info.to_json()
+
+    def file_bytes(self, file_id: str) -> bytes:
+        return self._store.files[file_id].data
+
+    def set_max_file_size(self, size: int) -> None:
+        """FileSettings.MaxFileSize: larger uploads are refused with 413."""
+        self._store.max_file_size = size
 
     def _next_pending_ms(self) -> int:
         # The webapp's "<user_id>:<Date.now()>", kept unique: two posts in one ms must

@@ -12,12 +12,23 @@ from typing import TYPE_CHECKING, Any
 
 from .errors import AppError, bad_url_param, forbidden, post_not_found
 from .ids import is_valid_id
-from .model import MAX_MESSAGE_RUNES, Channel, Post, Reaction, Team, User, rune_count
+from .model import (
+    DEFAULT_MAX_FILE_SIZE,
+    MAX_MESSAGE_RUNES,
+    Channel,
+    FileInfo,
+    Post,
+    Reaction,
+    Team,
+    User,
+    rune_count,
+)
 
 if TYPE_CHECKING:
     from .ids import IdGenerator, MillisClock
 
 _EMOJI_RE = re.compile(r"[a-zA-Z0-9+_\-]{1,64}")
+MAX_FILES_PER_POST = 10  # Post.IsValid caps the file_ids JSON at 300 runes, about 10 ids
 SINCE_LIMIT = 1000  # the server caps ?since= answers at 1000 posts
 MAX_PER_PAGE = 200
 
@@ -64,6 +75,8 @@ class Store:
     _by_token: dict[str, User] = field(default_factory=dict)
     _by_name: dict[str, User] = field(default_factory=dict)
     _replies: dict[str, list[Post]] = field(default_factory=dict)  # root id -> reply rows
+    files: dict[str, FileInfo] = field(default_factory=dict)
+    max_file_size: int = DEFAULT_MAX_FILE_SIZE
 
     # --- users and channels -------------------------------------------------------------
 
@@ -151,6 +164,7 @@ class Store:
             reply_count=self.reply_count(post),
             pending_post_id=pending_post_id,
             reactions=self.reactions.get(post.id),
+            files=[self.files[f] for f in post.file_ids if f in self.files],
         )
 
     def get_post(self, viewer: User, post_id: str) -> Post:
@@ -178,6 +192,27 @@ class Store:
             if root.channel_id != channel.id:
                 raise AppError("api.post.create_post.channel_root_id.app_error", 400)
 
+    def check_file_ids(self, file_ids: list[str]) -> None:
+        if len(file_ids) > MAX_FILES_PER_POST:
+            raise AppError("model.post.is_valid.file_ids.app_error", 400)
+
+    def _claim_files(self, author: User, post: Post, file_ids: list[str]) -> list[str]:
+        """attachFilesToPost: only the author's own, still unattached uploads to this channel
+        are attached; other ids are dropped from the post silently."""
+        claimed: list[str] = []
+        for file_id in dict.fromkeys(file_ids):
+            info = self.files.get(file_id)
+            if (
+                info is None
+                or info.post_id
+                or info.user_id != author.id
+                or info.channel_id != post.channel_id
+            ):
+                continue
+            info.post_id = post.id
+            claimed.append(file_id)
+        return claimed
+
     def create_post(
         self,
         author: User,
@@ -190,6 +225,7 @@ class Store:
         is_pinned: bool = False,
     ) -> Post:
         self.check_new_post(author, channel_id, message, root_id)
+        self.check_file_ids(list(file_ids or []))
         props = dict(props or {})
         if author.is_bot:
             props["from_bot"] = "true"
@@ -203,9 +239,9 @@ class Store:
             root_id=root_id,
             message=message,
             props=props,
-            file_ids=list(file_ids or []),
             is_pinned=is_pinned,
         )
+        post.file_ids = self._claim_files(author, post, list(file_ids or []))
         self.posts[post.id] = post
         if root_id:
             self._replies.setdefault(root_id, []).append(post)
@@ -337,6 +373,34 @@ class Store:
             "prev_post_id": "",
             "first_inaccessible_post_time": 0,
         }
+
+    # --- files --------------------------------------------------------------------------
+
+    def upload_file(self, user: User, channel_id: str, name: str, data: bytes) -> FileInfo:
+        if not is_valid_id(channel_id):
+            raise AppError("api.context.invalid_param.app_error", 400, name="channel_id")
+        self.require_member(user, channel_id)  # upload_file permission in the channel
+        if len(data) > self.max_file_size:
+            raise AppError("api.file.upload_file.too_large_detailed.app_error", 413)
+        # The server keeps only the base name of what the client sent.
+        name = name.replace("\\", "/").rsplit("/", 1)[-1] or "file"
+        info = FileInfo(self.ids.new_id(), user.id, channel_id, self.clock.now(), name, data)
+        self.files[info.id] = info
+        return info
+
+    def get_file(self, viewer: User, file_id: str) -> FileInfo:
+        """The uploader may always read a file; others only through a post they can read."""
+        if not is_valid_id(file_id):
+            raise bad_url_param("file_id")
+        info = self.files.get(file_id)
+        if info is None:
+            raise AppError("app.file_info.get.app_error", 404)
+        if info.user_id == viewer.id:
+            return info
+        post = self.posts.get(info.post_id) if info.post_id else None
+        if post is None or not self.can_read(viewer.id, self.channels[post.channel_id]):
+            raise forbidden()
+        return info
 
     # --- reactions ----------------------------------------------------------------------
 

@@ -32,3 +32,7 @@ def test_chaos_run_loses_and_duplicates_nothing(seed: int) -> None:
     assert report.commands >= 1, report.render()
     assert not report.wrong_decision, report.render()
     assert not report.left_waiting, report.render()
+    # Long turns with activity posts and prompts with attachments ride along.
+    assert report.attachments >= 1, report.render()
+    assert not report.attachment_errors, report.render()
+    assert not report.activity_doubled, report.render()

@@ -43,6 +43,8 @@ from protocol import GatewayHeartbeat, ToGateway, ToWorker, Welcome
 if TYPE_CHECKING:
     from collections.abc import Mapping
 
+    from aiohttp import FormData
+
 THREAD = "t" * 26
 BOT = "b" * 26
 ALICE = "a" * 26
@@ -185,6 +187,9 @@ class CannedClient(MattermostClient):
         *,
         params: Mapping[str, str | int] | None = None,
         body: object = None,
+        form: FormData | None = None,
+        timeout: float | None = None,
+        limit: int | None = None,
     ) -> bytes:
         return self.body
 

@@ -59,7 +59,7 @@ class Rig:
             "FAKE_CLAUDE_SESSIONS_DIR": str(self.dir / "sessions"),
         }
 
-    def start_worker(self) -> None:
+    def start_worker(self, **overrides: Any) -> None:
         claude = self.dir / "fake-claude"
         claude.write_text(f'#!/bin/sh\nexec "{sys.executable}" -m emulators.claude "$@"\n')
         claude.chmod(0o755)
@@ -74,6 +74,7 @@ class Rig:
             log_format="json",
             redeliver_interval=0.5,
         )
+        config = msgspec.structs.replace(config, **overrides)
         path = self.dir / "worker.json"
         path.write_bytes(msgspec.json.encode(config))
         with open(self.dir / "worker.log", "ab") as log:

@@ -188,9 +188,15 @@ def test_per_turn_time(fake_claude: SpawnFakeClaude) -> None:
 
 
 def test_content_blocks_are_joined(fake_claude: SpawnFakeClaude) -> None:
-    """A user message whose content is a list of text blocks is answered with their texts."""
+    """A user message whose content is a list of text blocks is answered with their texts,
+    then one line per image block (so a test sees which images reached the model)."""
     claude = fake_claude()
-    content = [{"type": "text", "text": "one"}, {"type": "image"}, {"type": "text", "text": "two"}]
+    png = {"type": "base64", "media_type": "image/png", "data": "iVBORw0KGgo="}
+    content = [
+        {"type": "text", "text": "one"},
+        {"type": "image", "source": png},
+        {"type": "text", "text": "two"},
+    ]
     claude.send({"type": "user", "message": {"role": "user", "content": content}})
-    assert results(claude.until_result()) == ["echo[1]: one\ntwo"]
+    assert results(claude.until_result()) == ["echo[1]: one\ntwo\n[image image/png 8 bytes]"]
     assert json.loads(json.dumps(claude.events))  # every event is plain JSON

@@ -61,8 +61,10 @@ def test_request_size_merges_consecutive_user_messages() -> None:
 
 
 def test_content_text() -> None:
-    """String content is used as is; text blocks are joined by newlines; others are skipped."""
+    """String content is used as is; text blocks are joined by newlines, image blocks add a
+    line each; other blocks are skipped."""
     assert content_text("hi") == "hi"
     blocks = [{"type": "text", "text": "a"}, {"type": "image"}, {"type": "text", "text": "b"}]
-    assert content_text(blocks) == "a\nb"
+    assert content_text(blocks) == "a\nb\n[image ? 0 bytes]"
+    assert content_text([{"type": "tool_result"}, {"type": "text", "text": "c"}]) == "c"
     assert content_text(None) == ""

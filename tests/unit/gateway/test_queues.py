@@ -208,3 +208,27 @@ def test_a_reaction_on_a_deleted_post_does_not_switch_reactions_off() -> None:
     assert [kind for kind, _ in client.calls] == ["react"]
     assert chores.disabled == set()
     assert chores.add("react", "p2")
+
+
+def test_a_reserved_post_holds_back_later_prompts_until_it_is_filled() -> None:
+    """A post whose attachments are downloading keeps its place: nothing after it is sent."""
+
+    def prompt(post_id: str, at: int) -> Prompt:
+        return Prompt(gateway_id="g", post_id=post_id, create_at=at, user_id="u", text="t")
+
+    queue = PromptQueue()
+    assert queue.reserve("a", 1)
+    assert not queue.reserve("a", 1)
+    assert queue.add(prompt("b", 2))
+    assert queue.due(0.0, 1.0) is None  # "a" is not ready, and "b" must wait for it
+    assert queue.add(prompt("a", 1))  # filled
+    due = queue.due(0.0, 1.0)
+    assert due is not None
+    assert due[0].post_id == "a"
+    queue.accepted("a")
+    due = queue.due(0.0, 1.0)
+    assert due is not None
+    assert due[0].post_id == "b"
+    assert queue.reserve("c", 3)
+    queue.release("c")
+    assert "c" not in queue

@@ -10,13 +10,17 @@ from hypothesis import strategies as st
 import protocol
 from protocol import (
     Accepted,
+    Activity,
     Answer,
+    Attachment,
     BindThread,
     DecodeError,
     Delivered,
+    FileRequest,
     GatewayBye,
     GatewayHeartbeat,
     GatewayHello,
+    OutFile,
     Progress,
     Prompt,
     Welcome,
@@ -36,6 +40,12 @@ endpoints = st.sampled_from(["ipc:///tmp/x", "tcp://10.200.0.2:7700", "tcp://[::
 millis = st.integers(min_value=0, max_value=MILLIS_MAX)
 pids = st.integers(min_value=1, max_value=2**22)
 counts = st.integers(min_value=0, max_value=COUNT_MAX)
+sizes = st.integers(min_value=-(2**63), max_value=2**63 - 1)
+blobs = st.binary(max_size=64)
+attachments = st.lists(
+    st.builds(Attachment, file_id=text, name=text, size=sizes, data=blobs, skipped=text),
+    max_size=3,
+).map(tuple)
 
 TO_WORKER = st.one_of(
     st.builds(
@@ -57,6 +67,16 @@ TO_WORKER = st.one_of(
         create_at=millis,
         user_id=ids,
         text=text,
+        username=text,
+        attachments=attachments,
+    ),
+    st.builds(
+        FileRequest,
+        gateway_id=gateway_ids,
+        post_id=ids,
+        create_at=millis,
+        user_id=ids,
+        path=text,
         username=text,
     ),
     st.builds(
@@ -82,8 +102,18 @@ TO_GATEWAY = st.one_of(
         text=text,
         is_error=st.booleans(),
         attempt=counts,
+        files=st.lists(st.builds(OutFile, name=text, data=blobs), max_size=2).map(tuple),
+        activity=text,
     ),
     st.builds(Progress, post_id=ids, elapsed_s=st.floats(min_value=0, max_value=1e9)),
+    st.builds(
+        Activity,
+        post_id=ids,
+        create_at=millis,
+        text=text,
+        elapsed_s=st.floats(min_value=0, max_value=1e9),
+        seq=counts,
+    ),
 )
 TO_SUPERVISOR = st.one_of(
     st.builds(

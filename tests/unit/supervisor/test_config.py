@@ -394,3 +394,36 @@ def test_bad_role_users(tmp_path: Path, worker: str, gateway: str, needle: str) 
     env = {**base_env(tmp_path), "MMCLAUDE_WORKER_USER": worker, "MMCLAUDE_GATEWAY_USER": gateway}
     with pytest.raises(ConfigError, match=f"^{needle}"):
         load_settings(env)
+
+
+def test_live_and_max_upload_defaults_and_values(tmp_path: Path) -> None:
+    """MMCLAUDE_LIVE defaults to true and MMCLAUDE_MAX_UPLOAD_MB to 20; both reach the
+    gateway's and the worker's configurations."""
+    s = load_settings(base_env(tmp_path))
+    assert s.live is True
+    assert s.max_upload_mb == 20
+    assert s.gateway_config("g").max_upload_bytes == 20 * 1024 * 1024
+    assert s.worker_config().live is True
+    s = load_settings(
+        {**base_env(tmp_path), "MMCLAUDE_LIVE": "false", "MMCLAUDE_MAX_UPLOAD_MB": "1.5"}
+    )
+    assert s.live is False
+    assert s.gateway_config("g").live is False
+    assert s.worker_config().max_upload_bytes == int(1.5 * 1024 * 1024)
+    assert s.describe()["MMCLAUDE_LIVE"] is False
+
+
+@pytest.mark.parametrize(
+    ("name", "value"), [("MMCLAUDE_LIVE", "maybe"), ("MMCLAUDE_MAX_UPLOAD_MB", "lots")]
+)
+def test_bad_live_or_upload_limit_names_the_setting(tmp_path: Path, name: str, value: str) -> None:
+    with pytest.raises(ConfigError, match=name):
+        load_settings({**base_env(tmp_path), name: value})
+
+
+def test_live_and_upload_limit_from_the_toml_file(tmp_path: Path) -> None:
+    path = tmp_path / "mmclaude.toml"
+    path.write_text("[mmclaude]\nlive = false\nmax-upload-mb = 5\n")
+    s = load_settings(base_env(tmp_path), path)
+    assert s.live is False
+    assert s.max_upload_mb == 5
