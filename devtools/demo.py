@@ -78,10 +78,11 @@ async def _demo(once: bool, port: int) -> int:
 
 def tries(claude: ClaudeChoice) -> list[str]:
     """Prompts worth typing in the page with this claude (the fakes' keywords)."""
+    slow = "SLOW:8 take your time   (a slow turn: watch its live activity post)"
     if not claude.real:  # the fake claude
-        return ["please APPROVE   (Claude asks to run a command: click Allow once)"]
+        return ["please APPROVE   (Claude asks to run a command: click Allow once)", slow]
     if claude.env:  # the real CLI against the fake Anthropic API
-        return ["BASH:touch hello.txt   (Claude asks to run it: click Allow once)"]
+        return ["BASH:echo hi | tee hello.txt   (Claude asks to run it: click Allow once)", slow]
     return ["create hello.txt with the shell   (Claude asks to run a command)"]
 
 

@@ -182,3 +182,85 @@ def test_an_activity_post_is_set_apart_live_then_as_its_summary(chromium: str) -
                 await expect(shown.locator(".body")).to_have_text("✅ Done in 5.0 s · 0 tool calls")
 
     run(scenario())
+
+
+# Every text the page shows for the bot's activity posts, in order, with whether a post came
+# after it then (the answer): recorded in the page itself, so no view can slip between polls.
+RECORD_ACTIVITY = """() => {
+    window.activitySeen = [];
+    const look = () => {
+        for (const node of document.querySelectorAll('.post.activity')) {
+            const text = node.querySelector('.body').textContent;
+            const id = node.dataset.postId;
+            const mine = window.activitySeen.filter((s) => s.id === id);
+            if (mine.length === 0 || mine[mine.length - 1].text !== text) {
+                window.activitySeen.push({
+                    id, text, live: node.classList.contains('activity-live'),
+                    answered: node.nextElementSibling !== null,
+                });
+            }
+        }
+    };
+    new MutationObserver(look).observe(
+        document.getElementById('threads'), {childList: true, subtree: true, characterData: true});
+    look();
+}"""
+
+
+def test_a_slow_turn_shows_a_live_activity_post_then_its_summary(chromium: str) -> None:
+    """With MMCLAUDE_LIVE on (the default), a slow turn (the fake API drip-feeds its answer)
+    gets an activity post that the page shows live, changing while the turn runs, and reduced
+    to one summary line when the answer arrives. The thread also holds a decided approval: its
+    screenshot is the README's."""
+    real_cli()
+
+    async def scenario() -> None:
+        async with open_tree(real_claude=True, extra_env={"MMCLAUDE_LIVE": "true"}) as tree:
+            mm = tree.mm
+            thread = await tree.wait_thread()
+            # A decided approval first, over the API (the page's clicks have their own test).
+            asked = await mm.post_as(
+                "alice", "BASH:echo hello from Bash | tee hello.txt", root_id=thread
+            )
+            approval = await mm.wait_for_post(
+                lambda p: props(p).get("mmclaude_prompt") == asked["id"], 60
+            )
+            await offered(mm, approval["id"])
+            await mm.react_as("alice", approval["id"], "+1")
+            await answer_of(mm, asked["id"], 60)
+            async with open_browser(chromium) as browser, open_page(browser, mm.url) as page:
+                await page.evaluate(RECORD_ACTIVITY)
+                await page.select_option("#user", label="alice")
+                prompt_text = "SLOW:6 think it over slowly"
+                await page.fill("#message", prompt_text)
+                await page.press("#message", "Enter")
+                prompt = await mm.wait_for_post(lambda p: p["message"] == prompt_text, 30)
+                activity = await mm.wait_for_post(
+                    lambda p: props(p).get("mmclaude_activity_for") == prompt["id"], 60
+                )
+                shown = page.locator(post_locator(activity["id"]))
+                await expect(shown.locator(".kind-tag")).to_have_text("live")
+                await screenshot(page, "activity-live")
+                answer = await answer_of(mm, prompt["id"], 60)
+                assert "think it over slowly" in answer
+                await expect(shown).to_have_class(re.compile(r"\bactivity-done\b"))
+                await expect(shown.locator(".kind-tag")).to_have_text("activity")
+                await expect(shown.locator(".body")).to_have_text(
+                    re.compile(r"^✅ Done in [\d.]+ s · 0 tool calls · \$\d+\.\d{4}$")
+                )
+                await expect(shown.locator(".body p")).to_have_count(1)
+                seen = await page.evaluate("window.activitySeen")
+                mine = [s for s in seen if s["id"] == activity["id"]]
+                live = [s["text"] for s in mine if s["live"] and not s["answered"]]
+                assert len(live) >= 2, mine  # it changed while the turn ran
+                assert all(text.startswith("⏳") for text in live), mine
+                assert any("echo[" in text for text in live), mine  # the text so far, streamed
+                assert not mine[-1]["live"], mine
+                assert len([p for p in mm.posts(root_id=thread) if p["id"] == activity["id"]]) == 1
+                await expect(
+                    page.locator(post_locator(approval["id"]) + " .kind-tag")
+                ).to_have_text("decided")
+                await page.set_viewport_size({"width": 1100, "height": 900})
+                await screenshot(page, "thread")
+
+    run(scenario())
