@@ -1,6 +1,7 @@
-"""The bot's own flows in the demo page, in a real (headless) Chromium: a tool approved with a
-click on the whole tree (the real Claude Code CLI against the fake Anthropic API), and how the
-page sets the bot's activity posts apart."""
+"""The bot's own flows in the demo page, in a real (headless) Chromium, on the whole tree with
+the pinned real Claude Code CLI against the fake Anthropic API: a tool approved with a click
+(and ignored when mallory clicks), a slow turn's live activity post; and how the page sets the
+bot's activity posts apart."""
 
 from __future__ import annotations
 
@@ -262,5 +263,29 @@ def test_a_slow_turn_shows_a_live_activity_post_then_its_summary(chromium: str) 
                 ).to_have_text("decided")
                 await page.set_viewport_size({"width": 1100, "height": 900})
                 await screenshot(page, "thread")
+
+    run(scenario())
+
+
+def test_a_question_post_is_tagged_until_answered(chromium: str) -> None:
+    """A bot post with props.mmclaude_question is tagged as a question (answered with
+    `!answer`, so no reaction buttons), and as answered once the bot edits it."""
+
+    async def scenario() -> None:
+        async with open_emulator(port=0) as mm:
+            root = await mm.post_as("claudebot", "The session is ready.")
+            question = await mm.post_as(
+                "claudebot",
+                "❓ **Claude asks**\n\nWhich colour?\n1. Red\n2. Blue\n\n"
+                "Answer with `!answer N` (an option's number).",
+                root_id=root["id"],
+                props={"mmclaude_question": "req-q"},
+            )
+            async with open_browser(chromium) as browser, open_page(browser, mm.url) as page:
+                shown = page.locator(post_locator(question["id"]))
+                await expect(shown.locator(".kind-tag")).to_have_text("question")
+                await expect(shown.locator(".approval")).to_have_count(0)
+                await mm.patch_as("claudebot", question["id"], "**✅ Answered by @alice: Red**")
+                await expect(shown.locator(".kind-tag")).to_have_text("answered")
 
     run(scenario())

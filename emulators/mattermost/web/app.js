@@ -139,7 +139,9 @@ function kindOf(post, bot) {
             : {classes: ['approval-post', 'approval-decided'], tag: 'decided', label: 'decided'};
     }
     if (props.mmclaude_question) {
-        return {classes: ['approval-post'], tag: 'waiting', label: 'question'};
+        return message.includes('Answer with `!answer')
+            ? {classes: ['approval-post'], tag: 'waiting', label: 'question'}
+            : {classes: ['approval-post', 'approval-decided'], tag: 'decided', label: 'answered'};
     }
     if (props.mmclaude_activity_for) {
         return message.startsWith('⏳')
