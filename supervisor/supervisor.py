@@ -377,7 +377,7 @@ def run_supervisor(settings: Settings, *, gateways: int | None = None) -> int:
     setup_logging(
         "supervisor",
         level=settings.log_level,
-        fmt=settings.log_format,  # type: ignore[arg-type]
+        fmt=settings.log_format,
         secrets=(settings.token,),
     )
     # The children get what they need through their configs; none inherits a Mattermost
