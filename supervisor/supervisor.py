@@ -223,13 +223,10 @@ class Supervisor:
         if isinstance(decision, GiveUp):
             slot.state = "failed"
             logger.error(
-                "child.gave_up: {} kept dying ({} restarts within {} s; last exit status {}); "
-                "stopping everything",
-                slot.name,
-                decision.restarts,
-                decision.period,
-                code,
+                "child.gave_up",
                 child=slot.name,
+                restarts=decision.restarts,
+                within_s=decision.period,
                 code=code,
             )
             self.exit_code = 1
@@ -297,11 +294,7 @@ class Supervisor:
                 since = slot.last_beat if slot.last_beat is not None else child.started_at
                 if now - since > self.heartbeat_limit:
                     logger.error(
-                        "child.hung: no heartbeat from {} for {:.1f} s; killing pid {}",
-                        slot.name,
-                        now - since,
-                        child.pid,
-                        child=slot.name,
+                        "child.hung", child=slot.name, pid=child.pid, silent_s=round(now - since, 1)
                     )
                     slot.last_beat = now  # one kill per silence; the sentinel does the rest
                     child.signal(signal.SIGKILL)
@@ -408,7 +401,7 @@ def run_supervisor(settings: Settings, *, gateways: int | None = None) -> int:
             )
         prepare_state_dir(settings.state_dir)  # before anything binds (the CLI checked too)
     except StateDirError as exc:
-        logger.error(str(exc))
+        logger.error("state_dir.refused", error=str(exc))
         return 2
     heartbeat = settings.supervisor_endpoint()
     worker_config = msgspec.structs.replace(settings.worker_config(), heartbeat_endpoint=heartbeat)
