@@ -460,9 +460,7 @@ def load_settings(
         mm.allowed_users, src.label("mattermost", "allowed-users"), required=mattermost_needed
     )
     claude_args = _words(cfg.claude.args, src.label("claude", "args"))
-    workdir = str(Path(cfg.claude.workdir).expanduser().resolve())
-    if need in ("run", "worker") and not Path(workdir).is_dir():
-        raise ConfigError(f"{src.label('claude', 'workdir')}: {workdir!r} is not a directory")
+    workdir = _workdir(cfg.claude.workdir, src.label("claude", "workdir"), need)
 
     state_path = _state_dir(
         mc.state_dir or _default_state_dir(env), src.label("mmclaude", "state-dir")
@@ -591,16 +589,30 @@ def _words(value: Words, label: str) -> tuple[str, ...]:
         raise ConfigError(f"{label}: cannot be split into words: {exc}") from None
 
 
+def _workdir(value: str, label: str, need: Need) -> str:
+    try:
+        workdir = Path(value).expanduser().resolve()
+        if need in ("run", "worker") and not workdir.is_dir():
+            raise ConfigError(f"{label}: {str(workdir)!r} is not a directory")
+    except (OSError, RuntimeError) as exc:  # a name too long, a symlink loop
+        raise ConfigError(f"{label}: cannot use {value!r}: {exc}") from None
+    return str(workdir)
+
+
 def _state_dir(value: str, label: str) -> Path:
     state_path = Path(value).expanduser().absolute()
-    if state_path.exists() and not state_path.is_dir():
-        raise ConfigError(f"{label}: {str(state_path)!r} exists and is not a directory")
     longest = len(f"{state_path}/run/gw-{'x' * GATEWAY_ID_LENGTH}".encode())
-    if longest > IPC_PATH_MAX:
+    if longest > IPC_PATH_MAX:  # before any look at the disk: a name too long fails there
         raise ConfigError(
             f"{label}: {str(state_path)!r} is too long for ipc socket paths "
             f"({longest} > {IPC_PATH_MAX} bytes); choose a shorter directory"
         )
+    try:
+        not_a_dir = state_path.exists() and not state_path.is_dir()
+    except OSError as exc:
+        raise ConfigError(f"{label}: cannot use {str(state_path)!r}: {exc.strerror}") from None
+    if not_a_dir:
+        raise ConfigError(f"{label}: {str(state_path)!r} exists and is not a directory")
     return state_path
 
 

@@ -475,3 +475,16 @@ def test_file_type_errors_name_the_setting(tmp_path: Path, body: str, needle: st
         load_settings(base_env(tmp_path), config)
     assert "\n" not in str(info.value)
     assert "$." not in str(info.value)
+
+
+def test_empty_state_dir_means_the_default(tmp_path: Path) -> None:
+    """MMCLAUDE_STATE_DIR="" is unset (the XDG default), not the current directory."""
+    env = {**base_env(tmp_path), "MMCLAUDE_STATE_DIR": "", "XDG_STATE_HOME": str(tmp_path / "x")}
+    assert load_settings(env).state_dir == str(tmp_path / "x" / "mmclaude")
+
+
+@pytest.mark.parametrize("name", ["MMCLAUDE_STATE_DIR", "CLAUDE_WORKDIR"])
+def test_a_path_name_too_long_for_the_disk_names_the_setting(tmp_path: Path, name: str) -> None:
+    """A directory whose name no file system takes is a ConfigError, not an OSError."""
+    with pytest.raises(ConfigError, match=f"^{name}: "):
+        load_settings({**base_env(tmp_path), name: "9" * 400})
