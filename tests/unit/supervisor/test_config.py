@@ -488,3 +488,12 @@ def test_a_path_name_too_long_for_the_disk_names_the_setting(tmp_path: Path, nam
     """A directory whose name no file system takes is a ConfigError, not an OSError."""
     with pytest.raises(ConfigError, match=f"^{name}: "):
         load_settings({**base_env(tmp_path), name: "9" * 400})
+
+
+@pytest.mark.parametrize("value", ["0", "-1", "two"])
+def test_gateways_option_takes_a_count(tmp_path: Path, value: str) -> None:
+    """`run --gateways N` needs N >= 1 (0 used to mean the default, -1 no gateway at all)."""
+    result = run_cli(["run", "--gateways", value], base_env(tmp_path))
+    assert result.returncode == 2
+    assert "--gateways" in result.stderr
+    assert not (tmp_path / "state").exists()  # refused before anything started
