@@ -126,10 +126,10 @@ async def _play(tree: Tree, thread: str) -> bool:
     for i, text in enumerate(SCRIPT):
         if i == len(SCRIPT) - 1:
             try:  # heartbeats come every second: the first turns may have been quicker
-                status = await tree.wait_status(lambda s: s["claude"]["pid"], 10)
+                status = await tree.wait_status(lambda s: s.claude.pid, 10)
             except TimeoutError:
                 status = None
-            pid = status["claude"]["pid"] if status else None
+            pid = status.claude.pid if status else None
             if pid:
                 _say(f"(killing the claude child, pid {pid}, to show that the session resumes)")
                 with contextlib.suppress(ProcessLookupError):
@@ -146,14 +146,14 @@ async def _play(tree: Tree, thread: str) -> bool:
             continue
         _say(f"claude < {answer}   ({time.monotonic() - started:.2f} s)")
     try:
-        status = await tree.wait_status(lambda s: s["claude"]["pid"] not in (None, killed), 10)
+        status = await tree.wait_status(lambda s: s.claude.pid not in (None, killed), 10)
     except TimeoutError:
         status = tree.status()
     if status:
-        c = status["claude"]
+        c = status.claude
         _say(
-            f"\nstatus: claude pid {c['pid']}, session {c['session_id']}, "
-            f"{c['restarts']} claude restart(s); `mmclaude status` shows it as a table"
+            f"\nstatus: claude pid {c.pid}, session {c.session_id}, "
+            f"{c.restarts} claude restart(s); `mmclaude status` shows it as a table"
         )
     return ok
 
