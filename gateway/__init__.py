@@ -27,11 +27,10 @@ BYE_FLUSH_S = 0.05  # sockets close with linger 0: give the bye a moment to leav
 def run_gateway(config: GatewayConfig) -> int:
     """Run one gateway until SIGTERM/SIGINT (exit 0) or a fatal error (exit 1); exit 2 when
     the state dir is unsafe (another user's, or writable by others)."""
-    fmt = config.log_format if config.log_format in ("text", "json") else None
     setup_logging(
         "gateway",
         level=config.log_level,
-        fmt=fmt,  # type: ignore[arg-type]
+        fmt=config.log_format,
         secrets=(config.token,),
     )
     try:
