@@ -89,9 +89,9 @@ def test_short_strings_are_not_treated_as_secrets() -> None:
     assert not redact
 
 
-# One idiom: the event name is the message, the values are fields. gateway/ and
-# session_worker/ join this list once their call sites are converted (issue 15).
-IDIOM_PACKAGES = ("protocol", "supervisor", "devtools")
+# One idiom: the event name is the message, the values are fields. gateway/ joins
+# this list once its call sites are converted (issue 15).
+IDIOM_PACKAGES = ("protocol", "supervisor", "devtools", "session_worker")
 _LEVELS = {"trace", "debug", "info", "success", "warning", "error", "critical", "exception"}
 _EVENT = re.compile(r"^[a-z0-9_]+(\.[a-z0-9_]+)+$")
 
