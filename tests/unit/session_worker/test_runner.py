@@ -231,3 +231,23 @@ async def test_the_watchdog_interrupts_a_silent_turn(tmp_path: Path) -> None:
         row = await rig.answer_of("p1")
         assert row.answer == policy.stopped_answer(0.05, False, "")
         assert rig.journal.count(State.QUEUED, State.RUNNING) == 0
+
+
+@sync
+async def test_a_claude_that_cannot_start_costs_the_waiting_prompt_its_tries(
+    tmp_path: Path,
+) -> None:
+    def broken() -> ChildStartError:
+        return ChildStartError("claude did not start", returncode=127, stderr_tail="/x: no such")
+
+    claude = ScriptedClaude(start_failures=[broken(), broken()])
+    rig = Rig(tmp_path, claude, max_tries=2)
+    rig.prompt("p1", "hello")  # queued before the first spawn
+    async with running(rig):
+        row = await rig.answer_of("p1")
+        assert row.answer == policy.not_started_answer(2, 127)
+        assert row.is_error
+        assert "/x" not in (row.answer or "")  # the paths stay in the log
+        rig.prompt("p2", "later")  # the third spawn starts
+        assert (await rig.answer_of("p2")).answer == "echo[later]"
+        assert len(claude.spawned) == 3
