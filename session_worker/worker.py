@@ -69,8 +69,10 @@ class Worker:
         self, config: WorkerConfig, connect: Callable[[str], SenderLike] | None = None
     ) -> None:
         """``connect`` opens the sender to a gateway's endpoint (ZeroMQ unless a test
-        records the frames instead)."""
+        records the frames instead). The timers run on ``time.monotonic``, the runner's
+        timeline too; :meth:`_handle` and :meth:`_tick` take ``now``, so tests pass it."""
         self.config = config
+        self._next_heartbeat = 0.0
         self.incarnation = secrets.token_hex(8)
         self.journal = Journal(config.state_dir)
         self.links = GatewayLinks(connect or self._connect)
@@ -421,23 +423,26 @@ class Worker:
     # --- timers -------------------------------------------------------------------------
 
     async def _timers(self, heartbeat: Sender | None) -> None:
-        next_heartbeat = 0.0
         while True:
-            now = time.monotonic()
-            for gateway_id in self.links.expire(now):
-                logger.bind(gateway_id=gateway_id).info("gateway.expired")
-                self.delivery.gone(gateway_id, now)
-                self._show_approvals(None, everything=True)
-            self.delivery.send_due(now)
-            self.controls.tick()
-            self._show_approvals(None)
-            turn = self.runner.turn
-            if turn is not None:
-                self._turn_messages(turn, now)
-            if heartbeat is not None and now >= next_heartbeat:
-                next_heartbeat = now + HEARTBEAT_EVERY
-                heartbeat.send(protocol.encode(self._heartbeat()))
+            self._tick(time.monotonic(), heartbeat)
             await asyncio.sleep(TICK)
+
+    def _tick(self, now: float, heartbeat: SenderLike | None = None) -> None:
+        """One round of the timers: expired gateways, answers due again, approvals to show,
+        the running turn's messages, the heartbeat."""
+        for gateway_id in self.links.expire(now):
+            logger.bind(gateway_id=gateway_id).info("gateway.expired")
+            self.delivery.gone(gateway_id, now)
+            self._show_approvals(None, everything=True)
+        self.delivery.send_due(now)
+        self.controls.tick()
+        self._show_approvals(None)
+        turn = self.runner.turn
+        if turn is not None:
+            self._turn_messages(turn, now)
+        if heartbeat is not None and now >= self._next_heartbeat:
+            self._next_heartbeat = now + HEARTBEAT_EVERY
+            heartbeat.send(protocol.encode(self._heartbeat()))
 
     def _heartbeat(self) -> WorkerHeartbeat:
         return WorkerHeartbeat(

@@ -5,7 +5,16 @@ from __future__ import annotations
 from typing import TYPE_CHECKING
 
 import protocol
-from protocol import Accepted, Answer, Delivered, GatewayBye, GatewayHello, Prompt, Welcome
+from protocol import (
+    Accepted,
+    Answer,
+    Delivered,
+    GatewayBye,
+    GatewayHello,
+    Prompt,
+    Welcome,
+    WorkerHeartbeat,
+)
 from session_worker.config import WorkerConfig
 from session_worker.states import PromptRow, State
 from session_worker.testing import wire_id
@@ -114,3 +123,28 @@ def test_a_gateway_that_says_bye_is_closed(tmp_path: Path) -> None:
     rig.worker._handle(GatewayBye(gateway_id="gw1"), 2.0)
     assert sender.closed
     assert len(rig.worker.links) == 0
+
+
+def test_an_undelivered_answer_is_sent_again_each_interval(tmp_path: Path) -> None:
+    rig = Rig(tmp_path)
+    sender = rig.hello()
+    journal = rig.worker.journal
+    journal.insert_answered(PromptRow(P1, 1000, "u1", "alice", "!x", "gw1"), "done")
+    row = journal.get(P1)
+    assert row is not None
+    rig.worker.delivery.answered(row, 1.0)  # the hello was at 1.0: no expiry below
+    interval = rig.worker.config.redeliver_interval
+    rig.worker._tick(1.0 + interval / 2)  # not due yet
+    rig.worker._tick(1.0 + interval)
+    attempts = [m.attempt for m in sender.messages() if isinstance(m, Answer)]
+    assert attempts == [1, 2]
+
+
+def test_the_heartbeat_goes_out_once_a_second(tmp_path: Path) -> None:
+    rig = Rig(tmp_path)
+    heartbeat = Recorder()
+    for now in (100.0, 100.5, 101.0, 101.2):
+        rig.worker._tick(now, heartbeat)
+    beats = [protocol.supervisor_codec.decode(f) for f in heartbeat.frames]
+    assert len(beats) == 2
+    assert all(isinstance(b, WorkerHeartbeat) for b in beats)
