@@ -1,9 +1,14 @@
-"""The pure parts of the claude child: its command line and its environment."""
+"""The claude child without a process: its command line, environment and stdout routing."""
 
 from __future__ import annotations
 
-from session_worker.child import claude_argv, claude_command, claude_env
+import asyncio
+import json
+
+from session_worker.child import ClaudeChild, claude_argv, claude_command, claude_env
 from session_worker.config import WorkerConfig
+from session_worker.errors import ChildProtocolError
+from session_worker.ndjson import NO_CONVERSATION
 
 
 def cfg(*, live: bool = True, mode: str = "default") -> WorkerConfig:
@@ -55,3 +60,24 @@ def test_no_partial_messages_without_live_activity() -> None:
 def test_claude_never_sees_a_mattermost_variable() -> None:
     env = claude_env({"PATH": "/bin", "MATTERMOST_TOKEN": "t", "MATTERMOST_URL": "u", "HOME": "/h"})
     assert env == {"PATH": "/bin", "HOME": "/h"}
+
+
+def test_the_stdout_reader_routes_lines_without_a_process() -> None:
+    """Turn events reach a listening turn, are dropped between turns, the no-conversation
+    result is noticed either way, and a malformed line is only counted."""
+
+    async def scenario() -> None:
+        child = ClaudeChild(cfg(), "gone")
+        result = {"type": "result", "subtype": "error", "errors": [f"{NO_CONVERSATION} gone"]}
+        await child._dispatch(json.dumps(result).encode())
+        assert child.no_conversation
+        assert child.dropped_idle == 1  # nobody listened
+        child.listening = True
+        await child._dispatch(b'{"type": "assistant", "message": {"content": "hi"}}')
+        event = await child.next_event(timeout=1.0)
+        assert event is not None
+        assert event["type"] == "assistant"
+        child._bad_line(ChildProtocolError("not json"))
+        assert child.bad_lines == 1
+
+    asyncio.run(scenario())
