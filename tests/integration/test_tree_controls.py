@@ -40,9 +40,7 @@ async def approval_post(tree: Tree, thread: str, n: int = 1) -> dict[str, Any]:
 
 def test_commands_and_a_reaction_decide_and_status_json_has_the_keys() -> None:
     async def scenario(tree: Tree, thread: str) -> None:
-        started = time.monotonic()
         assert "mmclaude commands" in await ask(tree, thread, "!help")
-        assert time.monotonic() - started < 10
         prompt = await tree.mm.post_as("alice", "please APPROVE", root_id=thread)
         post = await approval_post(tree, thread)
         assert props(post)["mmclaude_prompt"] == prompt["id"]
