@@ -14,9 +14,12 @@ import subprocess
 import sys
 import time
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from session_worker.child import claude_command
+
+if TYPE_CHECKING:
+    from supervisor.status import Status
 
 RESULTS = Path(__file__).resolve().parent / "results"
 REPO = Path(__file__).resolve().parent.parent
@@ -198,12 +201,14 @@ def rss_kb(pid: int | None) -> int | None:
     return None
 
 
-def tree_pids(status: dict[str, Any]) -> dict[str, int | None]:
-    pids: dict[str, int | None] = {"supervisor": status["supervisor"]["pid"]}
-    for gw in status.get("gateways", []):
-        pids[gw["name"]] = gw.get("pid")
-    pids["worker"] = status["worker"].get("pid")
-    pids["claude"] = status["claude"].get("pid")
+def tree_pids(status: Status | None) -> dict[str, int | None]:
+    if status is None:
+        return {}
+    pids: dict[str, int | None] = {"supervisor": status.supervisor.pid}
+    for gw in status.gateways:
+        pids[gw.name] = gw.pid
+    pids["worker"] = status.worker.pid
+    pids["claude"] = status.claude.pid
     return pids
 
 

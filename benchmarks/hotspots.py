@@ -70,7 +70,7 @@ async def main(argv: list[str] | None = None) -> dict[str, Any]:
     figures: dict[str, Any] = {}
     async with open_tree(real_claude=False, extra_env=NO_USER_CAP) as tree:
         thread, watch = await ready_tree(tree)
-        pids = tree_pids(tree.status() or {})
+        pids = tree_pids(tree.status())
         spies = {}
         for name, pid in pids.items():
             if not pid:

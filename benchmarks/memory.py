@@ -26,8 +26,7 @@ def file_kb(path: Path) -> int:
 
 
 def sample(tree: Any, posts: int, elapsed: float) -> dict[str, Any]:
-    status = tree.status() or {}
-    pids = tree_pids(status)
+    pids = tree_pids(tree.status())
     rss = {name: rss_kb(pid) for name, pid in pids.items()}
     mb = {k: round(v / 1024, 1) if v else None for k, v in rss.items()}
     ours = round(sum(v for k, v in rss.items() if k != "claude" and v) / 1024, 1)

@@ -11,7 +11,7 @@ import time
 from typing import Any
 
 from benchmarks.common import save
-from session_worker.gateways import Outbox
+from session_worker.answer_outbox import AnswerOutbox as Outbox
 from session_worker.states import PromptRow, State
 
 

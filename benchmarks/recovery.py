@@ -17,31 +17,33 @@ import asyncio
 import os
 import signal
 import time
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from benchmarks.common import line, ready_tree, save, summary
 from devtools.harness import open_tree
 
+if TYPE_CHECKING:
+    from supervisor.status import Status
+
 KINDS = ("claude", "worker", "gateway")
 
 
-def pid_of(status: dict[str, Any], kind: str) -> int | None:
+def pid_of(status: Status, kind: str) -> int | None:
     if kind == "gateway":
-        gws = status.get("gateways") or []
-        pid = gws[0].get("pid") if gws else None
+        pid = status.gateways[0].pid if status.gateways else None
     else:
-        pid = status[kind].get("pid")
-    return int(pid) if pid else None
+        pid = status.claude.pid if kind == "claude" else status.worker.pid
+    return pid or None
 
 
-def healthy(status: dict[str, Any]) -> bool:
-    gws = status.get("gateways") or []
+def healthy(status: Status) -> bool:
+    gws = status.gateways
     return bool(
-        status["worker"].get("pid")
-        and status["worker"].get("state") == "running"
-        and status["claude"].get("pid")
+        status.worker.pid
+        and status.worker.state == "running"
+        and status.claude.pid
         and gws
-        and all(g.get("state") == "running" and g.get("connected") for g in gws)
+        and all(g.state == "running" and g.connected for g in gws)
     )
 
 

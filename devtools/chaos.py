@@ -32,10 +32,13 @@ import sys
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from devtools.harness import Tree, open_tree, replies
 from protocol.procfs import descendants, pid_alive
+
+if TYPE_CHECKING:
+    from supervisor.status import Status
 
 __all__ = ["ChaosReport", "chaos", "check", "run_chaos"]
 
@@ -299,12 +302,12 @@ def _check_approvals(
             report.wrong_decision.append(post_id)
 
 
-def _pid_of(status: dict[str, Any] | None, role: str) -> int | None:
+def _pid_of(status: Status | None, role: str) -> int | None:
     if status is None:
         return None
-    entry = status.get(role) or {}
-    pid = entry.get("pid")
-    return int(pid) if pid else None
+    if role == "claude":
+        return status.claude.pid or None
+    return (status.gateway if role == "gateway" else status.worker).pid or None
 
 
 async def _monkey(
@@ -465,7 +468,7 @@ async def chaos(
     async with open_tree(real_claude=real_claude, extra_env=extra_env, keep_scratch=True) as tree:
         report.log_path = str(tree.log_path)
         thread = await tree.wait_thread(timeout=60)
-        await tree.wait_status(lambda s: s["claude"]["pid"] and s["gateway"]["pid"], 60)
+        await tree.wait_status(lambda s: s.claude.pid and s.gateway.pid, 60)
         posted: list[tuple[str, str]] = []
         created: dict[str, int] = {}
         authors: dict[str, str] = {}

@@ -24,7 +24,7 @@ from typing import TYPE_CHECKING
 from devtools.harness import answer_of
 
 if TYPE_CHECKING:
-    from devtools.harness import Tree
+    from devtools.harness import ClaudeChoice, Tree
 
 __all__ = ["run_demo"]
 
@@ -76,13 +76,25 @@ async def _demo(once: bool, port: int) -> int:
     return 0 if ok else 1
 
 
+def tries(claude: ClaudeChoice) -> list[str]:
+    """Prompts worth typing in the page with this claude (the fakes' keywords)."""
+    slow = "SLOW:8 take your time   (a slow turn: watch its live activity post)"
+    if not claude.real:  # the fake claude
+        return ["please APPROVE   (Claude asks to run a command: click Allow once)", slow]
+    if claude.env:  # the real CLI against the fake Anthropic API
+        return ["BASH:echo hi | tee hello.txt   (Claude asks to run it: click Allow once)", slow]
+    return ["create hello.txt with the shell   (Claude asks to run a command)"]
+
+
 async def _keep_running(tree: Tree, thread: str) -> None:
     mm = tree.mm
     _say(
         f"Open {mm.url}/ in a browser: the bot's thread, live. Pick alice or bob to talk to "
         "Claude;\nmallory is not on the allowlist (MATTERMOST_ALLOWED_USERS=alice,bob), so "
         "her posts get no answer.\n"
-        "\nThe emulator's admin routes (loopback only):\n"
+        "\nTry:\n"
+        + "".join(f"  {line}\n" for line in tries(tree.claude))
+        + "\nThe emulator's admin routes (loopback only):\n"
         f"  curl -s -X POST {mm.url}/_admin/post -H 'Content-Type: application/json' "
         f'-d \'{{"username": "alice", "root_id": "{thread}", "message": "hello again"}}\'\n'
         f"  curl -s '{mm.url}/_admin/posts?root_id={thread}'   (the thread)\n"
@@ -114,10 +126,10 @@ async def _play(tree: Tree, thread: str) -> bool:
     for i, text in enumerate(SCRIPT):
         if i == len(SCRIPT) - 1:
             try:  # heartbeats come every second: the first turns may have been quicker
-                status = await tree.wait_status(lambda s: s["claude"]["pid"], 10)
+                status = await tree.wait_status(lambda s: s.claude.pid, 10)
             except TimeoutError:
                 status = None
-            pid = status["claude"]["pid"] if status else None
+            pid = status.claude.pid if status else None
             if pid:
                 _say(f"(killing the claude child, pid {pid}, to show that the session resumes)")
                 with contextlib.suppress(ProcessLookupError):
@@ -134,14 +146,14 @@ async def _play(tree: Tree, thread: str) -> bool:
             continue
         _say(f"claude < {answer}   ({time.monotonic() - started:.2f} s)")
     try:
-        status = await tree.wait_status(lambda s: s["claude"]["pid"] not in (None, killed), 10)
+        status = await tree.wait_status(lambda s: s.claude.pid not in (None, killed), 10)
     except TimeoutError:
         status = tree.status()
     if status:
-        c = status["claude"]
+        c = status.claude
         _say(
-            f"\nstatus: claude pid {c['pid']}, session {c['session_id']}, "
-            f"{c['restarts']} claude restart(s); `mmclaude status` shows it as a table"
+            f"\nstatus: claude pid {c.pid}, session {c.session_id}, "
+            f"{c.restarts} claude restart(s); `mmclaude status` shows it as a table"
         )
     return ok
 

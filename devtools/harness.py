@@ -23,10 +23,10 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from protocol.proctree import child_preexec
-from supervisor.status import read_status
+from supervisor.status import Status, read_status
 
 if TYPE_CHECKING:
-    from collections.abc import AsyncIterator
+    from collections.abc import AsyncIterator, Callable
 
 __all__ = ["ClaudeChoice", "Tree", "answer_of", "choose_claude", "open_tree", "replies"]
 
@@ -105,11 +105,11 @@ class Tree:
     process: subprocess.Popen[bytes]
     env: dict[str, str] = field(default_factory=dict)
 
-    def status(self) -> dict[str, Any] | None:
+    def status(self) -> Status | None:
         """What `mmclaude status --json` prints (None while no supervisor runs)."""
         return read_status(self.state_dir)
 
-    async def wait_status(self, check: Any, timeout: float) -> dict[str, Any]:
+    async def wait_status(self, check: Callable[[Status], object], timeout: float) -> Status:
         deadline = time.monotonic() + timeout
         while True:
             status = self.status()

@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import msgspec
 
+from protocol.logs import LogFormat, LogLevel
+
 __all__ = ["GatewayConfig"]
 
 
@@ -20,8 +22,8 @@ class GatewayConfig(msgspec.Struct, frozen=True, kw_only=True):
     worker_endpoint: str
     endpoint: str
     heartbeat_endpoint: str | None = None
-    log_level: str = "INFO"
-    log_format: str | None = None
+    log_level: LogLevel = "INFO"
+    log_format: LogFormat | None = None  # None: text on a terminal, else json
     # Seconds without a word from the worker before prompts and hellos are re-sent.
     resend_interval: float = 1.0
     # Binding a thread: its posts from this one on are run (default: only posts made after

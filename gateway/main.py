@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import asyncio
 import signal
-from typing import Literal
 
 from loguru import logger
 
@@ -29,18 +28,13 @@ STOP_WAIT_S = 0.3  # how long the service's tasks get to unwind after a cancel
 def run_gateway(config: GatewayConfig) -> int:
     """Run one gateway until SIGTERM/SIGINT (exit 0) or a fatal error (exit 1); exit 2 when
     the state dir is unsafe (another user's, or writable by others)."""
-    fmt: Literal["text", "json"] | None = None
-    if config.log_format == "text":
-        fmt = "text"
-    elif config.log_format == "json":
-        fmt = "json"
-    setup_logging("gateway", level=config.log_level, fmt=fmt, secrets=(config.token,))
+    setup_logging("gateway", level=config.log_level, fmt=config.log_format, secrets=(config.token,))
     try:
         # Before anything binds: a state dir another user can write is a socket they can
         # take over (the same check as the worker's and the supervisor's).
         prepare_state_dir(config.state_dir)
     except StateDirError as exc:
-        logger.error(str(exc))
+        logger.error("gateway.state_dir_refused", error=str(exc))
         return 2
     try:
         return asyncio.run(_main(config))

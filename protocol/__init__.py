@@ -14,7 +14,15 @@ from protocol.endpoints import (
     worker_endpoint,
 )
 from protocol.errors import DecodeError, EndpointError, ProtocolError, StateDirError
-from protocol.logs import LOG_FORMATS, LOG_LEVELS, REDACTED, Redactor, setup_logging
+from protocol.logs import (
+    LOG_FORMATS,
+    LOG_LEVELS,
+    REDACTED,
+    LogFormat,
+    LogLevel,
+    Redactor,
+    setup_logging,
+)
 from protocol.messages import (
     EMPTY_ANSWER,
     PROTOCOL_VERSION,
@@ -69,6 +77,8 @@ __all__ = [
     "GatewayBye",
     "GatewayHeartbeat",
     "GatewayHello",
+    "LogFormat",
+    "LogLevel",
     "OutFile",
     "Progress",
     "Prompt",

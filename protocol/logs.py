@@ -11,7 +11,7 @@ from __future__ import annotations
 import os
 import sys
 from datetime import UTC
-from typing import TYPE_CHECKING, Literal, TextIO
+from typing import TYPE_CHECKING, Literal, TextIO, get_args
 
 import msgspec
 from loguru import logger
@@ -21,10 +21,21 @@ if TYPE_CHECKING:
 
     from loguru import Message, Record
 
-__all__ = ["LOG_FORMATS", "LOG_LEVELS", "REDACTED", "Redactor", "setup_logging"]
+__all__ = [
+    "LOG_FORMATS",
+    "LOG_LEVELS",
+    "REDACTED",
+    "LogFormat",
+    "LogLevel",
+    "Redactor",
+    "setup_logging",
+]
 
-LOG_LEVELS = ("TRACE", "DEBUG", "INFO", "SUCCESS", "WARNING", "ERROR", "CRITICAL")
-LOG_FORMATS = ("text", "json")
+LogLevel = Literal["TRACE", "DEBUG", "INFO", "SUCCESS", "WARNING", "ERROR", "CRITICAL"]
+# None (in a configuration) = text on a terminal, else JSON.
+LogFormat = Literal["text", "json"]
+LOG_LEVELS: tuple[LogLevel, ...] = get_args(LogLevel)
+LOG_FORMATS: tuple[LogFormat, ...] = get_args(LogFormat)
 REDACTED = "[REDACTED]"
 
 _TEXT_FORMAT = (
@@ -80,8 +91,8 @@ def _json_line(record: Record) -> str:
 def setup_logging(
     role: str,
     *,
-    level: str = "INFO",
-    fmt: Literal["text", "json"] | None = None,
+    level: LogLevel = "INFO",
+    fmt: LogFormat | None = None,
     secrets: Iterable[str] = (),
     stream: TextIO | None = None,
 ) -> None:

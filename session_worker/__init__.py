@@ -8,7 +8,6 @@ from __future__ import annotations
 
 import asyncio
 import signal
-from typing import Literal
 
 from loguru import logger
 
@@ -47,19 +46,19 @@ def run_worker(config: WorkerConfig) -> int:
     """
     from session_worker import statedir
 
-    fmt: Literal["text", "json"] | None = (
-        "json" if config.log_format == "json" else "text" if config.log_format == "text" else None
+    protocol.setup_logging(
+        "worker", level=config.log_level, fmt=config.log_format, secrets=config.redact
     )
-    protocol.setup_logging("worker", level=config.log_level, fmt=fmt, secrets=config.redact)
     try:
         # Before the journal is opened and the inbox bound: a second worker must not even
         # recover the first one's running prompts.
         lock = statedir.acquire(statedir.prepare(config.state_dir))
     except protocol.StateDirError as exc:
-        logger.error(str(exc))  # one line naming MMCLAUDE_STATE_DIR: a configuration error
+        # One line naming MMCLAUDE_STATE_DIR (in its error field): a configuration error.
+        logger.bind(error=str(exc)).error("worker.state_dir_refused")
         return 2
     except (WorkerError, OSError) as exc:
-        logger.error(str(exc))
+        logger.bind(error=str(exc)).error("worker.not_started")
         return 1
     try:
         asyncio.run(_main(config))

@@ -15,7 +15,7 @@ import os
 import signal
 import time
 from collections import deque
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, Protocol, TypeAlias
 
 from loguru import logger
 
@@ -35,14 +35,15 @@ from session_worker.ndjson import (
     encode_control_request,
     encode_user,
     route,
+    says_no_conversation,
 )
 
 if TYPE_CHECKING:
-    from collections.abc import Sequence
+    from collections.abc import Callable, Sequence
 
     from session_worker.config import WorkerConfig
 
-__all__ = ["ClaudeChild", "claude_argv", "claude_command", "claude_env"]
+__all__ = ["ChildLike", "ClaudeChild", "SpawnChild", "claude_argv", "claude_command", "claude_env"]
 
 READ_CHUNK = 1 << 20
 STDERR_TAIL = 8192  # bytes of stderr kept for error answers and logs
@@ -100,6 +101,39 @@ def claude_env(environ: dict[str, str] | os._Environ[str] = os.environ) -> dict[
     return without_mattermost(environ)
 
 
+class ChildLike(Protocol):
+    """What the runner uses of a claude child (:class:`ClaudeChild`; in unit tests the
+    scripted :class:`session_worker.testing.ScriptedChild`)."""
+
+    session_id: str | None  # the session it was started to resume (None: a fresh one)
+    epoch: str
+    pid: int | None
+    cost_seen: float
+    last_activity: float  # monotonic time of its last stdout byte (the idle watchdog's)
+    no_conversation: bool  # it said it does not know ``session_id``
+    listening: bool  # a turn reads its events (else they are dropped as they come)
+    dropped_idle: int
+
+    @property
+    def alive(self) -> bool: ...
+    async def start(self, timeout: float = 30.0) -> None: ...
+    async def stop(self, grace: float = KILL_GRACE) -> int | None: ...
+    async def wait_eof(self) -> None: ...
+    async def send_user(self, text: str, images: list[dict[str, Any]] | None = None) -> None: ...
+    async def interrupt(self) -> None: ...
+    async def write_line(self, line: bytes) -> None: ...
+    async def request(
+        self, subtype: RequestSubtype, timeout: float, value: str = ""
+    ) -> ControlReply: ...
+    async def next_event(self, timeout: float) -> dict[str, Any] | None: ...
+    def drain(self) -> int: ...
+    def stderr_tail(self) -> str: ...
+
+
+# Makes the child of a spawn: (config, session id to resume, permission mode, epoch).
+SpawnChild: TypeAlias = "Callable[[WorkerConfig, str | None, str | None, str], ChildLike]"
+
+
 class ClaudeChild:
     """One running ``claude`` process in its own session and process group."""
 
@@ -116,7 +150,6 @@ class ClaudeChild:
         self.epoch = epoch  # the journal's session epoch at spawn (!new changes it)
         self.cost_seen = 0.0  # result.total_cost_usd is cumulative per process
         self.pid: int | None = None
-        self.reported_pid: int | None = None
         self.last_activity = time.monotonic()
         self.bad_lines = 0
         self.no_conversation = False
@@ -178,8 +211,6 @@ class ClaudeChild:
                 returncode=None,
                 stderr_tail=self.stderr_tail(),
             )
-        pid = reply.body.get("pid")
-        self.reported_pid = pid if isinstance(pid, int) else None
 
     @property
     def alive(self) -> bool:
@@ -351,10 +382,10 @@ class ClaudeChild:
                 with contextlib.suppress(ChildExitedError):
                     await self._write(reply)
             case TurnEvent(event=turn_event):
-                if turn_event.get("type") == "result":
-                    errors = turn_event.get("errors")
-                    if isinstance(errors, list) and any(NO_CONVERSATION in str(e) for e in errors):
-                        self.no_conversation = True
+                if turn_event.get("type") == "result" and says_no_conversation(
+                    turn_event.get("errors")
+                ):
+                    self.no_conversation = True
                 if not self.listening:
                     self.dropped_idle += 1
                     return
@@ -373,7 +404,9 @@ class ClaudeChild:
 
     def _bad_line(self, exc: ChildProtocolError) -> None:
         self.bad_lines += 1
-        self._log.bind(claude_pid=self.pid, count=self.bad_lines).warning(f"claude.bad_line: {exc}")
+        self._log.bind(claude_pid=self.pid, count=self.bad_lines, error=str(exc)).warning(
+            "claude.bad_line"
+        )
 
     async def _read_stderr(self) -> None:
         assert self._proc is not None

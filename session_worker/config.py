@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import msgspec
 
+from protocol.logs import LogFormat, LogLevel
+
 __all__ = ["WorkerConfig"]
 
 
@@ -17,8 +19,8 @@ class WorkerConfig(msgspec.Struct, frozen=True, kw_only=True):
     claude_workdir: str
     endpoint: str
     heartbeat_endpoint: str | None = None
-    log_level: str = "INFO"
-    log_format: str | None = None
+    log_level: LogLevel = "INFO"
+    log_format: LogFormat | None = None  # None: text on a terminal, else json
     # No stdout event from claude for this long during a turn → interrupt (seconds).
     idle_limit: float = 600.0
     # After an interrupt, how long to wait for the turn's result before killing claude.

@@ -43,11 +43,13 @@ class RunnerLike(Protocol):
     """What the controls use of :class:`session_worker.runner.Runner`."""
 
     hooks: TurnHooks
-    current: PromptRow | None
-    turn_started: float
     restarts: int
     model: str | None
 
+    @property
+    def current(self) -> PromptRow | None: ...
+    @property
+    def turn_started(self) -> float: ...
     @property
     def permission_mode(self) -> str: ...
     @property
@@ -223,7 +225,7 @@ class Controls:
             return
         if self.journal.approval(approval.request_id) is not None:
             return  # the same request twice: one post, one decision
-        logger.debug("hop.can_use_tool", post_id=row.post_id, t_ns=time.monotonic_ns())
+        logger.bind(post_id=row.post_id, t_ns=time.monotonic_ns()).debug("hop.can_use_tool")
         self.journal.put_approval(approval)
         self._pending.add(approval.request_id)
         logger.bind(

@@ -38,6 +38,7 @@ __all__ = [
     "encode_refusal",
     "encode_user",
     "route",
+    "says_no_conversation",
 ]
 
 Event = Mapping[str, Any]
@@ -377,7 +378,6 @@ class TurnOutcome:
     subtype: str
     session_id: str | None
     errors: tuple[str, ...] = ()
-    terminal_reason: str | None = None
     skipped: tuple[int, ...] = ()  # sizes of over-long lines skipped during the turn
 
     @property
@@ -387,7 +387,16 @@ class TurnOutcome:
     @property
     def no_conversation(self) -> bool:
         """The CLI refused ``--resume``: it does not know the session."""
-        return any(NO_CONVERSATION in e for e in self.errors)
+        return says_no_conversation(self.errors)
+
+
+def says_no_conversation(errors: object) -> bool:
+    """A result's ``errors`` say the CLI refused ``--resume``: it does not know the session.
+
+    The one rule, for the interpreted outcome and for the child's reader (which sees the
+    startup result of a refused resume before any turn listens).
+    """
+    return isinstance(errors, list | tuple) and any(NO_CONVERSATION in str(e) for e in errors)
 
 
 @dataclass
@@ -400,7 +409,6 @@ class TurnInterpreter:
 
     session_id: str | None = None
     unknown_types: set[str] = field(default_factory=set)
-    outcome: TurnOutcome | None = None
     skipped: list[int] = field(default_factory=list)
     _texts: list[str] = field(default_factory=list)
 
@@ -411,14 +419,13 @@ class TurnInterpreter:
             self.skipped.append(size if isinstance(size, int) else 0)
             if event.get("event_type") == "result":
                 # The turn's result itself was too long to read: the turn is over.
-                self.outcome = TurnOutcome(
+                return TurnOutcome(
                     text=self.partial_text,
                     is_error=True,
                     subtype=OVERLONG,
                     session_id=self.session_id,
                     skipped=tuple(self.skipped),
                 )
-                return self.outcome
             return None
         if kind == "system":
             if event.get("subtype") == "init":
@@ -427,8 +434,7 @@ class TurnInterpreter:
             self._collect(event)
         elif kind == "result":
             self._learn_session(event)
-            self.outcome = self._outcome(event)
-            return self.outcome
+            return self._outcome(event)
         elif (not isinstance(kind, str) or kind not in KNOWN_TYPES) and len(
             self.unknown_types
         ) < MAX_UNKNOWN_TYPES:
@@ -472,13 +478,11 @@ class TurnInterpreter:
         result = event.get("result")
         text = result if isinstance(result, str) else self.partial_text
         errors = event.get("errors")
-        reason = event.get("terminal_reason")
         return TurnOutcome(
             text=text,
             is_error=bool(event.get("is_error")) or subtype != "success",
             subtype=subtype,
             session_id=self.session_id,
             errors=tuple(str(e) for e in errors) if isinstance(errors, list) else (),
-            terminal_reason=reason if isinstance(reason, str) else None,
             skipped=tuple(self.skipped),
         )

@@ -12,7 +12,6 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import time
-from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Protocol
 
@@ -21,20 +20,28 @@ from loguru import logger
 from protocol.proctree import sweep_orphans
 from session_worker import answers, files, policy
 from session_worker.activity import ACTIVITY_AFTER, ActivityView, activity_key, summary_line
-from session_worker.child import ClaudeChild
+from session_worker.child import ChildLike, ClaudeChild
 from session_worker.errors import ChildExitedError, ChildStartError
-from session_worker.ndjson import (
-    MAX_LINE,
-    OVERLONG,
-    TurnInterpreter,
-    TurnOutcome,
-    encode_control_response,
+from session_worker.ndjson import TurnInterpreter, TurnOutcome, encode_control_response
+from session_worker.outcomes import (
+    Answered,
+    Died,
+    Ending,
+    Rules,
+    StartFailed,
+    Stopped,
+    TurnEnd,
+    Verdict,
+    WorkerDied,
+    decide,
 )
 from session_worker.states import Finish, GiveUp, PromptRow, Requeue, Start, State
+from session_worker.turn import Turn
 
 if TYPE_CHECKING:
-    from collections.abc import Callable
+    from collections.abc import Awaitable, Callable, Collection
 
+    from session_worker.child import SpawnChild
     from session_worker.config import WorkerConfig
     from session_worker.journal import Journal
 
@@ -43,23 +50,6 @@ __all__ = ["Runner"]
 START_TIMEOUT = 30.0  # spawn → initialize answered (the real CLI needs ~0.5 s)
 STDERR_LOGGED = 1500  # characters of claude's stderr tail put in the log line of a death
 CONTROL_TIMEOUT = 10.0  # set_model / set_permission_mode answered
-
-
-@dataclass(frozen=True)
-class _Answered:
-    outcome: TurnOutcome
-
-
-@dataclass(frozen=True)
-class _Stopped:
-    killed: bool
-    partial: str
-
-
-@dataclass(frozen=True)
-class _Died:
-    returncode: int | None
-    stderr_tail: str
 
 
 _logged_unknown: set[str] = set()
@@ -92,8 +82,8 @@ class _NoHooks:
 class Runner:
     """The queue runner; :meth:`run` lives as long as the worker.
 
-    ``on_answered`` is called with each row right after its answer is committed;
-    ``on_turn_start`` when a prompt is written to claude.
+    ``on_answered`` is called with each row right after its answer is committed. The
+    running turn, if any, is :attr:`turn` (the worker's timers ask it what to send).
     """
 
     def __init__(
@@ -102,19 +92,17 @@ class Runner:
         journal: Journal,
         *,
         on_answered: Callable[[PromptRow], None],
-        on_turn_start: Callable[[PromptRow], None],
+        spawn: SpawnChild = ClaudeChild,
+        sweep: Callable[[Collection[int]], Awaitable[object]] = sweep_orphans,
     ) -> None:
         self.config = config
         self.journal = journal
         self.on_answered = on_answered
-        self.on_turn_start = on_turn_start
-        self.child: ClaudeChild | None = None
+        self._spawn = spawn  # makes the claude child (a scripted one in unit tests)
+        self._sweep = sweep  # kills what claude's tools left behind
+        self.child: ChildLike | None = None
         self.restarts = 0
-        self.current: PromptRow | None = None
-        self.turn_started = 0.0
-        # MMCLAUDE_LIVE: the running turn's view; `activity_changes` counts its changes.
-        self.activity: ActivityView | None = None
-        self.activity_changes = 0
+        self.turn: Turn | None = None  # the running turn
         # result.total_cost_usd is cumulative per claude process: the last one seen, so a
         # turn's own cost is the difference.
         self._process_cost = 0.0
@@ -134,6 +122,26 @@ class Runner:
     @property
     def permission_mode(self) -> str:
         return self.journal.meta("permission_mode") or self.config.permission_mode
+
+    @property
+    def current(self) -> PromptRow | None:
+        """The prompt of the running turn."""
+        return self.turn.row if self.turn is not None else None
+
+    @property
+    def turn_started(self) -> float:
+        return self.turn.started if self.turn is not None else 0.0
+
+    @property
+    def rules(self) -> Rules:
+        return Rules(max_tries=self.config.max_tries, idle_limit=self.config.idle_limit)
+
+    def _decide(self, ending: Ending, row: PromptRow, stopped_by: str | None = None) -> Verdict:
+        context_lost = self.journal.meta("context_lost") is not None
+        return decide(
+            ending, tries=row.tries, rules=self.rules, stopped_by=stopped_by,
+            context_lost=context_lost,
+        )  # fmt: skip
 
     # --- controls from the thread (called beside the turn, never behind it) ----------------
 
@@ -167,7 +175,7 @@ class Runner:
 
             async def write() -> None:
                 await child.write_line(line)
-                logger.debug("hop.decision_written", post_id=post_id, t_ns=time.monotonic_ns())
+                logger.bind(post_id=post_id, t_ns=time.monotonic_ns()).debug("hop.decision_written")
 
             self._soon(write(), "decision")
 
@@ -182,7 +190,7 @@ class Runner:
         self._side_tasks.add(task)
         task.add_done_callback(self._side_tasks.discard)
 
-    async def _set_model(self, child: ClaudeChild) -> None:
+    async def _set_model(self, child: ChildLike) -> None:
         model = self.journal.meta("model")
         reply = await child.request("set_model", CONTROL_TIMEOUT, model or "")
         got = reply.body.get("model")
@@ -191,7 +199,7 @@ class Runner:
         log = logger.bind(model=model, reported=got, ok=reply.ok, error=reply.error)
         (log.info if reply.ok else log.warning)("claude.model_set")
 
-    async def _set_mode(self, child: ClaudeChild, mode: str) -> None:
+    async def _set_mode(self, child: ChildLike, mode: str) -> None:
         reply = await child.request("set_permission_mode", CONTROL_TIMEOUT, mode)
         log = logger.bind(mode=mode, ok=reply.ok, error=reply.error)
         (log.info if reply.ok else log.warning)("claude.mode_set")
@@ -241,11 +249,9 @@ class Runner:
         for row in self.journal.rows(State.QUEUED):
             if row.tries >= self.config.max_tries:
                 logger.bind(post_id=row.post_id, tries=row.tries).warning("prompt.given_up")
-                self.turn_started = time.monotonic()
-                self._finish(row, policy.worker_died_answer(row.tries), is_error=True,
-                             subtype="worker_died", give_up=True)  # fmt: skip
+                self._finish(row, self._decide(WorkerDied(), row))
 
-    async def _idle(self, child: ClaudeChild) -> None:
+    async def _idle(self, child: ChildLike) -> None:
         """Wait for a prompt or for claude's death (a bounded wait, re-checked)."""
         self._wake.clear()
         waits = [asyncio.ensure_future(self._wake.wait()), asyncio.ensure_future(child.wait_eof())]
@@ -257,10 +263,10 @@ class Runner:
 
     # --- the child ----------------------------------------------------------------------
 
-    async def _retire(self, child: ClaudeChild) -> int | None:
+    async def _retire(self, child: ChildLike) -> int | None:
         returncode = await child.stop()
         # Exclude claude itself in case it is still unreaped: asyncio must collect its status.
-        await sweep_orphans(exclude={child.pid} if child.pid else set())
+        await self._sweep({child.pid} if child.pid else set())
         logger.bind(claude_pid=child.pid, code=returncode).info("claude.exited")
         return returncode
 
@@ -275,7 +281,7 @@ class Runner:
             await asyncio.sleep(delay)
         while True:
             session_id = self.journal.session_id
-            child = ClaudeChild(self.config, session_id, self.permission_mode, self.epoch)
+            child = self._spawn(self.config, session_id, self.permission_mode, self.epoch)
             began = time.monotonic()
             try:
                 await child.start(timeout=START_TIMEOUT)
@@ -322,72 +328,52 @@ class Runner:
         if row is None:
             return
         row = self.journal.apply(row.post_id, Start())
-        if row.tries >= self.config.max_tries:
-            text = policy.not_started_answer(row.tries, exc.returncode)
-            self._finish(row, text, is_error=True)
+        verdict = self._decide(StartFailed(exc.returncode), row)
+        if isinstance(verdict.event, Requeue):
+            self.journal.apply(row.post_id, verdict.event)
         else:
-            self.journal.apply(row.post_id, Requeue())
+            self._finish(row, verdict)
 
     # --- one turn -----------------------------------------------------------------------
 
-    async def _turn(self, child: ClaudeChild, row: PromptRow) -> None:
+    async def _turn(self, child: ChildLike, row: PromptRow) -> None:
         row = self.journal.apply(row.post_id, Start())
-        self.current, self.turn_started = row, time.monotonic()
+        turn = self.turn = Turn.begin(row, time.monotonic(), live=self.config.live)
         log = logger.bind(post_id=row.post_id, attempt=row.tries, chars=len(row.text))
         log.debug("turn.started")
-        self.on_turn_start(row)
         self._stop_by = None
-        result: _Answered | _Stopped | _Died | None = None
+        result: TurnEnd | None = None
         try:
             with logger.contextualize(post_id=row.post_id):  # on the watchdog's lines too
-                result = await self._drive(child, row)
+                result = await self._drive(child, turn)
         finally:
-            self.current = None
+            self.turn = None
             stopped_by = self._take_stop()
             # Requests of a turn that did not finish expire: the retry asks again.
-            self.hooks.turn_ended(row, completed=isinstance(result, _Answered | _Stopped))
-        match result:
-            case _Answered(outcome=outcome) if stopped_by is not None and outcome.interrupted:
-                self._backoff.reset()
-                text = policy.user_stopped_answer(stopped_by, outcome.text)
-                self._finish(row, text, is_error=True, subtype="stopped_by_user")
-            case _Stopped(killed=killed, partial=partial) if stopped_by is not None:
-                text = policy.user_stopped_answer(stopped_by, partial, killed=killed)
-                self._finish(row, text, is_error=True, subtype="stopped_by_user")
-            case _Answered(outcome=outcome):
-                self._backoff.reset()
-                text = outcome.text
-                if outcome.subtype == OVERLONG:
-                    size = outcome.skipped[-1] if outcome.skipped else 0
-                    text = policy.overlong_result_answer(size, MAX_LINE, text)
-                elif outcome.is_error:
-                    if outcome.errors:
-                        log.bind(subtype=outcome.subtype, errors=list(outcome.errors)).warning(
-                            "turn.error"
-                        )
-                    text = policy.turn_error_answer(outcome.subtype, text, outcome.errors)
-                if outcome.skipped and outcome.subtype != OVERLONG:
-                    text += "\n\n" + policy.skipped_lines_note(outcome.skipped, MAX_LINE)
-                self._finish(row, text, is_error=outcome.is_error, subtype=outcome.subtype)
-            case _Stopped(killed=killed, partial=partial):
-                text = policy.stopped_answer(self.config.idle_limit, killed, partial)
-                self._finish(row, text, is_error=True, subtype="stopped")
-            case _Died(returncode=code, stderr_tail=tail):
-                # The thread only hears the exit status: the stderr tail is for the operator.
-                log.bind(code=code, tries=row.tries, stderr=tail[-STDERR_LOGGED:]).warning(
-                    "turn.claude_died"
-                )
-                if child.no_conversation and child.session_id:
-                    self._session_lost(child.session_id)
-                    self.journal.apply(row.post_id, Requeue(refund=True))
-                elif row.tries >= self.config.max_tries:
-                    text = policy.failed_answer(row.tries, code)
-                    self._finish(row, text, is_error=True, subtype="died")
-                else:
-                    self.journal.apply(row.post_id, Requeue())
-                    log.bind(code=code).warning("turn.retry")
+            self.hooks.turn_ended(row, completed=isinstance(result, Answered | Stopped))
+        if isinstance(result, Died):
+            # The thread only hears the exit status: the stderr tail is for the operator.
+            tail = result.stderr_tail[-STDERR_LOGGED:]
+            log.bind(code=result.returncode, tries=row.tries, stderr=tail).warning(
+                "turn.claude_died"
+            )
+        assert result is not None  # _drive returns or raises
+        verdict = self._decide(result, row, stopped_by)
+        if verdict.reset_backoff:
+            self._backoff.reset()
+        if verdict.errors:
+            log.bind(subtype=verdict.subtype, errors=list(verdict.errors)).warning("turn.error")
+        if verdict.session_lost and child.session_id:
+            self._session_lost(child.session_id)
+        if isinstance(verdict.event, Requeue):
+            self.journal.apply(row.post_id, verdict.event)
+            if not verdict.event.refund and isinstance(result, Died):
+                log.bind(code=result.returncode).warning("turn.retry")
+        else:
+            self._finish(row, verdict, turn)
 
-    async def _drive(self, child: ClaudeChild, row: PromptRow) -> _Answered | _Stopped | _Died:
+    async def _drive(self, child: ChildLike, turn: Turn) -> TurnEnd:
+        row = turn.row
         stale = child.drain()
         if stale:
             logger.bind(events=stale).debug("claude.stale_events_dropped")
@@ -396,10 +382,8 @@ class Runner:
             child.dropped_idle = 0
         interp = TurnInterpreter()
         child.listening = True
-        self.activity = ActivityView() if self.config.live else None
-        self.activity_changes = 0
         try:
-            logger.debug("hop.claude_write", post_id=row.post_id, t_ns=time.monotonic_ns())
+            logger.bind(post_id=row.post_id, t_ns=time.monotonic_ns()).debug("hop.claude_write")
             workdir = Path(self.config.claude_workdir)
             manifest = files.load_manifest(workdir, row.post_id)
             images = files.image_blocks(workdir, manifest) if manifest else []
@@ -414,10 +398,10 @@ class Runner:
                     if stop_left <= 0:  # !stop, and no result: end it the hard way
                         logger.bind(claude_pid=child.pid).warning("turn.killed")
                         await child.stop()
-                        return _Stopped(killed=True, partial=interp.partial_text)
+                        return Stopped(killed=True, partial=interp.partial_text)
                     idle_left = min(idle_left, stop_left)
                 if idle_left <= 0:
-                    return await self._stop_hung(child, interp)
+                    return await self._stop_hung(child, turn, interp)
                 event = await child.next_event(timeout=min(idle_left, 1.0))
                 if event is not None and event.get("type") == "control_request":
                     self.hooks.tool_requested(row, event)
@@ -425,34 +409,38 @@ class Runner:
                 if event is not None and event.get("type") == "control_cancel_request":
                     self.hooks.tool_cancelled(str(event.get("request_id", "")))
                     continue
-                if event is not None and (outcome := self._feed(interp, event)) is not None:
-                    logger.debug("hop.claude_result", post_id=row.post_id, t_ns=time.monotonic_ns())
-                    return _Answered(outcome)
+                if event is not None and (outcome := self._feed(turn, interp, event)) is not None:
+                    logger.bind(post_id=row.post_id, t_ns=time.monotonic_ns()).debug(
+                        "hop.claude_result"
+                    )
+                    return Answered(outcome)
         except ChildExitedError:
             code = await child.stop()
-            return _Died(code, child.stderr_tail())
+            no_conversation = child.no_conversation and bool(child.session_id)
+            return Died(code, child.stderr_tail(), no_conversation)
         finally:
             child.listening = False
 
-    async def _stop_hung(self, child: ClaudeChild, interp: TurnInterpreter) -> _Stopped:
+    async def _stop_hung(self, child: ChildLike, turn: Turn, interp: TurnInterpreter) -> Stopped:
         logger.bind(idle_s=self.config.idle_limit, claude_pid=child.pid).warning("turn.stalled")
         try:
             await child.interrupt()
             deadline = time.monotonic() + self.config.interrupt_grace
             while (left := deadline - time.monotonic()) > 0:
                 event = await child.next_event(timeout=left)
-                if event is not None and (outcome := self._feed(interp, event)) is not None:
+                if event is not None and (outcome := self._feed(turn, interp, event)) is not None:
                     logger.info("turn.interrupted")
-                    return _Stopped(killed=False, partial=interp.partial_text or outcome.text)
+                    return Stopped(killed=False, partial=interp.partial_text or outcome.text)
         except ChildExitedError:
             pass
         logger.bind(claude_pid=child.pid).warning("turn.killed")
         await child.stop()
-        return _Stopped(killed=True, partial=interp.partial_text)
+        return Stopped(killed=True, partial=interp.partial_text)
 
-    def _feed(self, interp: TurnInterpreter, event: dict[str, object]) -> TurnOutcome | None:
-        if self.activity is not None and self.activity.feed(event):
-            self.activity_changes += 1
+    def _feed(
+        self, turn: Turn, interp: TurnInterpreter, event: dict[str, object]
+    ) -> TurnOutcome | None:
+        turn.feed(event)
         outcome = interp.feed(event)
         sid = interp.session_id
         if event.get("type") == "system" and event.get("subtype") == "init":
@@ -498,40 +486,38 @@ class Runner:
             j.set_meta("tokens_in", str(int(j.meta("tokens_in") or 0) + tokens_in))
             j.set_meta("tokens_out", str(int(j.meta("tokens_out") or 0) + tokens_out))
 
-    def _finish(
-        self, row: PromptRow, text: str, *, is_error: bool, subtype: str = "", give_up: bool = False
-    ) -> None:
-        # The notice of a lost session goes with the next answer that comes from claude.
-        if not give_up and self.journal.meta("context_lost"):
-            text = policy.context_lost(text)
-        text = answers.cap(self.config.claude_workdir, row.post_id, policy.non_empty(text))
+    def _finish(self, row: PromptRow, verdict: Verdict, turn: Turn | None = None) -> None:
+        """Journal the verdict's answer (cut to the thread's size, with the note on skipped
+        attachments), then hand the row over for delivery. ``turn``: the run that ended
+        (None: the prompt was not run this time, it is answered without one)."""
+        started = turn.started if turn is not None else time.monotonic()
+        activity = turn.activity if turn is not None else None
+        give_up = not isinstance(verdict.event, Finish)
+        is_error = verdict.is_error
+        text = answers.cap(self.config.claude_workdir, row.post_id, verdict.text)
         manifest = files.load_manifest(Path(self.config.claude_workdir), row.post_id)
         note = files.skipped_note(manifest)
         if note:
             text = f"{note}\n\n{text}"
         event = GiveUp(text) if give_up else Finish(text, is_error)
-        elapsed = time.monotonic() - self.turn_started
-        cost = None if give_up else self._turn_cost()
-        if (
-            not give_up
-            and self.activity is not None
-            and (elapsed >= ACTIVITY_AFTER or row.tries > 1)
-        ):
+        elapsed = time.monotonic() - started
+        cost = None if give_up else self._turn_cost(activity)
+        if not give_up and activity is not None and (elapsed >= ACTIVITY_AFTER or row.tries > 1):
             # The line the turn's activity post is reduced to, delivered with the answer (a
             # retried turn may have left a post from its earlier try, however short it is now).
-            line = summary_line(elapsed, self.activity.tool_calls, cost, ok=not is_error)
+            line = summary_line(elapsed, activity.tool_calls, cost, ok=not is_error)
             self.journal.set_meta(activity_key(row.post_id), line)
         row = self.journal.apply(row.post_id, event)
         if not give_up:
             self.journal.set_meta("context_lost", None)
-        ms = round((time.monotonic() - self.turn_started) * 1000)
+        ms = round((time.monotonic() - started) * 1000)
         logger.bind(
-            post_id=row.post_id, ms=ms, is_error=is_error, subtype=subtype, chars=len(text)
+            post_id=row.post_id, ms=ms, is_error=is_error, subtype=verdict.subtype, chars=len(text)
         ).info("turn.complete")
         self.on_answered(row)
 
-    def _turn_cost(self) -> float | None:
-        total = self.activity.cost_usd if self.activity is not None else None
+    def _turn_cost(self, activity: ActivityView | None) -> float | None:
+        total = activity.cost_usd if activity is not None else None
         if total is None:
             return None
         cost = total - self._process_cost if total >= self._process_cost else total
@@ -549,4 +535,4 @@ class Runner:
         if child is not None:
             await self._retire(child)
         else:
-            await sweep_orphans(exclude=())
+            await self._sweep(())

@@ -1,9 +1,10 @@
-"""Test helpers: play a gateway against a running worker over its real ZeroMQ sockets.
+"""Test helpers: a gateway played over the worker's real sockets, and a scripted claude child.
 
 :class:`FakeGateway` binds its own endpoint, says hello (and keeps saying it while a test
 waits, as a real gateway does every second), sends prompts and ``Delivered``, and records
 every message the worker pushes to it. :func:`write_config` writes the JSON config read by
-``python -m session_worker``.
+``python -m session_worker``. :class:`ScriptedChild` (made by :class:`ScriptedClaude`) stands
+for the claude child in the runner's unit tests: no process, its turns are a test's script.
 """
 
 from __future__ import annotations
@@ -13,7 +14,7 @@ import hashlib
 import os
 import time
 from pathlib import Path
-from typing import TYPE_CHECKING, Literal, TypeVar
+from typing import TYPE_CHECKING, Any, Literal, TypeVar
 
 import msgspec
 
@@ -36,11 +37,20 @@ from protocol import (
     Welcome,
 )
 from session_worker.config import WorkerConfig
+from session_worker.errors import ChildExitedError, ChildStartError
+from session_worker.ndjson import ControlReply, RequestSubtype
 
 if TYPE_CHECKING:
-    from collections.abc import Callable
+    from collections.abc import Callable, Sequence
 
-__all__ = ["FakeGateway", "wire_id", "write_config"]
+__all__ = [
+    "FakeGateway",
+    "ScriptedChild",
+    "ScriptedClaude",
+    "result_event",
+    "wire_id",
+    "write_config",
+]
 
 M = TypeVar("M")
 
@@ -289,3 +299,177 @@ def worker_config(state_dir: Path, **overrides: object) -> WorkerConfig:
     }
     values.update({k: str(v) if isinstance(v, Path) else v for k, v in overrides.items()})
     return msgspec.convert(values, WorkerConfig)
+
+
+# --- a scripted claude child (no process) -----------------------------------------------
+
+
+def result_event(
+    text: str | None, session_id: str = "s-1", subtype: str = "success", *, is_error: bool = False
+) -> dict[str, Any]:
+    """The stream-json ``result`` event that ends a turn (``text`` None: no ``result``
+    field, as after an interrupt)."""
+    event: dict[str, Any] = {
+        "type": "result",
+        "subtype": subtype,
+        "is_error": is_error or subtype != "success",
+        "session_id": session_id,
+    }
+    if text is not None:
+        event["result"] = text
+    return event
+
+
+class ScriptedChild:
+    """A claude child without a process (satisfies :class:`session_worker.child.ChildLike`).
+
+    Every user message calls the factory's ``on_user(child, text)``, which plays the turn
+    with :meth:`emit` and :meth:`die`; an interrupt calls ``on_interrupt(child)``.
+    """
+
+    def __init__(
+        self,
+        factory: ScriptedClaude,
+        config: WorkerConfig,
+        session_id: str | None,
+        permission_mode: str | None,
+        epoch: str,
+    ) -> None:
+        self.factory = factory
+        self.config = config
+        self.session_id = session_id
+        self.permission_mode = permission_mode
+        self.epoch = epoch
+        self.pid: int | None = None
+        self.cost_seen = 0.0
+        self.last_activity = time.monotonic()
+        self.no_conversation = False
+        self.listening = False
+        self.dropped_idle = 0
+        self.returncode: int | None = None
+        self.stderr = ""
+        self.sent: list[str] = []  # the user messages written to it
+        self.lines: list[bytes] = []  # other stdin lines (tool decisions)
+        self.interrupts = 0
+        self._events: asyncio.Queue[dict[str, Any] | None] = asyncio.Queue()
+        self._eof = asyncio.Event()
+        self._started = False
+
+    # --- the test's side ---
+
+    def emit(self, *events: dict[str, Any]) -> None:
+        """Claude writes these events (to the running turn)."""
+        self.last_activity = time.monotonic()
+        for event in events:
+            self._events.put_nowait(event)
+
+    def die(self, returncode: int = -9, stderr: str = "", *, no_conversation: bool = False) -> None:
+        """Claude exits now."""
+        if self._eof.is_set():
+            return
+        self.returncode, self.stderr = returncode, stderr
+        self.no_conversation = self.no_conversation or no_conversation
+        self._eof.set()
+        self._events.put_nowait(None)
+
+    # --- ChildLike ---
+
+    @property
+    def alive(self) -> bool:
+        return self._started and not self._eof.is_set()
+
+    async def start(self, timeout: float = 30.0) -> None:
+        if self.factory.start_failures:
+            self._eof.set()
+            raise self.factory.start_failures.pop(0)
+        self.pid = self.factory.next_pid()
+        self._started = True
+
+    async def stop(self, grace: float = 2.0) -> int | None:
+        if self.pid is not None and not self._eof.is_set():
+            self.die(-15)
+        return self.returncode
+
+    async def wait_eof(self) -> None:
+        await self._eof.wait()
+
+    async def send_user(self, text: str, images: list[dict[str, Any]] | None = None) -> None:
+        self._check()
+        self.sent.append(text)
+        self.last_activity = time.monotonic()
+        self.factory.on_user(self, text)
+
+    async def interrupt(self) -> None:
+        self._check()
+        self.interrupts += 1
+        self.factory.on_interrupt(self)
+
+    async def write_line(self, line: bytes) -> None:
+        self._check()
+        self.lines.append(line)
+
+    async def request(
+        self, subtype: RequestSubtype, timeout: float, value: str = ""
+    ) -> ControlReply:
+        self._check()
+        return ControlReply(request_id=f"{subtype}-1", ok=True, body={"model": value})
+
+    async def next_event(self, timeout: float) -> dict[str, Any] | None:
+        try:
+            event = await asyncio.wait_for(self._events.get(), timeout)
+        except TimeoutError:
+            return None
+        if event is None:
+            self._events.put_nowait(None)
+            raise ChildExitedError(
+                "claude exited during the turn", returncode=self.returncode, stderr_tail=self.stderr
+            )
+        return event
+
+    def drain(self) -> int:
+        return 0
+
+    def stderr_tail(self) -> str:
+        return self.stderr
+
+    def _check(self) -> None:
+        if not self.alive:
+            raise ChildExitedError(
+                "claude is not running", returncode=self.returncode, stderr_tail=self.stderr
+            )
+
+
+def _answer_echo(child: ScriptedChild, text: str) -> None:
+    child.emit(result_event(f"echo[{text}]", child.session_id or "s-1"))
+
+
+def _ignore(child: ScriptedChild) -> None:
+    return None
+
+
+class ScriptedClaude:
+    """Makes :class:`ScriptedChild` children (pass it as the Runner's ``spawn``) and keeps
+    every one it made in ``spawned``. ``start_failures`` are raised by the next starts."""
+
+    def __init__(
+        self,
+        on_user: Callable[[ScriptedChild, str], None] = _answer_echo,
+        on_interrupt: Callable[[ScriptedChild], None] = _ignore,
+        start_failures: Sequence[ChildStartError] = (),
+    ) -> None:
+        self.on_user = on_user
+        self.on_interrupt = on_interrupt
+        self.start_failures = list(start_failures)
+        self.spawned: list[ScriptedChild] = []
+        self._pid = 40000
+
+    def next_pid(self) -> int:
+        self._pid += 1
+        return self._pid
+
+    def __call__(
+        self, config: WorkerConfig, session_id: str | None, permission_mode: str | None, epoch: str
+    ) -> ScriptedChild:
+        child = ScriptedChild(self, config, session_id, permission_mode, epoch)
+        self.spawned.append(child)
+        return child

@@ -20,7 +20,6 @@ from loguru import logger
 import protocol
 from protocol import (
     Accepted,
-    Activity,
     ApprovalShow,
     ApprovalShown,
     BindThread,
@@ -30,7 +29,6 @@ from protocol import (
     FileRequest,
     GatewayBye,
     GatewayHello,
-    Progress,
     Prompt,
     Receiver,
     Sender,
@@ -40,26 +38,26 @@ from protocol import (
 )
 from protocol.proctree import become_subreaper
 from session_worker import files, outfiles, policy
-from session_worker.activity import ACTIVITY_AFTER, ACTIVITY_EVERY, activity_key
+from session_worker.activity import activity_key
+from session_worker.answer_delivery import AnswerDelivery
+from session_worker.answer_outbox import AnswerOutbox
 from session_worker.controls import Controls
-from session_worker.delivery import Delivery
 from session_worker.errors import JournalError
-from session_worker.gateways import Gateway, Gateways, Outbox, SenderLike
 from session_worker.journal import Journal
+from session_worker.links import GatewayLink, GatewayLinks, SenderLike
 from session_worker.runner import Runner
 from session_worker.states import Deliver, PromptRow, State
 
 if TYPE_CHECKING:
+    from collections.abc import Callable
+
     from session_worker.approvals import Approval
     from session_worker.config import WorkerConfig
+    from session_worker.turn import Turn
 
 __all__ = ["Worker"]
 
 TICK = 0.1  # seconds between checks of the timers below
-# Typing matters only for turns a user waits on: a fast turn sends no Progress at all (each
-# one costs the gateway a REST call while claude works).
-FIRST_PROGRESS_AFTER = 1.0
-PROGRESS_EVERY = 3.0
 HEARTBEAT_EVERY = 1.0
 APPROVAL_RESEND_EVERY = 2.0  # an approval post not confirmed by a gateway is shown again
 
@@ -67,29 +65,29 @@ APPROVAL_RESEND_EVERY = 2.0  # an approval post not confirmed by a gateway is sh
 class Worker:
     """One worker incarnation; :meth:`run` until ``stop`` is set."""
 
-    def __init__(self, config: WorkerConfig) -> None:
+    def __init__(
+        self, config: WorkerConfig, connect: Callable[[str], SenderLike] | None = None
+    ) -> None:
+        """``connect`` opens the sender to a gateway's endpoint (ZeroMQ unless a test
+        records the frames instead). The timers run on ``time.monotonic``, the runner's
+        timeline too; :meth:`_handle` and :meth:`_tick` take ``now``, so tests pass it."""
         self.config = config
+        self._next_heartbeat = 0.0
         self.incarnation = secrets.token_hex(8)
         self.journal = Journal(config.state_dir)
-        self.gateways = Gateways(self._connect)
+        self.links = GatewayLinks(connect or self._connect)
         # The CURVE public key of the frame being handled ("" when it came over ipc).
         self._peer = ""
         self._keys = curve.keys_dir(config.state_dir)
         self._pair: curve.KeyPair | None = None
-        self.outbox = Outbox(
+        self.outbox = AnswerOutbox(
             load_files=lambda post_id: outfiles.load(Path(config.state_dir), post_id),
             load_activity=lambda post_id: self.journal.meta(activity_key(post_id)) or "",
         )
-        self.delivery = Delivery(self.gateways, self.outbox, config.redeliver_interval)
-        self.runner = Runner(
-            config, self.journal, on_answered=self._answered, on_turn_start=self._turn_started
-        )
-        self._next_progress = 0.0  # when the running turn's next Progress is due
+        self.delivery = AnswerDelivery(self.links, self.outbox, config.redeliver_interval)
+        self.runner = Runner(config, self.journal, on_answered=self._answered)
         self.controls = Controls(config, self.journal, self.runner, self._show_approval)
         self._approvals_sent: dict[str, float] = {}  # request id → last ApprovalShow sent
-        self._activity_sent = 0.0  # when the running turn's last Activity went out
-        self._activity_seen = -1  # runner.activity_changes at that send
-        self._activity_seq = 0
 
     async def run(self, stop: asyncio.Event) -> None:
         if not become_subreaper():
@@ -126,7 +124,7 @@ class Worker:
             receiver.close()
             if heartbeat is not None:
                 heartbeat.close()
-            self.gateways.close()
+            self.links.close()
             self.journal.close()
         logger.info("worker.stopped")
 
@@ -160,12 +158,12 @@ class Worker:
             try:
                 message = protocol.worker_codec.decode(frame)
             except protocol.DecodeError as exc:
-                logger.bind(size=exc.size).warning(f"inbox.undecodable: {exc}")
+                logger.bind(size=exc.size, error=str(exc)).warning("inbox.undecodable")
                 continue
             if isinstance(message, Prompt):
                 # Hop timing for benchmarks/latency.py (DEBUG only; CLOCK_MONOTONIC is shared
                 # by every process on the host, so it lines up with the emulator's marks).
-                logger.debug("hop.worker_recv", post_id=message.post_id, t_ns=received_ns)
+                logger.bind(post_id=message.post_id, t_ns=received_ns).debug("hop.worker_recv")
             try:
                 self._handle(message, time.monotonic())
             except (JournalError, protocol.ProtocolError) as exc:
@@ -179,7 +177,7 @@ class Worker:
     def _handle(self, message: protocol.ToWorker, now: float) -> None:
         match message:
             case GatewayHello():
-                gateway = self.gateways.hello(message, now)
+                gateway = self.links.hello(message, now)
                 if gateway is not None:
                     logger.bind(gateway_id=gateway.gateway_id, gateway_pid=gateway.pid).info(
                         "gateway.joined"
@@ -188,7 +186,7 @@ class Worker:
                     self.delivery.joined(gateway, now)
                     self._show_approvals(gateway, everything=True)
             case GatewayBye(gateway_id=gateway_id):
-                if self.gateways.forget(gateway_id):
+                if self.links.forget(gateway_id):
                     logger.bind(gateway_id=gateway_id).info("gateway.left")
                     self.delivery.gone(gateway_id, now)
                     self._show_approvals(None, everything=True)
@@ -213,7 +211,7 @@ class Worker:
                 if self.delivery.delivered(gateway_id, post_id):
                     logger.bind(post_id=post_id, parts=len(reply_ids)).debug("answer.delivered")
 
-    def _welcome(self, gateway: Gateway) -> None:
+    def _welcome(self, gateway: GatewayLink) -> None:
         binding = self.journal.binding()
         gateway.send(
             protocol.encode(
@@ -238,7 +236,7 @@ class Worker:
         )
         log = logger.bind(gateway_id=message.gateway_id, thread_id=binding.thread_id)
         if not before.thread_id:
-            log.info("thread.bound", floor=binding.floor)
+            log.bind(floor=binding.floor).info("thread.bound")
         elif binding.thread_id != before.thread_id:
             log.bind(
                 old_thread_id=before.thread_id,
@@ -246,11 +244,11 @@ class Worker:
                 new_thread_id=binding.thread_id,
                 new_channel_id=binding.channel_id,
             ).warning("thread.rebound")
-        for gateway in self.gateways.live():
+        for gateway in self.links.live():
             self._welcome(gateway)
 
     def _prompt(self, message: Prompt) -> None:
-        gateway = self.gateways.get(message.gateway_id)
+        gateway = self.links.get(message.gateway_id)
         if gateway is None:
             # No hello yet, so nowhere to acknowledge: the gateway re-sends until Accepted.
             logger.bind(post_id=message.post_id, gateway_id=message.gateway_id).debug(
@@ -303,7 +301,9 @@ class Worker:
             if stored is not None:
                 self._answered(stored)
         elif first:
-            logger.debug("hop.worker_accepted", post_id=message.post_id, t_ns=time.monotonic_ns())
+            logger.bind(post_id=message.post_id, t_ns=time.monotonic_ns()).debug(
+                "hop.worker_accepted"
+            )
             logger.bind(
                 post_id=message.post_id, user_id=message.user_id, chars=len(message.text)
             ).debug("prompt.accepted")
@@ -311,7 +311,7 @@ class Worker:
 
     def _command(self, message: Command) -> None:
         """A command: journaled and answered at once, beside the turn queue."""
-        gateway = self.gateways.get(message.gateway_id)
+        gateway = self.links.get(message.gateway_id)
         if gateway is None:
             return  # no hello yet: the gateway re-sends until Accepted
         row = PromptRow(
@@ -334,7 +334,7 @@ class Worker:
         if gateway is not None:
             self._send_approval(gateway, approval)
 
-    def _send_approval(self, gateway: Gateway, approval: Approval) -> None:
+    def _send_approval(self, gateway: GatewayLink, approval: Approval) -> None:
         self._approvals_sent[approval.request_id] = time.monotonic()
         gateway.send(
             protocol.encode(
@@ -349,7 +349,7 @@ class Worker:
             )
         )
 
-    def _show_approvals(self, gateway: Gateway | None, *, everything: bool = False) -> None:
+    def _show_approvals(self, gateway: GatewayLink | None, *, everything: bool = False) -> None:
         """Re-send what no gateway confirmed; to a new gateway also every pending request
         (it learns their posts and reads the reactions it missed)."""
         now = time.monotonic()
@@ -366,7 +366,7 @@ class Worker:
         """``!file PATH``: answered at once, beside the turn queue, exactly once. The bytes are
         copied to the state dir before the journal row (answered) is committed, so every
         re-send after a crash carries the same file."""
-        gateway = self.gateways.get(message.gateway_id)
+        gateway = self.links.get(message.gateway_id)
         if gateway is None:
             return
         log = logger.bind(post_id=message.post_id, path=message.path)
@@ -406,65 +406,43 @@ class Worker:
     def _answered(self, row: PromptRow) -> None:
         self.delivery.answered(row, time.monotonic())
 
-    def _turn_started(self, row: PromptRow) -> None:
-        self._next_progress = time.monotonic() + FIRST_PROGRESS_AFTER
-        self._activity_sent, self._activity_seen, self._activity_seq = 0.0, -1, 0
-
-    def _activity(self, row: PromptRow, now: float) -> None:
-        """The running turn's view to a gateway: after ACTIVITY_AFTER s of turn, at most once
-        every ACTIVITY_EVERY s, only when it changed (or its clock needs a tick)."""
-        view = self.runner.activity
-        elapsed = now - self.runner.turn_started
-        if view is None or elapsed < ACTIVITY_AFTER or now - self._activity_sent < ACTIVITY_EVERY:
-            return
-        changed = self.runner.activity_changes != self._activity_seen
-        if not changed and now - self._activity_sent < 5 * ACTIVITY_EVERY:
-            return  # unchanged: only the elapsed seconds move; refresh them now and then
-        gateway = self.delivery.progress_gateway(row)
-        if gateway is None:
-            return
-        self._activity_sent, self._activity_seen = now, self.runner.activity_changes
-        self._activity_seq += 1
-        gateway.send(
-            protocol.encode(
-                Activity(
-                    post_id=row.post_id,
-                    create_at=row.create_at,
-                    text=view.render(elapsed),
-                    elapsed_s=round(elapsed, 1),
-                    seq=self._activity_seq,
-                )
-            )
-        )
-
-    def _progress(self, row: PromptRow, elapsed: float) -> None:
-        gateway = self.delivery.progress_gateway(row)
-        if gateway is not None:
-            gateway.send(protocol.encode(Progress(post_id=row.post_id, elapsed_s=elapsed)))
+    def _turn_messages(self, turn: Turn, now: float) -> None:
+        """What the running turn has due for the thread: its live view, then typing."""
+        activity = turn.activity_due(now)
+        if activity is not None:
+            gateway = self.delivery.progress_gateway(turn.row)
+            if gateway is not None:
+                turn.mark_activity_sent(now, activity)
+                gateway.send(protocol.encode(activity))
+        progress = turn.progress_due(now)
+        if progress is not None:
+            gateway = self.delivery.progress_gateway(turn.row)
+            if gateway is not None:
+                gateway.send(protocol.encode(progress))
 
     # --- timers -------------------------------------------------------------------------
 
     async def _timers(self, heartbeat: Sender | None) -> None:
-        next_heartbeat = 0.0
         while True:
-            now = time.monotonic()
-            for gateway_id in self.gateways.expire(now):
-                logger.bind(gateway_id=gateway_id).info("gateway.expired")
-                self.delivery.gone(gateway_id, now)
-                self._show_approvals(None, everything=True)
-            self.delivery.send_due(now)
-            self.controls.tick()
-            self._show_approvals(None)
-            row = self.runner.current
-            if row is not None:
-                self._activity(row, now)
-            if row is not None and now >= self._next_progress:
-                self._next_progress = now + PROGRESS_EVERY
-                self._progress(row, round(now - self.runner.turn_started, 1))
-            if heartbeat is not None and now >= next_heartbeat:
-                next_heartbeat = now + HEARTBEAT_EVERY
-                heartbeat.send(protocol.encode(self._heartbeat()))
+            self._tick(time.monotonic(), heartbeat)
             await asyncio.sleep(TICK)
+
+    def _tick(self, now: float, heartbeat: SenderLike | None = None) -> None:
+        """One round of the timers: expired gateways, answers due again, approvals to show,
+        the running turn's messages, the heartbeat."""
+        for gateway_id in self.links.expire(now):
+            logger.bind(gateway_id=gateway_id).info("gateway.expired")
+            self.delivery.gone(gateway_id, now)
+            self._show_approvals(None, everything=True)
+        self.delivery.send_due(now)
+        self.controls.tick()
+        self._show_approvals(None)
+        turn = self.runner.turn
+        if turn is not None:
+            self._turn_messages(turn, now)
+        if heartbeat is not None and now >= self._next_heartbeat:
+            self._next_heartbeat = now + HEARTBEAT_EVERY
+            heartbeat.send(protocol.encode(self._heartbeat()))
 
     def _heartbeat(self) -> WorkerHeartbeat:
         return WorkerHeartbeat(

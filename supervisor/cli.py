@@ -34,6 +34,17 @@ def _version() -> str:
         return "0+unknown"
 
 
+def _count(text: str) -> int:
+    """``--gateways N``: a whole number, at least 1."""
+    try:
+        value = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"must be a whole number, got {text!r}") from None
+    if value < 1:
+        raise argparse.ArgumentTypeError(f"must be at least 1, got {text!r}")
+    return value
+
+
 def _parser(
     extra: Extension | None = None,
 ) -> tuple[argparse.ArgumentParser, Mapping[str, Handler]]:
@@ -51,7 +62,7 @@ def _parser(
         return p
 
     run = with_config(sub.add_parser("run", help="the supervisor: gateway + worker, restarted"))
-    run.add_argument("--gateways", type=int, metavar="N", help="number of gateways (default 1)")
+    run.add_argument("--gateways", type=_count, metavar="N", help="number of gateways (default 1)")
     with_config(sub.add_parser("gateway", help="one gateway in the foreground"))
     with_config(sub.add_parser("worker", help="one session worker in the foreground"))
     with_config(sub.add_parser("config", help="print the effective configuration"))

@@ -1,25 +1,32 @@
 """Configuration: a TOML file (``--config``) and the environment (the environment wins).
 
 Every setting has one name, its environment variable (``MATTERMOST_URL``), and a place in the
-TOML file (``[mattermost] url``). A missing or malformed value raises :class:`ConfigError`
-whose text names the setting; the CLI prints that one line and exits 2.
+TOML file (``[mattermost] url``). The file's shape is four msgspec Structs, one per section
+(kebab-case keys, unknown keys refused, ranges as ``Meta`` constraints, enumerations as
+``Literal``); the environment's strings are laid over the file's values and the whole is
+converted by ``msgspec.convert``. What a type cannot say (a URL, the token file, endpoints,
+CURVE keys, users) is checked after. A missing or malformed value raises :class:`ConfigError`
+whose one line names the setting; the CLI prints it and exits 2.
 """
 
 from __future__ import annotations
 
 import os
+import re
 import shlex
+import sys
 import tomllib
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, Literal
+from typing import TYPE_CHECKING, Annotated, Any, Literal, get_args
 
 import msgspec
+from msgspec import Meta
 
 from gateway.config import GatewayConfig
 from protocol import (
-    LOG_FORMATS,
-    LOG_LEVELS,
     EndpointError,
+    LogFormat,
+    LogLevel,
     Redactor,
     StateDirError,
     check_endpoint,
@@ -40,9 +47,77 @@ from supervisor.errors import ConfigError
 if TYPE_CHECKING:
     from collections.abc import Mapping
 
-__all__ = ["SETTINGS", "Settings", "load_settings"]
+__all__ = ["SETTINGS", "ConfigFile", "Need", "Settings", "load_settings"]
 
 Need = Literal["run", "gateway", "worker", "config", "keys"]
+PermissionMode = Literal["default", "acceptEdits", "plan", "bypassPermissions"]
+PERMISSION_MODES: tuple[PermissionMode, ...] = get_args(PermissionMode)
+
+# --- the file's shape (and the environment's, once laid over it) ------------------------------
+
+# A finite number above zero (seconds, megabytes); msgspec refuses nan, the bound refuses inf.
+Positive = Annotated[float, Meta(gt=0, le=sys.float_info.max)]
+# A count of at least one.
+Count = Annotated[int, Meta(ge=1)]
+# A Mattermost id (26 lower-case letters and digits), or "" for none.
+MattermostId = Annotated[str, Meta(pattern="^([a-z0-9]{26})?$")]
+NonEmpty = Annotated[str, Meta(min_length=1)]
+# Words: a list, or one string (comma-separated users; shell-split claude arguments).
+Words = str | list[str]
+
+
+class _Section(msgspec.Struct, frozen=True, kw_only=True, forbid_unknown_fields=True):
+    pass
+
+
+class MattermostSection(_Section, frozen=True, rename="kebab"):
+    url: str = ""
+    token: str = ""
+    token_file: str = ""
+    channel_id: MattermostId = ""
+    thread_id: MattermostId = ""
+    allowed_users: Words | None = None  # None: not given (required for a gateway)
+    since_post: MattermostId = ""
+
+
+class ClaudeSection(_Section, frozen=True, rename="kebab"):
+    path: NonEmpty = "claude"
+    args: Words = ""
+    workdir: str = ""  # "" = the current directory
+    idle_limit: Positive = 600.0
+    permission_mode: PermissionMode = "default"
+
+
+class MmclaudeSection(_Section, frozen=True, rename="kebab"):
+    allow_bypass: bool = False
+    approval_timeout: Positive = 600.0
+    state_dir: str = ""  # "" = $XDG_STATE_HOME/mmclaude
+    log_level: LogLevel = "INFO"
+    log_format: LogFormat | None = None  # None = text on a terminal, else json
+    worker_endpoint: str = ""  # "" = ipc in the run dir
+    max_queued_per_user: Count = 20
+    gateway_endpoint: str = ""  # "" = ipc in the run dir, per gateway
+    live: bool = True
+    max_upload_mb: Positive = 20.0
+
+
+class SupervisorSection(_Section, frozen=True, rename="kebab"):
+    gateways: Count = 1
+    heartbeat_limit: Positive = 10.0
+    max_restarts: Count = 5
+    restart_period: Positive = 60.0
+    worker_user: str = ""
+    gateway_user: str = ""
+
+
+class ConfigFile(_Section, frozen=True):
+    """The TOML file, and the environment laid over it."""
+
+    mattermost: MattermostSection = msgspec.field(default_factory=MattermostSection)
+    claude: ClaudeSection = msgspec.field(default_factory=ClaudeSection)
+    mmclaude: MmclaudeSection = msgspec.field(default_factory=MmclaudeSection)
+    supervisor: SupervisorSection = msgspec.field(default_factory=SupervisorSection)
+
 
 # env var → (TOML section, TOML key). The file may also name a setting by its variable, at
 # the top level (``MATTERMOST_URL = "…"``). Prefer token-file over a token in a shared file.
@@ -76,8 +151,7 @@ SETTINGS: dict[str, tuple[str, str] | None] = {
     "MMCLAUDE_LIVE": ("mmclaude", "live"),
     "MMCLAUDE_MAX_UPLOAD_MB": ("mmclaude", "max-upload-mb"),
 }
-
-_ID_CHARS = set("abcdefghijklmnopqrstuvwxyz0123456789")
+_NAME_OF = {place: name for name, place in SETTINGS.items() if place is not None}
 
 
 class Settings(msgspec.Struct, frozen=True, kw_only=True):
@@ -93,12 +167,12 @@ class Settings(msgspec.Struct, frozen=True, kw_only=True):
     claude_args: tuple[str, ...]
     claude_workdir: str
     idle_limit: float
-    permission_mode: str
+    permission_mode: PermissionMode
     allow_bypass: bool
     approval_timeout: float
     state_dir: str
-    log_level: str
-    log_format: str | None
+    log_level: LogLevel
+    log_format: LogFormat | None
     worker_endpoint: str
     max_queued_per_user: int
     # The gateway's own endpoint (where the worker answers it); "" = ipc in the run dir.
@@ -204,103 +278,149 @@ class Settings(msgspec.Struct, frozen=True, kw_only=True):
         }
 
 
-def _read_file(path: Path) -> dict[str, dict[str, Any]]:
-    try:
-        data = tomllib.loads(path.read_text(encoding="utf-8"))
-    except OSError as exc:
-        raise ConfigError(f"--config: cannot read {path}: {exc.strerror}") from None
-    except (tomllib.TOMLDecodeError, UnicodeDecodeError) as exc:
-        raise ConfigError(f"--config: {path} is not valid TOML: {exc}") from None
-    known: dict[str, set[str]] = {}
-    for place in SETTINGS.values():
-        if place is not None:
-            known.setdefault(place[0], set()).add(place[1])
-    out: dict[str, dict[str, Any]] = {}
-    for name, body in data.items():
-        place = SETTINGS.get(name.upper())
-        if place is not None and not isinstance(body, dict):  # MATTERMOST_URL = "…"
-            out.setdefault(place[0], {})[place[1]] = body
-            continue
-        if name not in known:
-            raise ConfigError(f"--config: {path}: unknown setting or section {name!r}")
-        if not isinstance(body, dict):
-            raise ConfigError(f"--config: {path}: [{name}] must be a table")
-        for key, value in body.items():
-            if key not in known[name]:
-                raise ConfigError(f"--config: {path}: unknown setting {name}.{key}")
-            out.setdefault(name, {})[key] = value
+# --- loading ------------------------------------------------------------------------------------
+
+_SECTIONS: dict[str, type[_Section]] = {
+    "mattermost": MattermostSection,
+    "claude": ClaudeSection,
+    "mmclaude": MmclaudeSection,
+    "supervisor": SupervisorSection,
+}
+_TRUE = ("true", "1", "yes", "on")
+_FALSE = ("false", "0", "no", "off", "")
+
+
+def _field_types() -> dict[tuple[str, str], msgspec.inspect.Type]:
+    """(section, key) → the key's type, constraints included, ``None`` left out."""
+    out: dict[tuple[str, str], msgspec.inspect.Type] = {}
+    for section, struct in _SECTIONS.items():
+        info = msgspec.inspect.type_info(struct)
+        assert isinstance(info, msgspec.inspect.StructType)
+        for field in info.fields:
+            kind = field.type
+            if isinstance(kind, msgspec.inspect.UnionType):
+                kinds = [k for k in kind.types if not isinstance(k, msgspec.inspect.NoneType)]
+                kind = kinds[0] if len(kinds) == 1 else msgspec.inspect.UnionType(tuple(kinds))
+            out[(section, field.encode_name)] = kind
     return out
 
 
-class _Source:
-    """Looks a setting up in the environment, then the file; says where it came from."""
-
-    def __init__(self, env: Mapping[str, str], data: dict[str, dict[str, Any]], path: str):
-        self._env = env
-        self._data = data
-        self._path = path
-
-    def get(self, name: str) -> tuple[object, str] | None:
-        if name in self._env:
-            return self._env[name], name
-        place = SETTINGS[name]
-        if place is not None and place[1] in self._data.get(place[0], {}):
-            return self._data[place[0]][place[1]], f"{name} ({place[0]}.{place[1]} in {self._path})"
-        return None
+_TYPES = _field_types()
 
 
-def _text(value: object, label: str) -> str:
+def _one_of(values: tuple[Any, ...]) -> str:
+    words = [str(v) for v in values]
+    if len(words) == 2:
+        return f"must be {words[0]} or {words[1]}"
+    return f"must be one of {', '.join(words)}"
+
+
+def _complaint(place: tuple[str, str], problem: str) -> str:
+    """What a value of this setting must be, from its type (``problem`` is msgspec's text)."""
+    kind = _TYPES[place]
+    wrong_type = "got `" in problem
+    if isinstance(kind, msgspec.inspect.IntType):
+        return "must be a whole number" if wrong_type else f"must be at least {kind.ge}"
+    if isinstance(kind, msgspec.inspect.FloatType):
+        return f"must be a number greater than {kind.gt:g}"
+    if isinstance(kind, msgspec.inspect.BoolType):
+        return "must be true or false"
+    if isinstance(kind, msgspec.inspect.LiteralType):  # in the order written, not sorted
+        literals = (get_args(t) for t in (LogLevel, LogFormat, PermissionMode))
+        return _one_of(next((v for v in literals if set(v) == set(kind.values)), kind.values))
+    if isinstance(kind, msgspec.inspect.StrType):
+        if wrong_type:
+            return "must be a string"
+        if kind.pattern is not None:
+            return "must be a 26-character Mattermost id"
+        return "must not be empty"
+    if place == ("mattermost", "allowed-users"):
+        return "must be a comma-separated string or a list of strings"
+    return "must be a string or a list of strings"
+
+
+def _normal(key: str, value: object) -> object:
+    """The forms a type alone does not take: trimmed text, yes/no/on/off, any case."""
     if not isinstance(value, str):
-        raise ConfigError(f"{label}: must be a string, got {value!r}")
-    return value.strip()
-
-
-def _number(value: object, label: str, *, integer: bool = False, minimum: float = 0) -> float:
-    if isinstance(value, bool):
-        raise ConfigError(f"{label}: must be a number, got {value!r}")
-    try:
-        number = float(value) if not integer else int(str(value).strip())  # type: ignore[arg-type]
-    except (TypeError, ValueError):
-        kind = "a whole number" if integer else "a number"
-        raise ConfigError(f"{label}: must be {kind}, got {value!r}") from None
-    if number != number or number <= minimum - (1 if integer else 0) or number == float("inf"):
-        bound = f"at least {minimum}" if integer else f"greater than {minimum}"
-        raise ConfigError(f"{label}: must be {bound}, got {value!r}")
-    return number
-
-
-PERMISSION_MODES = ("default", "acceptEdits", "plan", "bypassPermissions")
-
-
-def _flag(value: object, label: str) -> bool:
-    """``true``/``false`` (also 1/0, yes/no, on/off; a TOML boolean)."""
-    if isinstance(value, bool):
         return value
-    text = str(value).strip().lower()
-    if text in ("true", "1", "yes", "on"):
-        return True
-    if text in ("false", "0", "no", "off", ""):
-        return False
-    raise ConfigError(f"{label}: must be true or false, got {value!r}")
-
-
-def _check_id(value: str, label: str) -> str:
-    if value and (len(value) != 26 or not set(value) <= _ID_CHARS):
-        raise ConfigError(f"{label}: must be a 26-character Mattermost id, got {value!r}")
+    value = value.strip()
+    if key in ("allow-bypass", "live") and value.lower() in (*_TRUE, *_FALSE):
+        return value.lower() in _TRUE
+    if key == "log-level":
+        return value.upper()
+    if key == "log-format":
+        return value.lower() or None
     return value
 
 
-def _url(value: str, label: str) -> str:
-    from urllib.parse import urlsplit
+class _Sources:
+    """The file's values with the environment's laid over them; where each one came from."""
 
-    parts = urlsplit(value)
-    if parts.scheme not in ("http", "https") or not parts.hostname:
-        raise ConfigError(f"{label}: must be an http:// or https:// URL, got {value!r}")
-    try:
-        parts.port  # noqa: B018 - raises on a bad port
-    except ValueError:
-        raise ConfigError(f"{label}: has an invalid port: {value!r}") from None
-    return value.rstrip("/")
+    def __init__(self, env: Mapping[str, str], config_file: str | Path | None) -> None:
+        self.path = str(config_file)
+        self.values: dict[str, Any] = {}
+        self.given: dict[tuple[str, str], object] = {}  # as written, for error messages
+        self.labels: dict[tuple[str, str], str] = {}
+        if config_file:
+            self._read_file(Path(config_file))
+        for name, place in SETTINGS.items():
+            if place is not None and name in env:
+                self._set(place, env[name], name)
+
+    def _set(self, place: tuple[str, str], value: object, label: str) -> None:
+        self.values.setdefault(place[0], {})[place[1]] = _normal(place[1], value)
+        self.given[place] = value
+        self.labels[place] = label
+
+    def _read_file(self, path: Path) -> None:
+        try:
+            doc = tomllib.loads(path.read_text(encoding="utf-8"))
+        except OSError as exc:
+            raise ConfigError(f"--config: cannot read {path}: {exc.strerror}") from None
+        except (tomllib.TOMLDecodeError, UnicodeDecodeError) as exc:
+            raise ConfigError(f"--config: {path} is not valid TOML: {exc}") from None
+        for name, body in doc.items():
+            place = SETTINGS.get(name.upper())
+            if place is not None and not isinstance(body, dict):  # MATTERMOST_URL = "…"
+                self._set(place, body, f"{name.upper()} ({place[0]}.{place[1]} in {path})")
+            elif name not in _SECTIONS:
+                self.values[name] = body  # ConfigFile refuses it by name
+            elif not isinstance(body, dict):
+                raise ConfigError(f"--config: {path}: [{name}] must be a table")
+            else:
+                for key, value in body.items():
+                    where = f"{name}.{key}"
+                    self._set(
+                        (name, key),
+                        value,
+                        f"{_NAME_OF.get((name, key), where)} ({where} in {path})",
+                    )
+
+    def label(self, section: str, key: str) -> str:
+        return self.labels.get((section, key), _NAME_OF.get((section, key), f"{section}.{key}"))
+
+    def from_env(self, section: str, key: str) -> bool:
+        return self.labels.get((section, key)) == _NAME_OF.get((section, key))
+
+    def convert(self) -> ConfigFile:
+        try:
+            return msgspec.convert(self.values, ConfigFile, strict=False)
+        except msgspec.ValidationError as exc:
+            raise ConfigError(self._explain(str(exc))) from None
+
+    def _explain(self, error: str) -> str:
+        """msgspec's ``… - at `$.section.key[0]``` as one line naming the setting."""
+        problem, _, at = error.partition(" - at `$")
+        path = re.findall(r"\.([^.\[`]+)", at)
+        if problem.startswith("Object contains unknown field"):
+            unknown = problem[problem.index("`") + 1 : problem.rindex("`")]
+            if not path:
+                return f"--config: {self.path}: unknown setting or section {unknown!r}"
+            return f"--config: {self.path}: unknown setting {path[0]}.{unknown}"
+        if len(path) < 2 or (path[0], path[1]) not in _TYPES:
+            return f"--config: {self.path}: {problem} at {'.'.join(path) or 'the top'}"
+        place = (path[0], path[1])
+        return f"{self.label(*place)}: {_complaint(place, problem)}, got {self.given.get(place)!r}"
 
 
 def _default_state_dir(env: Mapping[str, str]) -> str:
@@ -321,214 +441,188 @@ def load_settings(
     ``need`` says which command runs: ``worker`` needs nothing of Mattermost.
     """
     env = os.environ if env is None else env
-    data = _read_file(Path(config_file)) if config_file else {}
-    src = _Source(env, data, str(config_file))
+    src = _Sources(env, config_file)
+    cfg = src.convert()
+    mm, mc, sv = cfg.mattermost, cfg.mmclaude, cfg.supervisor
     mattermost_needed = need in ("run", "gateway", "config")
 
-    def text(name: str, default: str = "") -> tuple[str, str]:
-        found = src.get(name)
-        if found is None:
-            return default, name
-        return _text(found[0], found[1]), found[1]
-
-    # Mattermost
-    url, label = text("MATTERMOST_URL")
-    if url:
-        url = _url(url, label)
-    elif mattermost_needed:
-        raise ConfigError(
-            "MATTERMOST_URL: required (the server base URL, e.g. http://127.0.0.1:8065)"
-        )
-
-    token, token_source = text("MATTERMOST_TOKEN")
-    token_file, tf_label = text("MATTERMOST_TOKEN_FILE")
-    if need in ("worker", "keys"):
-        # The worker never holds the token (its claude could read it), and under its own
-        # user it cannot read the token file anyway.
-        token = token_file = ""
-    if token and token_file:
-        # The environment wins over the file; within one of them the token itself wins.
-        if token_source.startswith("MATTERMOST_TOKEN ") and tf_label == "MATTERMOST_TOKEN_FILE":
-            token = ""
-        else:
-            token_file = ""
-    if token_file:
-        try:
-            token = Path(token_file).expanduser().read_text(encoding="utf-8").strip()
-        except (OSError, UnicodeDecodeError) as exc:
-            reason = getattr(exc, "strerror", None) or "not readable text"
-            raise ConfigError(
-                f"{tf_label}: cannot read the token file {token_file!r}: {reason}"
-            ) from None
-        if not token:
-            raise ConfigError(f"{tf_label}: the token file {token_file!r} is empty")
-        token_source = tf_label
+    url = _url(mm.url, src.label("mattermost", "url"), required=mattermost_needed)
+    token, token_source = _token(src, mm, need)
     if not token and mattermost_needed:
         raise ConfigError(
             "MATTERMOST_TOKEN: required (or MATTERMOST_TOKEN_FILE naming a file that holds it)"
         )
-    if token and any(c.isspace() for c in token):
-        raise ConfigError(f"{token_source}: the token must not contain white space")
-
-    channel_id, label = text("MATTERMOST_CHANNEL_ID")
-    channel_id = _check_id(channel_id, label)
-    thread_id, label = text("MATTERMOST_THREAD_ID")
-    thread_id = _check_id(thread_id, label)
-    if mattermost_needed and not channel_id and not thread_id:
+    if mattermost_needed and not mm.channel_id and not mm.thread_id:
         raise ConfigError(
             "MATTERMOST_CHANNEL_ID: required unless MATTERMOST_THREAD_ID names an existing thread"
         )
+    allowed = _allowed_users(
+        mm.allowed_users, src.label("mattermost", "allowed-users"), required=mattermost_needed
+    )
+    claude_args = _words(cfg.claude.args, src.label("claude", "args"))
+    workdir = _workdir(cfg.claude.workdir, src.label("claude", "workdir"), need)
 
-    since_post, label = text("MMCLAUDE_SINCE_POST")
-    since_post = _check_id(since_post, label)
-
-    found = src.get("MATTERMOST_ALLOWED_USERS")
-    if found is None:
-        if mattermost_needed:
-            raise ConfigError(
-                "MATTERMOST_ALLOWED_USERS: required (comma-separated usernames or user ids, "
-                "or * for every member; empty refuses everyone)"
-            )
-        allowed: tuple[str, ...] = ()
-    else:
-        raw, label = found
-        items = raw.split(",") if isinstance(raw, str) else raw
-        if not isinstance(items, list) or not all(isinstance(i, str) for i in items):
-            raise ConfigError(f"{label}: must be a comma-separated string or a list of strings")
-        allowed = tuple(dict.fromkeys(i.strip().lstrip("@") for i in items if i.strip()))
-        bad = [u for u in allowed if u != "*" and not all(c.isalnum() or c in "._-" for c in u)]
-        if bad:
-            raise ConfigError(f"{label}: {bad[0]!r} is not a username or user id")
-
-    # Claude
-    claude_path, _ = text("CLAUDE_PATH", "claude")
-    if not claude_path:
-        raise ConfigError("CLAUDE_PATH: must not be empty")
-    found = src.get("CLAUDE_ARGS")
-    claude_args: tuple[str, ...] = ()
-    if found is not None:
-        raw, label = found
-        if isinstance(raw, list) and all(isinstance(a, str) for a in raw):
-            claude_args = tuple(raw)
-        elif isinstance(raw, str):
-            try:
-                claude_args = tuple(shlex.split(raw))
-            except ValueError as exc:
-                raise ConfigError(f"{label}: cannot be split into words: {exc}") from None
-        else:
-            raise ConfigError(f"{label}: must be a string or a list of strings")
-    workdir, label = text("CLAUDE_WORKDIR", os.getcwd())
-    workdir = str(Path(workdir).expanduser().resolve())
-    if need in ("run", "worker") and not Path(workdir).is_dir():
-        raise ConfigError(f"{label}: {workdir!r} is not a directory")
-    found = src.get("CLAUDE_IDLE_LIMIT")
-    idle_limit = _number(found[0], found[1]) if found else 600.0
-    permission_mode, label = text("CLAUDE_PERMISSION_MODE", "default")
-    if permission_mode not in PERMISSION_MODES:
+    state_path = _state_dir(
+        mc.state_dir or _default_state_dir(env), src.label("mmclaude", "state-dir")
+    )
+    endpoint_label = src.label("mmclaude", "worker-endpoint")
+    endpoint = _endpoint(mc.worker_endpoint, endpoint_label) or worker_endpoint(state_path)
+    gw_label = src.label("mmclaude", "gateway-endpoint")
+    gw_endpoint = _endpoint(mc.gateway_endpoint, gw_label)
+    if gw_endpoint.startswith("tcp://*:"):
         raise ConfigError(
-            f"{label}: must be one of {', '.join(PERMISSION_MODES)}, got {permission_mode!r}"
+            f"{gw_label}: must name the address the worker connects to, not *: {gw_endpoint!r}"
         )
-    found = src.get("MMCLAUDE_ALLOW_BYPASS")
-    allow_bypass = _flag(found[0], found[1]) if found else False
-    found = src.get("MMCLAUDE_APPROVAL_TIMEOUT")
-    approval_timeout = _number(found[0], found[1]) if found else 600.0
-
-    # Runtime
-    state_dir, label = text("MMCLAUDE_STATE_DIR", _default_state_dir(env))
-    state_path = Path(state_dir).expanduser().absolute()
-    if state_path.exists() and not state_path.is_dir():
-        raise ConfigError(f"{label}: {str(state_path)!r} exists and is not a directory")
-    longest = len(f"{state_path}/run/gw-{'x' * GATEWAY_ID_LENGTH}".encode())
-    if longest > IPC_PATH_MAX:
+    if gw_endpoint and sv.gateways > 1 and need == "run":
         raise ConfigError(
-            f"{label}: {str(state_path)!r} is too long for ipc socket paths "
-            f"({longest} > {IPC_PATH_MAX} bytes); choose a shorter directory"
-        )
-    log_level, label = text("MMCLAUDE_LOG_LEVEL", "INFO")
-    log_level = log_level.upper()
-    if log_level not in LOG_LEVELS:
-        raise ConfigError(f"{label}: must be one of {', '.join(LOG_LEVELS)}, got {log_level!r}")
-    log_format: str | None
-    log_format, label = text("MMCLAUDE_LOG_FORMAT")
-    log_format = log_format.lower() or None
-    if log_format is not None and log_format not in LOG_FORMATS:
-        raise ConfigError(f"{label}: must be text or json, got {log_format!r}")
-    endpoint, label = text("MMCLAUDE_WORKER_ENDPOINT")
-    if endpoint:
-        try:
-            check_endpoint(endpoint)
-        except EndpointError as exc:
-            raise ConfigError(f"{label}: {exc}") from None
-    else:
-        endpoint = worker_endpoint(state_path)
-    gw_endpoint, gw_label = text("MMCLAUDE_GATEWAY_ENDPOINT")
-    if gw_endpoint:
-        try:
-            check_endpoint(gw_endpoint)
-        except EndpointError as exc:
-            raise ConfigError(f"{gw_label}: {exc}") from None
-        if gw_endpoint.startswith("tcp://*:"):
-            raise ConfigError(
-                f"{gw_label}: must name the address the worker connects to, not *: {gw_endpoint!r}"
-            )
-
-    found = src.get("MMCLAUDE_MAX_QUEUED_PER_USER")
-    max_queued = int(_number(found[0], found[1], integer=True, minimum=1)) if found else 20
-
-    found = src.get("MMCLAUDE_GATEWAYS")
-    gateways = int(_number(found[0], found[1], integer=True, minimum=1)) if found else 1
-    if gw_endpoint and gateways > 1 and need == "run":
-        raise ConfigError(
-            f"{gw_label}: one endpoint cannot serve {gateways} gateways; leave it unset under "
+            f"{gw_label}: one endpoint cannot serve {sv.gateways} gateways; leave it unset under "
             "`mmclaude run` or start each remote gateway with `mmclaude gateway`"
         )
     if need in ("run", "gateway", "worker"):
-        _check_curve(state_path, need, (endpoint, label), (gw_endpoint, gw_label))
-    worker_user, _ = text("MMCLAUDE_WORKER_USER")
-    gateway_user, _ = text("MMCLAUDE_GATEWAY_USER")
+        _check_curve(state_path, need, (endpoint, endpoint_label), (gw_endpoint, gw_label))
     if need == "run":
-        _check_users(worker_user, gateway_user)
-    found = src.get("MMCLAUDE_HEARTBEAT_LIMIT")
-    heartbeat_limit = _number(found[0], found[1]) if found else 10.0
-    found = src.get("MMCLAUDE_MAX_RESTARTS")
-    max_restarts = int(_number(found[0], found[1], integer=True, minimum=1)) if found else 5
-    found = src.get("MMCLAUDE_RESTART_PERIOD")
-    restart_period = _number(found[0], found[1]) if found else 60.0
-    found = src.get("MMCLAUDE_LIVE")
-    live = _flag(found[0], found[1]) if found else True
-    found = src.get("MMCLAUDE_MAX_UPLOAD_MB")
-    max_upload_mb = _number(found[0], found[1]) if found else 20.0
+        _check_users(sv.worker_user, sv.gateway_user)
 
     return Settings(
         url=url,
         token=token,
         token_source=token_source if token else "",
-        channel_id=channel_id,
-        thread_id=thread_id,
+        channel_id=mm.channel_id,
+        thread_id=mm.thread_id,
         allowed_users=allowed,
-        claude_path=claude_path,
+        claude_path=cfg.claude.path,
         claude_args=claude_args,
         claude_workdir=workdir,
-        idle_limit=idle_limit,
-        permission_mode=permission_mode,
-        allow_bypass=allow_bypass,
-        approval_timeout=approval_timeout,
+        idle_limit=cfg.claude.idle_limit,
+        permission_mode=cfg.claude.permission_mode,
+        allow_bypass=mc.allow_bypass,
+        approval_timeout=mc.approval_timeout,
         state_dir=str(state_path),
-        log_level=log_level,
-        log_format=log_format,
+        log_level=mc.log_level,
+        log_format=mc.log_format,
         worker_endpoint=endpoint,
-        max_queued_per_user=max_queued,
+        max_queued_per_user=mc.max_queued_per_user,
         gateway_endpoint=gw_endpoint,
-        gateways=gateways,
-        heartbeat_limit=heartbeat_limit,
-        max_restarts=max_restarts,
-        restart_period=restart_period,
-        worker_user=worker_user,
-        gateway_user=gateway_user,
-        since_post=since_post,
-        live=live,
-        max_upload_mb=max_upload_mb,
+        gateways=sv.gateways,
+        heartbeat_limit=sv.heartbeat_limit,
+        max_restarts=sv.max_restarts,
+        restart_period=sv.restart_period,
+        worker_user=sv.worker_user,
+        gateway_user=sv.gateway_user,
+        since_post=mm.since_post,
+        live=mc.live,
+        max_upload_mb=mc.max_upload_mb,
     )
+
+
+def _url(value: str, label: str, *, required: bool) -> str:
+    from urllib.parse import urlsplit
+
+    if not value:
+        if required:
+            raise ConfigError(
+                "MATTERMOST_URL: required (the server base URL, e.g. http://127.0.0.1:8065)"
+            )
+        return ""
+    parts = urlsplit(value)
+    if parts.scheme not in ("http", "https") or not parts.hostname:
+        raise ConfigError(f"{label}: must be an http:// or https:// URL, got {value!r}")
+    try:
+        parts.port  # noqa: B018 - raises on a bad port
+    except ValueError:
+        raise ConfigError(f"{label}: has an invalid port: {value!r}") from None
+    return value.rstrip("/")
+
+
+def _token(src: _Sources, mm: MattermostSection, need: Need) -> tuple[str, str]:
+    """The token and the setting it came from (the file it names, read here)."""
+    if need in ("worker", "keys"):
+        # The worker never holds the token (its claude could read it), and under its own
+        # user it cannot read the token file anyway.
+        return "", ""
+    token, token_file = mm.token, mm.token_file
+    if token and token_file:
+        # The environment wins over the file; within one of them the token itself wins.
+        if src.from_env("mattermost", "token-file") and not src.from_env("mattermost", "token"):
+            token = ""
+        else:
+            token_file = ""
+    source = src.label("mattermost", "token")
+    if token_file:
+        source = src.label("mattermost", "token-file")
+        try:
+            token = Path(token_file).expanduser().read_text(encoding="utf-8").strip()
+        except (OSError, UnicodeDecodeError) as exc:
+            reason = getattr(exc, "strerror", None) or "not readable text"
+            raise ConfigError(
+                f"{source}: cannot read the token file {token_file!r}: {reason}"
+            ) from None
+        if not token:
+            raise ConfigError(f"{source}: the token file {token_file!r} is empty")
+    if any(c.isspace() for c in token):
+        raise ConfigError(f"{source}: the token must not contain white space")
+    return token, source
+
+
+def _allowed_users(value: Words | None, label: str, *, required: bool) -> tuple[str, ...]:
+    if value is None:
+        if required:
+            raise ConfigError(
+                "MATTERMOST_ALLOWED_USERS: required (comma-separated usernames or user ids, "
+                "or * for every member; empty refuses everyone)"
+            )
+        return ()
+    items = value.split(",") if isinstance(value, str) else value
+    allowed = tuple(dict.fromkeys(i.strip().lstrip("@") for i in items if i.strip()))
+    bad = [u for u in allowed if u != "*" and not all(c.isalnum() or c in "._-" for c in u)]
+    if bad:
+        raise ConfigError(f"{label}: {bad[0]!r} is not a username or user id")
+    return allowed
+
+
+def _words(value: Words, label: str) -> tuple[str, ...]:
+    if isinstance(value, list):
+        return tuple(value)
+    try:
+        return tuple(shlex.split(value))
+    except ValueError as exc:
+        raise ConfigError(f"{label}: cannot be split into words: {exc}") from None
+
+
+def _workdir(value: str, label: str, need: Need) -> str:
+    try:
+        workdir = Path(value).expanduser().resolve()
+        if need in ("run", "worker") and not workdir.is_dir():
+            raise ConfigError(f"{label}: {str(workdir)!r} is not a directory")
+    except (OSError, RuntimeError) as exc:  # a name too long, a symlink loop
+        raise ConfigError(f"{label}: cannot use {value!r}: {exc}") from None
+    return str(workdir)
+
+
+def _state_dir(value: str, label: str) -> Path:
+    state_path = Path(value).expanduser().absolute()
+    longest = len(f"{state_path}/run/gw-{'x' * GATEWAY_ID_LENGTH}".encode())
+    if longest > IPC_PATH_MAX:  # before any look at the disk: a name too long fails there
+        raise ConfigError(
+            f"{label}: {str(state_path)!r} is too long for ipc socket paths "
+            f"({longest} > {IPC_PATH_MAX} bytes); choose a shorter directory"
+        )
+    try:
+        not_a_dir = state_path.exists() and not state_path.is_dir()
+    except OSError as exc:
+        raise ConfigError(f"{label}: cannot use {str(state_path)!r}: {exc.strerror}") from None
+    if not_a_dir:
+        raise ConfigError(f"{label}: {str(state_path)!r} exists and is not a directory")
+    return state_path
+
+
+def _endpoint(value: str, label: str) -> str:
+    if value:
+        try:
+            check_endpoint(value)
+        except EndpointError as exc:
+            raise ConfigError(f"{label}: {exc}") from None
+    return value
 
 
 def _check_curve(

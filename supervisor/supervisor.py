@@ -33,7 +33,14 @@ from protocol.proctree import become_subreaper, drop_mattermost, kill_orphans
 from supervisor.claude_restarts import ClaudeRestarts
 from supervisor.policy import ChildHistory, GiveUp, RestartPolicy
 from supervisor.process import ChildProcess, stop_resource_tracker
-from supervisor.status import status_path, write_status
+from supervisor.status import (
+    ChildStatus,
+    ClaudeStatus,
+    Status,
+    SupervisorStatus,
+    status_path,
+    write_status,
+)
 from supervisor.users import UMASK, layout_state_dir, resolve
 
 if TYPE_CHECKING:
@@ -95,6 +102,8 @@ class Supervisor:
         self.heartbeat_limit = heartbeat_limit
         self.policy = policy
         self.rng = rng or random.Random()
+        if gateways < 1:
+            raise ValueError(f"a tree has at least one gateway, not {gateways}")
         self.worker = Slot("worker", "worker", lambda: worker_config)
         self.gateways = [
             Slot("gateway", f"gateway-{i}", make_gateway_config) for i in range(gateways)
@@ -106,7 +115,7 @@ class Supervisor:
         self.claude_restarts = ClaudeRestarts()
         self.thread_id = ""
         self._stop = asyncio.Event()
-        self._last_status: dict[str, Any] | None = None
+        self._last_status: Status | None = None
         self._status_path = status_path(state_dir)
 
     # --- lifecycle ----------------------------------------------------------------------------
@@ -214,13 +223,10 @@ class Supervisor:
         if isinstance(decision, GiveUp):
             slot.state = "failed"
             logger.error(
-                "child.gave_up: {} kept dying ({} restarts within {} s; last exit status {}); "
-                "stopping everything",
-                slot.name,
-                decision.restarts,
-                decision.period,
-                code,
+                "child.gave_up",
                 child=slot.name,
+                restarts=decision.restarts,
+                within_s=decision.period,
                 code=code,
             )
             self.exit_code = 1
@@ -288,11 +294,7 @@ class Supervisor:
                 since = slot.last_beat if slot.last_beat is not None else child.started_at
                 if now - since > self.heartbeat_limit:
                     logger.error(
-                        "child.hung: no heartbeat from {} for {:.1f} s; killing pid {}",
-                        slot.name,
-                        now - since,
-                        child.pid,
-                        child=slot.name,
+                        "child.hung", child=slot.name, pid=child.pid, silent_s=round(now - since, 1)
                     )
                     slot.last_beat = now  # one kill per silence; the sentinel does the rest
                     child.signal(signal.SIGKILL)
@@ -300,51 +302,53 @@ class Supervisor:
 
     # --- status -------------------------------------------------------------------------------
 
-    def status(self) -> dict[str, Any]:
-        def entry(slot: Slot) -> dict[str, Any]:
-            out: dict[str, Any] = {
-                "name": slot.name,
-                "pid": slot.pid,
-                "state": slot.state,
-                "restarts": slot.restarts,
-                "last_exit": slot.history.last_exit,
-            }
-            if isinstance(slot.beat, GatewayHeartbeat):
-                out["connected"] = slot.beat.connected
-                out["gateway_id"] = slot.beat.gateway_id
-            return out
+    def status(self) -> Status:
+        def entry(slot: Slot) -> ChildStatus:
+            gateway = slot.beat if isinstance(slot.beat, GatewayHeartbeat) else None
+            return ChildStatus(
+                name=slot.name,
+                pid=slot.pid,
+                state=slot.state,
+                restarts=slot.restarts,
+                last_exit=slot.history.last_exit,
+                connected=gateway.connected if gateway else None,
+                gateway_id=gateway.gateway_id if gateway else None,
+            )
 
         beat = self.worker.beat if isinstance(self.worker.beat, WorkerHeartbeat) else None
         gateways = [entry(s) for s in self.gateways]
-        return {
-            "supervisor": {
-                "pid": os.getpid(),
-                "state": self.state,
-                "started_at": self.started_at,
-                "start_ticks": start_ticks(os.getpid()),
-                "uptime_s": round(time.time() - self.started_at, 1),
-            },
-            "gateway": gateways[0] if gateways else None,
-            "gateways": gateways,
-            "worker": entry(self.worker),
-            "claude": {
-                "pid": self.claude_pid if self.worker.child is not None else None,
-                "session_id": beat.session_id if beat else None,
-                "restarts": self.claude_restarts.count,
-                "queue": beat.queue if beat else 0,
-                "model": beat.model if beat else None,
-                "permission_mode": beat.permission_mode if beat else None,
-                "pending_approvals": beat.pending_approvals if beat else 0,
-                "turns": beat.turns if beat else 0,
-                "cost_usd": beat.cost_usd if beat else 0.0,
-            },
-            "thread_id": self.thread_id or None,
-            "state_dir": self.state_dir,
-        }
+        return Status(
+            supervisor=SupervisorStatus(
+                pid=os.getpid(),
+                state=self.state,
+                started_at=self.started_at,
+                start_ticks=start_ticks(os.getpid()),
+                uptime_s=round(time.time() - self.started_at, 1),
+            ),
+            gateway=gateways[0],
+            gateways=gateways,
+            worker=entry(self.worker),
+            claude=ClaudeStatus(
+                pid=self.claude_pid if self.worker.child is not None else None,
+                session_id=beat.session_id if beat else None,
+                restarts=self.claude_restarts.count,
+                queue=beat.queue if beat else 0,
+                model=beat.model if beat else None,
+                permission_mode=beat.permission_mode if beat else None,
+                pending_approvals=beat.pending_approvals if beat else 0,
+                turns=beat.turns if beat else 0,
+                cost_usd=beat.cost_usd if beat else 0.0,
+            ),
+            thread_id=self.thread_id or None,
+            state_dir=self.state_dir,
+        )
 
     def _write_status(self) -> None:
         status = self.status()
-        comparable = {**status, "supervisor": {**status["supervisor"], "uptime_s": 0}}
+        # Written when something changed, not for the uptime alone (readers compute it).
+        comparable = msgspec.structs.replace(
+            status, supervisor=msgspec.structs.replace(status.supervisor, uptime_s=0)
+        )
         if comparable == self._last_status:
             return
         self._last_status = comparable
@@ -377,7 +381,7 @@ def run_supervisor(settings: Settings, *, gateways: int | None = None) -> int:
     setup_logging(
         "supervisor",
         level=settings.log_level,
-        fmt=settings.log_format,  # type: ignore[arg-type]
+        fmt=settings.log_format,
         secrets=(settings.token,),
     )
     # The children get what they need through their configs; none inherits a Mattermost
@@ -397,7 +401,7 @@ def run_supervisor(settings: Settings, *, gateways: int | None = None) -> int:
             )
         prepare_state_dir(settings.state_dir)  # before anything binds (the CLI checked too)
     except StateDirError as exc:
-        logger.error(str(exc))
+        logger.error("state_dir.refused", error=str(exc))
         return 2
     heartbeat = settings.supervisor_endpoint()
     worker_config = msgspec.structs.replace(settings.worker_config(), heartbeat_endpoint=heartbeat)

@@ -17,9 +17,7 @@ def run_tree(scenario: Scenario, **options: Any) -> None:
     async def main() -> None:
         async with open_tree(real_claude=False, **options) as tree:
             thread = await tree.wait_thread(timeout=30)
-            await tree.wait_status(
-                lambda s: s["claude"]["pid"] and s["gateway"]["state"] == "running", 30
-            )
+            await tree.wait_status(lambda s: s.claude.pid and s.gateway.state == "running", 30)
             await scenario(tree, thread)
 
     asyncio.run(main())

@@ -172,7 +172,7 @@ def test_an_approval_post_offers_its_answers_as_buttons(chromium: str) -> None:
         async with open_emulator(port=0) as mm:
             approval = await mm.post_as(
                 "claudebot",
-                "Claude wants to run `Bash`:\n```\nls -la\n```",
+                "🔐 **Claude wants to use `Bash`**\n```\nls -la\n```\n\nReact :+1: to allow once.",
                 props={"mmclaude_approval": "req-1"},
             )
             plain = await mm.post_as("claudebot", "just an answer")
@@ -189,7 +189,12 @@ def test_an_approval_post_offers_its_answers_as_buttons(chromium: str) -> None:
                 post = next(p for p in mm.posts() if p["id"] == approval["id"])
                 found = [(r["user_id"], r["emoji_name"]) for r in post["metadata"]["reactions"]]
                 assert found == [(mm.users["alice"].id, "white_check_mark")]
+                await expect(shown.locator(".kind-tag")).to_have_text("waiting for you")
                 await screenshot(page, "approval")
+                # Decided (the bot edits its how-to line away): no more buttons, tagged decided.
+                await mm.patch_as("claudebot", approval["id"], "**✅ Allowed once by @alice.**")
+                await expect(shown.locator(".approval button")).to_have_count(0)
+                await expect(shown.locator(".kind-tag")).to_have_text("decided")
 
     run(scenario())
 

@@ -82,9 +82,9 @@ def test_garbage_on_every_zeromq_socket() -> None:
         assert "echo[3]" in await ask(tree, thread, "after")
         status = tree.status()
         assert status is not None
-        assert status["worker"]["restarts"] == 0
-        assert status["gateway"]["restarts"] == 0
-        assert status["claude"]["restarts"] == 0
+        assert status.worker.restarts == 0
+        assert status.gateway.restarts == 0
+        assert status.claude.restarts == 0
         log = tree.log_path.read_text(errors="replace")
         for role in ("worker", "gateway", "supervisor"):
             dropped = [
@@ -112,8 +112,8 @@ def test_claude_stdout_full_of_junk() -> None:
             assert expected in await ask(tree, thread, f"junk {i}")
         status = tree.status()
         assert status is not None
-        assert status["claude"]["restarts"] == 0
-        assert status["worker"]["restarts"] == 0
+        assert status.claude.restarts == 0
+        assert status.worker.restarts == 0
         assert "bad_line" in tree.log_path.read_text(errors="replace")
 
     try:

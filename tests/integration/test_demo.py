@@ -61,6 +61,8 @@ def test_demo_serves_the_page_until_ctrl_c(procs: ProcessGroup) -> None:
     out = "".join(seen)
     assert f"{url}/_admin/post" in out
     assert f"{url}/_admin/seed" in out
+    assert "  SLOW:8 take your time " in out
+    assert re.search(r"^  (BASH:echo hi \| tee hello\.txt|please APPROVE) ", out, re.MULTILINE), out
     with urllib.request.urlopen(url + "/", timeout=5) as response:
         page = response.read().decode()
     assert 'id="composer"' in page

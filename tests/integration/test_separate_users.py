@@ -149,7 +149,9 @@ def test_claudes_tools_cannot_read_the_token_and_the_bot_still_answers(
                     assert "hello from alice" in await answer_of(mm, post["id"], timeout=60)
                     status = read_status(scratch / "state")
                     assert status is not None
-                    worker_pid, gateway_pid = status["worker"]["pid"], status["gateway"]["pid"]
+                    worker_pid, gateway_pid = status.worker.pid, status.gateway.pid
+                    assert worker_pid is not None
+                    assert gateway_pid is not None
                     assert _uid_of(worker_pid) == worker_pw.pw_uid
                     assert _uid_of(gateway_pid) == pwd.getpwnam(gateway_user).pw_uid
                     gateway_env = _environ_names(gateway_pid)

@@ -44,13 +44,16 @@ def test_sigkill_of_each_role_heals(role: str) -> None:
         old_pid = before[role]["pid"]
         os.kill(old_pid, signal.SIGKILL)
         after = await tree.wait_status(
-            lambda s: s[role]["pid"] not in (None, old_pid) and s[role]["restarts"] >= 1, 30
+            lambda s: (
+                getattr(s, role).pid not in (None, old_pid) and getattr(s, role).restarts >= 1
+            ),
+            30,
         )
         answer = await ask(tree, thread, "second")
         assert "echo[3]: second" in answer  # the conversation went on, context kept
-        await tree.wait_status(lambda s: s["claude"]["session_id"], 5)  # next heartbeat
+        await tree.wait_status(lambda s: s.claude.session_id, 5)  # next heartbeat
         shown = json.loads(status_cli(tree, "--json").stdout)
-        assert shown[role]["pid"] == after[role]["pid"] != old_pid
+        assert shown[role]["pid"] == getattr(after, role).pid != old_pid
         assert shown[role]["restarts"] >= 1
         for key in ("supervisor", "gateway", "worker", "claude", "thread_id"):
             assert key in shown
@@ -74,12 +77,13 @@ def test_claude_restarts_grow_by_one_per_new_claude(tmp_path: Path) -> None:
 
     async def scenario(tree: Tree, thread: str) -> None:
         assert "echo[1]: first" in await ask(tree, thread, "first")
-        before = await tree.wait_status(lambda s: s["claude"]["pid"], 10)
-        assert before["claude"]["restarts"] == 0
-        old_pid = before["claude"]["pid"]
+        before = await tree.wait_status(lambda s: s.claude.pid, 10)
+        assert before.claude.restarts == 0
+        old_pid = before.claude.pid
+        assert old_pid is not None
         os.kill(old_pid, signal.SIGKILL)
-        after = await tree.wait_status(lambda s: s["claude"]["pid"] not in (None, old_pid), 30)
-        assert after["claude"]["restarts"] == 1
+        after = await tree.wait_status(lambda s: s.claude.pid not in (None, old_pid), 30)
+        assert after.claude.restarts == 1
         shown = json.loads(status_cli(tree, "--json").stdout)
         assert shown["claude"]["restarts"] == 1
 
@@ -92,10 +96,11 @@ def test_stopped_child_is_replaced_after_heartbeat_limit() -> None:
     async def scenario(tree: Tree, thread: str) -> None:
         status = tree.status()
         assert status is not None
-        old = status["gateway"]["pid"]
+        old = status.gateway.pid
+        assert old is not None
         os.kill(old, signal.SIGSTOP)
         started = time.monotonic()
-        await tree.wait_status(lambda s: s["gateway"]["pid"] not in (None, old), 20)
+        await tree.wait_status(lambda s: s.gateway.pid not in (None, old), 20)
         # Not replaced before the limit: the last beat came at most 1 s before the stop.
         assert time.monotonic() - started >= 0.9
         assert not pid_alive(old)
@@ -181,7 +186,7 @@ def test_status_table_and_gateways_option() -> None:
 
     async def scenario(tree: Tree, thread: str) -> None:
         await tree.wait_status(
-            lambda s: len(s["gateways"]) == 2 and all(g["pid"] for g in s["gateways"]), 20
+            lambda s: len(s.gateways) == 2 and all(g.pid for g in s.gateways), 20
         )
         table = status_cli(tree).stdout
         for word in ("supervisor", "gateway-0", "gateway-1", "worker", "claude", thread):
@@ -227,19 +232,18 @@ def test_children_never_see_the_token_in_their_environment() -> None:
 
     async def scenario(tree: Tree, thread: str) -> None:
         assert "echo[1]" in await ask(tree, thread, "hi")
-        status = await tree.wait_status(lambda s: s["claude"]["pid"], 10)
+        status = await tree.wait_status(lambda s: s.claude.pid, 10)
         token = tree.mm.bot.token.encode()
         for role in ("worker", "gateway", "claude"):
-            environ = Path(f"/proc/{status[role]['pid']}/environ").read_bytes()
+            environ = Path(f"/proc/{getattr(status, role).pid}/environ").read_bytes()
             assert token not in environ, role
             assert b"MATTERMOST_" not in environ, role
         run_dir = tree.state_dir / "run"
         before = {p.name for p in run_dir.iterdir() if p.name.startswith("gw-")}
         assert len(before) == 1
-        os.kill(status["gateway"]["pid"], signal.SIGKILL)
-        await tree.wait_status(
-            lambda s: s["gateway"]["pid"] not in (None, status["gateway"]["pid"]), 20
-        )
+        assert status.gateway.pid is not None
+        os.kill(status.gateway.pid, signal.SIGKILL)
+        await tree.wait_status(lambda s: s.gateway.pid not in (None, status.gateway.pid), 20)
         deadline = time.monotonic() + 10
         after = before
         while after in (before, set()) and time.monotonic() < deadline:

@@ -40,16 +40,14 @@ async def approval_post(tree: Tree, thread: str, n: int = 1) -> dict[str, Any]:
 
 def test_commands_and_a_reaction_decide_and_status_json_has_the_keys() -> None:
     async def scenario(tree: Tree, thread: str) -> None:
-        started = time.monotonic()
         assert "mmclaude commands" in await ask(tree, thread, "!help")
-        assert time.monotonic() - started < 10
         prompt = await tree.mm.post_as("alice", "please APPROVE", root_id=thread)
         post = await approval_post(tree, thread)
         assert props(post)["mmclaude_prompt"] == prompt["id"]
         assert "mmclaude_reply_to" not in props(post)
         assert "echo approved-run" in post["message"]
         await tree.mm.react_as("mallory", post["id"], "+1")  # not allowed: nothing happens
-        status = await tree.wait_status(lambda s: s["claude"]["pending_approvals"] == 1, 10)
+        status = await tree.wait_status(lambda s: s.claude.pending_approvals == 1, 10)
         await tree.mm.react_as("alice", post["id"], "+1")
         answer = await answer_of(tree.mm, prompt["id"], 30)
         assert answer.endswith("[allowed: approved-run]")
@@ -59,7 +57,7 @@ def test_commands_and_a_reaction_decide_and_status_json_has_the_keys() -> None:
             assert time.monotonic() < deadline, edited["message"]
             await tree.mm.wait_for_post(lambda p: p["id"] == post["id"], timeout=1)
             [edited] = [p for p in tree.mm.posts(root_id=thread) if p["id"] == post["id"]]
-        status = await tree.wait_status(lambda s: s["claude"]["turns"] >= 1, 10)
+        status = await tree.wait_status(lambda s: s.claude.turns >= 1, 10)
         out = await asyncio.to_thread(
             subprocess.run,
             [sys.executable, "-m", "supervisor.cli", "status", "--json"],
@@ -78,7 +76,7 @@ def test_commands_and_a_reaction_decide_and_status_json_has_the_keys() -> None:
         assert claude["permission_mode"] == "default"
         assert claude["model"]
         assert claude["cost_usd"] > 0
-        assert status["claude"]["turns"] >= 1
+        assert status.claude.turns >= 1
 
     run_tree(scenario)
 
@@ -92,10 +90,11 @@ def test_gateway_killed_while_an_approval_waits() -> None:
         post = await approval_post(tree, thread)
         status = tree.status()
         assert status is not None
-        old = status["gateway"]["pid"]
+        old = status.gateway.pid
+        assert old is not None
         os.kill(old, signal.SIGKILL)
         await tree.mm.react_as("alice", post["id"], "white_check_mark")
-        await tree.wait_status(lambda s: s["gateway"]["pid"] not in (None, old), 30)
+        await tree.wait_status(lambda s: s.gateway.pid not in (None, old), 30)
         answer = await answer_of(tree.mm, prompt["id"], 30)
         assert answer.endswith("[allowed always: approved-run]")
         assert len(approval_posts(tree, thread)) == 1

@@ -16,7 +16,7 @@ import pytest
 
 import protocol
 from protocol import Welcome
-from session_worker.delivery import REROUTE_AFTER
+from session_worker.answer_delivery import REROUTE_AFTER
 from session_worker.journal import Journal
 from session_worker.states import PromptRow
 from session_worker.testing import wire_id
@@ -49,8 +49,13 @@ def test_a_second_worker_on_the_same_state_dir_exits_1(rig: WorkerRig) -> None:
             second = rig.start(log=second_log)
             assert second.wait(timeout=10) == 1
             lines = second_log.read_text().splitlines()
-            messages = [json.loads(line)["message"] for line in lines]
-            assert messages == [f"another worker is running on this state dir (pid {first.pid})"]
+            records = [json.loads(line) for line in lines]
+            assert [(r["message"], r.get("error")) for r in records] == [
+                (
+                    "worker.not_started",
+                    f"another worker is running on this state dir (pid {first.pid})",
+                )
+            ]
             gw.prompt("p1", "still there?")
             assert (await answer_of(gw, "p1")).text == "echo[1]: still there?"
 

@@ -8,7 +8,6 @@ denied, Claude is told no. AskUserQuestion needs the CLI without ``--bare``.
 from __future__ import annotations
 
 import asyncio
-import time
 from typing import TYPE_CHECKING
 
 import pytest
@@ -105,10 +104,8 @@ def test_real_cli_question_and_stop(short_tmp: Path, procs: ProcessGroup) -> Non
                 gw.prompt("p2", "SLOW:20")
                 await gw.wait_for(lambda g: turn_started(rig, "p2"), 30, "p2 running")
                 pid = rig.claude_pid()
-                stop_sent = time.monotonic()
                 gw.command("c2", "stop")
                 stopped = await answer_of(gw, "p2", timeout=30)
-                assert time.monotonic() - stop_sent < 10
                 assert "Stopped by @alice" in stopped.text
                 gw.prompt("p3", "after stop")
                 after = await answer_of(gw, "p3", timeout=60)

@@ -125,6 +125,32 @@ async function openFile(file) {
     }
 }
 
+// What a bot post is for the bot (its props), so the page can set it apart: an approval
+// (waiting, or decided once the bot edits away its how-to-answer line), a question, or the
+// activity post of a running turn (live while it shows the running view, which starts with
+// ⏳; then the one summary line).
+function kindOf(post, bot) {
+    const props = (bot && post.props) || {};
+    const message = post.message || '';
+    if (props.mmclaude_approval) {
+        const pending = message.includes('React :+1:');
+        return pending
+            ? {classes: ['approval-post', 'approval-pending'], tag: 'waiting', label: 'waiting for you'}
+            : {classes: ['approval-post', 'approval-decided'], tag: 'decided', label: 'decided'};
+    }
+    if (props.mmclaude_question) {
+        return message.includes('Answer with `!answer')
+            ? {classes: ['approval-post'], tag: 'waiting', label: 'question'}
+            : {classes: ['approval-post', 'approval-decided'], tag: 'decided', label: 'answered'};
+    }
+    if (props.mmclaude_activity_for) {
+        return message.startsWith('⏳')
+            ? {classes: ['activity', 'activity-live'], tag: 'live', label: 'live'}
+            : {classes: ['activity', 'activity-done'], tag: 'summary', label: 'activity'};
+    }
+    return {classes: [], tag: '', label: ''};
+}
+
 function renderPost(post) {
     const author = state.users.get(post.user_id) || {username: post.user_id.slice(0, 8)};
     if (!state.users.has(post.user_id)) {
@@ -149,9 +175,13 @@ function renderPost(post) {
         }));
     }
     meta.append(actions);
+    const kind = kindOf(post, bot);
+    if (kind.tag) {
+        meta.insertBefore(el('span', {className: 'kind-tag ' + kind.tag, text: kind.label}), meta.querySelector('.time'));
+    }
     const body = el('div', {className: 'body'});
     body.append(window.renderMarkdown(post.message || ''));
-    const node = el('div', {className: 'post' + (bot ? ' by-bot' : ''), 'data-post-id': post.id}, meta, body);
+    const node = el('div', {className: ['post', bot ? 'by-bot' : '', ...kind.classes].join(' ').trim(), 'data-post-id': post.id}, meta, body);
     const files = (post.metadata && post.metadata.files) || [];
     if (files.length > 0) {
         const list = el('div', {className: 'files'});
@@ -162,7 +192,7 @@ function renderPost(post) {
     } else if ((post.file_ids || []).length > 0) {
         node.append(el('div', {className: 'files'}, ...post.file_ids.map((id) => el('span', {className: 'file', text: '📎 ' + id}))));
     }
-    if (post.props && post.props.mmclaude_approval) {
+    if (kind.classes.includes('approval-pending')) {
         // The bot's approval posts are answered by reactions (contract: +1 once,
         // white_check_mark always, -1 deny): one click each.
         const choices = [['+1', 'Allow once'], ['white_check_mark', 'Always allow'], ['-1', 'Deny']];

@@ -2,9 +2,12 @@
 
 from __future__ import annotations
 
+import ast
 import io
 import json
 import os
+import re
+from pathlib import Path
 from typing import TYPE_CHECKING
 
 import pytest
@@ -84,3 +87,42 @@ def test_short_strings_are_not_treated_as_secrets() -> None:
     redact = Redactor(["", "ab"])
     assert redact("abc") == "abc"
     assert not redact
+
+
+# One idiom: the event name is the message, the values are fields.
+IDIOM_PACKAGES = ("protocol", "supervisor", "devtools", "session_worker", "gateway")
+_LEVELS = {"trace", "debug", "info", "success", "warning", "error", "critical", "exception"}
+_EVENT = re.compile(r"^[a-z0-9_]+(\.[a-z0-9_]+)+$")
+
+
+def _log_calls(tree: ast.AST) -> Iterator[ast.Call]:
+    for node in ast.walk(tree):
+        if (
+            isinstance(node, ast.Call)
+            and isinstance(node.func, ast.Attribute)
+            and node.func.attr in _LEVELS
+            and isinstance(node.func.value, ast.Name)
+            and node.func.value.id == "logger"
+        ):
+            yield node
+
+
+def test_every_log_call_is_an_event_name_with_fields() -> None:
+    """No value formatted into a message: one constant ``area.event`` name, then fields."""
+    root = Path(__file__).resolve().parents[3]
+    bad: list[str] = []
+    calls = 0
+    for package in IDIOM_PACKAGES:
+        for path in sorted((root / package).rglob("*.py")):
+            for call in _log_calls(ast.parse(path.read_text(encoding="utf-8"))):
+                calls += 1
+                first = call.args[0] if call.args else None
+                if (
+                    len(call.args) != 1
+                    or not isinstance(first, ast.Constant)
+                    or not isinstance(first.value, str)
+                    or not _EVENT.match(first.value)
+                ):
+                    bad.append(f"{path.relative_to(root)}:{call.lineno}")
+    assert calls > 10  # the scan finds the calls it judges
+    assert bad == []

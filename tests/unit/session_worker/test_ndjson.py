@@ -365,3 +365,14 @@ def test_session_ids_and_unknown_types_from_claude_are_bounded() -> None:
         interp.feed({"type": f"new_{i}_" + "y" * 500})
     assert len(interp.unknown_types) == 32
     assert max(map(len, interp.unknown_types)) <= 64
+
+
+def test_no_conversation_rule_reads_any_error_list() -> None:
+    """One rule for the outcome and the child's reader: the CLI's words in any error."""
+    from session_worker.ndjson import NO_CONVERSATION, says_no_conversation
+
+    assert says_no_conversation(["x", f"{NO_CONVERSATION}: abc"])
+    assert says_no_conversation((f"{NO_CONVERSATION} abc",))
+    assert not says_no_conversation(["something else"])
+    assert not says_no_conversation(None)
+    assert not says_no_conversation(NO_CONVERSATION)  # a string is not a list of errors

@@ -427,3 +427,73 @@ def test_live_and_upload_limit_from_the_toml_file(tmp_path: Path) -> None:
     s = load_settings(base_env(tmp_path), path)
     assert s.live is False
     assert s.max_upload_mb == 5
+
+
+def test_every_setting_has_one_place_in_the_file_structs() -> None:
+    """SETTINGS (variable → TOML place) and the section Structs name the same settings."""
+    import msgspec
+
+    from supervisor.config import SETTINGS, ConfigFile
+
+    info = msgspec.inspect.type_info(ConfigFile)
+    assert isinstance(info, msgspec.inspect.StructType)
+    places = set()
+    for section in info.fields:
+        assert isinstance(section.type, msgspec.inspect.StructType)
+        places |= {(section.encode_name, f.encode_name) for f in section.type.fields}
+    assert places == {place for place in SETTINGS.values() if place is not None}
+
+
+@pytest.mark.parametrize(
+    ("value", "expected"),
+    [("yes", True), ("on", True), ("1", True), (" TRUE ", True), ("no", False), ("off", False)],
+)
+def test_flag_forms(tmp_path: Path, value: str, expected: bool) -> None:
+    """A flag takes true/false, 1/0, yes/no, on/off, in any case."""
+    s = load_settings(
+        {**base_env(tmp_path), "MMCLAUDE_ALLOW_BYPASS": value, "MMCLAUDE_LIVE": value}
+    )
+    assert (s.allow_bypass, s.live) == (expected, expected)
+
+
+@pytest.mark.parametrize(
+    ("body", "needle"),
+    [
+        ("[claude]\nargs = ['--x', 3]\n", r"^CLAUDE_ARGS \(claude.args in .*list of strings"),
+        ("[supervisor]\ngateways = 2.5\n", r"^MMCLAUDE_GATEWAYS \(supervisor.gateways in .*whole"),
+        ("[claude]\nidle-limit = true\n", r"^CLAUDE_IDLE_LIMIT \(claude.idle-limit in .*number"),
+        ("[mmclaude]\nlog-format = 3\n", r"^MMCLAUDE_LOG_FORMAT \(mmclaude.log-format in .*json"),
+        ("[claude]\npath = ''\n", r"^CLAUDE_PATH \(claude.path in .*must not be empty"),
+        ("claude = 3\n", r"--config: .*\[claude\] must be a table"),
+    ],
+)
+def test_file_type_errors_name_the_setting(tmp_path: Path, body: str, needle: str) -> None:
+    """A value of the wrong type in the file is one line naming its variable and its place."""
+    config = tmp_path / "c.toml"
+    config.write_text(body)
+    with pytest.raises(ConfigError, match=needle) as info:
+        load_settings(base_env(tmp_path), config)
+    assert "\n" not in str(info.value)
+    assert "$." not in str(info.value)
+
+
+def test_empty_state_dir_means_the_default(tmp_path: Path) -> None:
+    """MMCLAUDE_STATE_DIR="" is unset (the XDG default), not the current directory."""
+    env = {**base_env(tmp_path), "MMCLAUDE_STATE_DIR": "", "XDG_STATE_HOME": str(tmp_path / "x")}
+    assert load_settings(env).state_dir == str(tmp_path / "x" / "mmclaude")
+
+
+@pytest.mark.parametrize("name", ["MMCLAUDE_STATE_DIR", "CLAUDE_WORKDIR"])
+def test_a_path_name_too_long_for_the_disk_names_the_setting(tmp_path: Path, name: str) -> None:
+    """A directory whose name no file system takes is a ConfigError, not an OSError."""
+    with pytest.raises(ConfigError, match=f"^{name}: "):
+        load_settings({**base_env(tmp_path), name: "9" * 400})
+
+
+@pytest.mark.parametrize("value", ["0", "-1", "two"])
+def test_gateways_option_takes_a_count(tmp_path: Path, value: str) -> None:
+    """`run --gateways N` needs N >= 1 (0 used to mean the default, -1 no gateway at all)."""
+    result = run_cli(["run", "--gateways", value], base_env(tmp_path))
+    assert result.returncode == 2
+    assert "--gateways" in result.stderr
+    assert not (tmp_path / "state").exists()  # refused before anything started

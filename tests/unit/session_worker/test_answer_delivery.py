@@ -7,8 +7,9 @@ from typing import Any
 import msgspec
 
 from protocol import Answer, GatewayHello
-from session_worker.delivery import REROUTE_AFTER, Delivery
-from session_worker.gateways import Gateways, Outbox
+from session_worker.answer_delivery import REROUTE_AFTER, AnswerDelivery
+from session_worker.answer_outbox import AnswerOutbox
+from session_worker.links import GatewayLinks
 from session_worker.states import PromptRow, State
 
 INTERVAL = 2.0
@@ -30,8 +31,8 @@ class FakeSender:
 class Rig:
     def __init__(self, *gateway_ids: str) -> None:
         self.senders: dict[str, FakeSender] = {}
-        self.gateways = Gateways(self._connect)
-        self.delivery = Delivery(self.gateways, Outbox(), INTERVAL)
+        self.gateways = GatewayLinks(self._connect)
+        self.delivery = AnswerDelivery(self.gateways, AnswerOutbox(), INTERVAL)
         for gateway_id in gateway_ids:
             self.hello(gateway_id, 0.0)
 

@@ -19,19 +19,22 @@ from loguru import logger
 import protocol
 
 if TYPE_CHECKING:
-    from session_worker.gateways import Gateway, Gateways, Outbox, PendingAnswer
+    from session_worker.answer_outbox import AnswerOutbox, PendingAnswer
+    from session_worker.links import GatewayLink, GatewayLinks
     from session_worker.states import PromptRow
 
-__all__ = ["REROUTE_AFTER", "Delivery"]
+__all__ = ["REROUTE_AFTER", "AnswerDelivery"]
 
 REROUTE_AFTER = 3  # re-sends to one gateway without Delivered before the answer moves
 
 
-class Delivery:
+class AnswerDelivery:
     """Sends the outbox's answers through the live gateways (no clock of its own)."""
 
-    def __init__(self, gateways: Gateways, outbox: Outbox, redeliver_interval: float) -> None:
-        self.gateways = gateways
+    def __init__(
+        self, gateways: GatewayLinks, outbox: AnswerOutbox, redeliver_interval: float
+    ) -> None:
+        self.links = gateways
         self.outbox = outbox
         self.interval = redeliver_interval
         self.target: str | None = None  # the gateway the pending answers were sent to
@@ -43,7 +46,7 @@ class Delivery:
         self.outbox.add(row)
         self.send_due(now)
 
-    def joined(self, gateway: Gateway, now: float) -> None:
+    def joined(self, gateway: GatewayLink, now: float) -> None:
         """A new (or restarted) gateway gets every undelivered answer at once."""
         self._send(self.outbox.ordered(), now, to=gateway)
 
@@ -55,7 +58,7 @@ class Delivery:
 
     def delivered(self, gateway_id: str, post_id: str) -> bool:
         """``gateway_id`` posted ``post_id``; True if it was still undelivered."""
-        gateway = self.gateways.get(gateway_id)
+        gateway = self.links.get(gateway_id)
         if gateway is not None:
             gateway.stuck = False  # it can post again
         return self.outbox.remove(post_id)
@@ -69,19 +72,19 @@ class Delivery:
                 return
         self._send(items, now)
 
-    def progress_gateway(self, row: PromptRow) -> Gateway | None:
+    def progress_gateway(self, row: PromptRow) -> GatewayLink | None:
         """Where a turn's Progress goes: the asker, else the target, else any live one."""
-        gateway = self.gateways.get(row.gateway_id) or self.gateways.get(self.target)
+        gateway = self.links.get(row.gateway_id) or self.links.get(self.target)
         if gateway is None:
-            live = self.gateways.live()
+            live = self.links.live()
             gateway = live[0] if live else None
         return gateway
 
-    def progress_gateway_for(self, post_id: str) -> Gateway | None:
+    def progress_gateway_for(self, post_id: str) -> GatewayLink | None:
         """Where an approval of the turn of ``post_id`` goes: the target, else any live one."""
-        gateway = self.gateways.get(self.target)
+        gateway = self.links.get(self.target)
         if gateway is None:
-            live = self.gateways.live()
+            live = self.links.live()
             gateway = live[0] if live else None
         return gateway
 
@@ -90,15 +93,15 @@ class Delivery:
     def _stuck(self, item: PendingAnswer) -> bool:
         return (
             item.sends_there > REROUTE_AFTER
-            and self.gateways.get(item.sent_to) is not None
-            and len(self.gateways) > 1
+            and self.links.get(item.sent_to) is not None
+            and len(self.links) > 1
         )
 
     def _move(self, item: PendingAnswer, now: float) -> None:
-        old = self.gateways.get(item.sent_to)
+        old = self.links.get(item.sent_to)
         assert old is not None, "checked by _stuck"
         old.stuck = True
-        others = [g for g in self.gateways.live() if g is not old]
+        others = [g for g in self.links.live() if g is not old]
         new = next((g for g in others if not g.stuck), others[0])
         self.target = new.gateway_id
         logger.bind(
@@ -110,17 +113,17 @@ class Delivery:
         ).warning("answer.rerouted")
         self._send(self.outbox.ordered(), now, to=new)
 
-    def _pick(self, preferred: str) -> Gateway | None:
+    def _pick(self, preferred: str) -> GatewayLink | None:
         """Keep earlier answers and this one on one gateway (order); else the asker's,
         avoiding gateways that could not deliver while another one can."""
-        sticky = self.gateways.get(self.target)
+        sticky = self.links.get(self.target)
         if sticky is not None and len(self.outbox) > 1:
             return sticky
-        live = self.gateways.live()
+        live = self.links.live()
         usable = [g for g in live if not g.stuck] or live
-        asker = self.gateways.get(preferred)
+        asker = self.links.get(preferred)
         if asker in usable:
-            gateway: Gateway | None = asker
+            gateway: GatewayLink | None = asker
         elif sticky in usable:
             gateway = sticky
         else:
@@ -128,14 +131,14 @@ class Delivery:
         self.target = gateway.gateway_id if gateway is not None else None
         return gateway
 
-    def _send(self, items: list[PendingAnswer], now: float, to: Gateway | None = None) -> None:
+    def _send(self, items: list[PendingAnswer], now: float, to: GatewayLink | None = None) -> None:
         for item in items:
             gateway = to or self._pick(item.gateway_id)
             if gateway is None:
                 return  # no gateway at all: the next hello re-sends everything
             message = self.outbox.sent(item, now, gateway.gateway_id)
             gateway.send(protocol.encode(message))
-            logger.debug("hop.answer_sent", post_id=item.post_id, t_ns=time.monotonic_ns())
+            logger.bind(post_id=item.post_id, t_ns=time.monotonic_ns()).debug("hop.answer_sent")
             logger.bind(
                 post_id=item.post_id, attempt=message.attempt, gateway_id=gateway.gateway_id
             ).debug("answer.sent")

@@ -1,113 +1,24 @@
-"""The gateways the worker knows, and the answers it still has to get delivered.
+"""The answers the worker still has to get delivered: the pure bookkeeping of the outbox.
 
-:class:`Gateways` keeps one PUSH sender per live gateway (a hello every second keeps it
-alive; silence for :data:`EXPIRE_AFTER` or a bye forgets it). :class:`Outbox` is the pure
-bookkeeping of undelivered answers: their order, their attempt numbers, when each is due
-again and where it went last. Which gateway gets what is :mod:`session_worker.delivery`.
+:class:`AnswerOutbox` keeps the undelivered answers in journal order with their attempt
+numbers, when each is due again and where it went last. Which gateway gets what is
+:mod:`session_worker.answer_delivery`. (The gateway process has an outbox of its own,
+``gateway/``: the posts it still has to make.)
 """
 
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Protocol
+from typing import TYPE_CHECKING
 
-from protocol import Answer, GatewayHello, OutFile, ProtocolError
+from protocol import Answer, OutFile
 
 if TYPE_CHECKING:
     from collections.abc import Callable
 
     from session_worker.states import PromptRow
 
-__all__ = [
-    "EXPIRE_AFTER",
-    "MAX_GATEWAYS",
-    "Gateway",
-    "Gateways",
-    "Outbox",
-    "PendingAnswer",
-    "SenderLike",
-]
-
-EXPIRE_AFTER = 5.0  # seconds without a hello: the gateway is gone (hellos come every ~1 s)
-# Live gateways at most: each is a socket and gets every undelivered answer, so a peer that
-# says hello under ever new ids must not open sockets without end. Scale-out uses a few.
-MAX_GATEWAYS = 32
-
-
-class SenderLike(Protocol):
-    def send(self, frame: bytes) -> bool: ...
-    def close(self) -> None: ...
-
-
-@dataclass
-class Gateway:
-    gateway_id: str
-    endpoint: str
-    pid: int
-    sender: SenderLike
-    last_seen: float
-    # An answer was moved away from it after re-sends without Delivered; cleared when it
-    # delivers one (see session_worker.delivery).
-    stuck: bool = False
-
-    def send(self, frame: bytes) -> bool:
-        return self.sender.send(frame)
-
-
-class Gateways:
-    """Live gateways by id, most recently seen last."""
-
-    def __init__(self, connect: Callable[[str], SenderLike]) -> None:
-        self._connect = connect
-        self._by_id: dict[str, Gateway] = {}
-
-    def hello(self, hello: GatewayHello, now: float) -> Gateway | None:
-        """Record a hello; the gateway if it is new (or restarted) and must be welcomed.
-
-        :class:`protocol.ProtocolError` for a new one past :data:`MAX_GATEWAYS` (the inbox
-        logs it and drops the hello; a real gateway says hello again every second).
-        """
-        known = self._by_id.get(hello.gateway_id)
-        if known is not None and (known.endpoint, known.pid) == (hello.endpoint, hello.pid):
-            known.last_seen = now
-            return None
-        if known is None and len(self._by_id) >= MAX_GATEWAYS:
-            raise ProtocolError(
-                f"{MAX_GATEWAYS} gateways are live already; hello of {hello.gateway_id} refused"
-            )
-        if known is not None:
-            known.sender.close()
-        gateway = Gateway(
-            hello.gateway_id, hello.endpoint, hello.pid, self._connect(hello.endpoint), now
-        )
-        self._by_id[hello.gateway_id] = gateway
-        return gateway
-
-    def forget(self, gateway_id: str) -> bool:
-        gateway = self._by_id.pop(gateway_id, None)
-        if gateway is not None:
-            gateway.sender.close()
-        return gateway is not None
-
-    def expire(self, now: float, after: float = EXPIRE_AFTER) -> list[str]:
-        """Forget every gateway silent for ``after`` seconds; their ids."""
-        gone = [g.gateway_id for g in self._by_id.values() if now - g.last_seen > after]
-        for gateway_id in gone:
-            self.forget(gateway_id)
-        return gone
-
-    def get(self, gateway_id: str | None) -> Gateway | None:
-        return None if gateway_id is None else self._by_id.get(gateway_id)
-
-    def live(self) -> list[Gateway]:
-        return sorted(self._by_id.values(), key=lambda g: g.last_seen, reverse=True)
-
-    def close(self) -> None:
-        for gateway_id in list(self._by_id):
-            self.forget(gateway_id)
-
-    def __len__(self) -> int:
-        return len(self._by_id)
+__all__ = ["AnswerOutbox", "PendingAnswer"]
 
 
 def _key(item: PendingAnswer) -> tuple[int, str]:
@@ -142,7 +53,7 @@ class PendingAnswer:
         )
 
 
-class Outbox:
+class AnswerOutbox:
     """Undelivered answers in journal order (create_at, post_id).
 
     Kept ordered as they come (answers are produced in journal order, so an add is nearly
@@ -171,7 +82,7 @@ class Outbox:
             item.activity = self._load_activity(row.post_id)
         known = row.post_id in self._items
         self._items[row.post_id] = item
-        key = (row.create_at, row.post_id)
+        key = row.order_key
         if not known and self._last is not None and key < self._last:
             # An older post answered late (caught up after a later one): re-sort, rarely.
             self._items = dict(sorted(self._items.items(), key=lambda kv: _key(kv[1])))
