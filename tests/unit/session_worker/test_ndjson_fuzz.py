@@ -47,8 +47,13 @@ def _judge(line: bytes, interpreter: TurnInterpreter) -> None:
     interpreter.feed(event)
 
 
-@settings(max_examples=300, deadline=None)
-@given(st.lists(st.one_of(events.map(lambda e: json.dumps(e).encode()), st.binary(max_size=60))))
+@settings(max_examples=100, deadline=None)
+@given(
+    st.lists(
+        st.one_of(events.map(lambda e: json.dumps(e).encode()), st.binary(max_size=60)),
+        max_size=20,
+    )
+)
 def test_any_lines_are_events_or_protocol_errors(lines: list[bytes]) -> None:
     interpreter = TurnInterpreter()
     splitter = LineSplitter()
