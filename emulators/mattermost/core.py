@@ -53,6 +53,7 @@ class Core:
         self.faults = faults
         self.counters = counters
         self.dedup = PendingPostCache(ttl_s=dedup_ttl_s)
+        self.rest_in_flight = 0  # REST requests being served now (not sockets)
         # An await between "pending" and "created" makes the dedup 500 reproducible.
         self.post_create_delay_s = post_create_delay_s
         self.timings: dict[str, PostTiming] = {}

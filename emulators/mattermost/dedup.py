@@ -33,6 +33,10 @@ class PendingPostCache:
     def mark_created(self, key: str, post_id: str) -> None:
         self._entries[key] = (post_id, time.monotonic() + self.ttl_s)
 
+    def expire_all(self) -> None:
+        """As if the TTL had passed for every key (tests: no waiting out the window)."""
+        self._entries.clear()
+
     def forget(self, key: str) -> None:
         """A failed creation removes its key, so the client's retry creates the post."""
         self._entries.pop(key, None)

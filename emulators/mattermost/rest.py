@@ -78,6 +78,15 @@ def make_middleware(core: Core, ids: IdGenerator) -> Middleware:
 
     @web.middleware
     async def middleware(request: web.Request, handler: Handler) -> web.StreamResponse:
+        if not request.path.startswith("/api/") or is_ws(request.path) is not None:
+            return await serve(request, handler)
+        core.rest_in_flight += 1  # tests wait for it to drop to 0 (requests still landing)
+        try:
+            return await serve(request, handler)
+        finally:
+            core.rest_in_flight -= 1
+
+    async def serve(request: web.Request, handler: Handler) -> web.StreamResponse:
         if not request.path.startswith("/api/"):
             return await handler(request)
         request_id = ids.new_id()

@@ -346,6 +346,15 @@ class MattermostEmulator:
         """Move the server's clock (create_at/update_at of what comes next) forward."""
         self._clock.offset_ms += int(seconds * 1000)
 
+    @property
+    def rest_in_flight(self) -> int:
+        """REST requests being served right now (a test waits for 0: nothing still lands)."""
+        return self._core.rest_in_flight
+
+    def expire_pending_posts(self) -> None:
+        """End the `pending_post_id` window of every post now, as if its TTL had passed."""
+        self._core.dedup.expire_all()
+
     def set_latency(self, seconds: float) -> None:
         """Delay every REST request (not socket frames) by `seconds`."""
         self._faults.latency_s = max(0.0, seconds)

@@ -418,7 +418,9 @@ def test_a_gateway_killed_mid_delivery_leaves_no_duplicate_part(
         await async_wait_for(lambda: rig.replies(post["id"]), 20, "the first part")
         rig.kill("g1")
         rig.mm.set_latency(0.0)
-        await asyncio.sleep(1.5)  # in-flight requests land; the 1 s dedup window passes
+        # The requests g1 had in flight land, then the pending_post_id window ends.
+        await async_wait_for(lambda: rig.mm.rest_in_flight == 0, 10, "g1's requests landing")
+        rig.mm.expire_pending_posts()
         rig.start_gateway("g2")
         parts = await rig.answer(post["id"], timeout=25)
         assert len(parts) == 3
