@@ -3,7 +3,7 @@ worker's peak memory when claude writes enormous stdout lines.
 
 Fairness: one worker with the instant fake claude; alice posts ``--burst`` prompts at once,
 then bob posts one. Printed: which turn bob's ran as, how many of alice's were queued and
-refused (``MMCLAUDE_MAX_QUEUED_PER_USER``, default 20), and bob's wait.
+refused (``MMCLAUDE_MAX_QUEUED_PER_USER``, set to 20 here; the default is 100), and bob's wait.
 Memory: the worker's peak RSS (VmHWM) after claude wrote one stdout line of each
 ``--lines`` size (MB; the line is skipped past 16 MB and never held whole).
 
@@ -33,8 +33,13 @@ def peak_mb(pid: int) -> float:
     return 0.0
 
 
-def start(procs: ProcessGroup, state: Path, claude: Path, env: dict[str, str]) -> int:
-    config = write_config(worker_config(state, claude_path=str(claude)), state / "worker.json")
+def start(
+    procs: ProcessGroup, state: Path, claude: Path, env: dict[str, str], cap: int = 100
+) -> int:
+    config = write_config(
+        worker_config(state, claude_path=str(claude), max_queued_per_user=cap),
+        state / "worker.json",
+    )
     env = {**os.environ, "PYTHONPATH": str(REPO), **env}
     log = (state / "worker.log").open("ab")
     proc = procs.python("-m", "session_worker", str(config), env=env, cwd=REPO, stderr=log)
@@ -44,7 +49,7 @@ def start(procs: ProcessGroup, state: Path, claude: Path, env: dict[str, str]) -
 async def fairness(burst: int) -> dict[str, Any]:
     with tempfile.TemporaryDirectory(prefix="mmb-", dir="/tmp") as tmp, ProcessGroup() as procs:
         state = Path(tmp)
-        start(procs, state, fake_claude_executable(state, REPO, sys.executable), {})
+        start(procs, state, fake_claude_executable(state, REPO, sys.executable), {}, cap=20)
         with FakeGateway(state, f"ipc://{state}/run/inbox") as gw:
             gw.hello()
             await gw.wait_for(lambda g: g.welcomes(), 20, "Welcome")

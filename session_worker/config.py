@@ -29,7 +29,7 @@ class WorkerConfig(msgspec.Struct, frozen=True, kw_only=True):
     max_tries: int = 3
     # Prompts one user may have waiting (the running one not counted); beyond it a prompt
     # is answered with a short refusal instead of queued.
-    max_queued_per_user: int = 20
+    max_queued_per_user: int = 100
     # Re-send an undelivered answer this often (seconds).
     redeliver_interval: float = 2.0
     # CLAUDE_PERMISSION_MODE: passed as --permission-mode (a !mode from the thread wins).

@@ -95,7 +95,7 @@ class MmclaudeSection(_Section, frozen=True, rename="kebab"):
     log_level: LogLevel = "INFO"
     log_format: LogFormat | None = None  # None = text on a terminal, else json
     worker_endpoint: str = ""  # "" = ipc in the run dir
-    max_queued_per_user: Count = 20
+    max_queued_per_user: Count = 100
     gateway_endpoint: str = ""  # "" = ipc in the run dir, per gateway
     live: bool = True
     max_upload_mb: Positive = 20.0

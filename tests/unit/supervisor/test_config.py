@@ -123,7 +123,7 @@ def test_malformed_values(tmp_path: Path, name: str, value: str, needle: str) ->
 def test_max_queued_per_user_reaches_the_worker(tmp_path: Path) -> None:
     """The per-user queue cap defaults to 20 and is passed to the worker."""
     env = base_env(tmp_path)
-    assert load_settings(env).worker_config().max_queued_per_user == 20
+    assert load_settings(env).worker_config().max_queued_per_user == 100
     env["MMCLAUDE_MAX_QUEUED_PER_USER"] = "3"
     settings = load_settings(env)
     assert settings.worker_config().max_queued_per_user == 3
