@@ -71,6 +71,7 @@ def help_text() -> str:
             "- `!mode MODE`: permission mode (" + ", ".join(f"`{m}`" for m in MODES) + ")",
             "- `!allow`, `!always`, `!deny [reason]`: answer the oldest pending approval",
             "- `!answer N|LABEL|TEXT`: answer the oldest pending question",
+            "- `!file PATH`: a reply with that file of the working directory attached",
             "- `!help`: this list",
             "Anything else is a prompt for Claude.",
         ]

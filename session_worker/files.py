@@ -222,17 +222,22 @@ def confine(workdir: Path, requested: str, max_bytes: int) -> Path:
         raise FileRefused("Usage: `!file PATH` (a path inside the working directory).")
     if "\x00" in raw:
         raise FileRefused("That path is not valid.")
+    outside = f"`{raw}` is outside the working directory: refused."
     if os.path.isabs(raw) or raw.startswith("~"):
-        raise FileRefused(f"`{raw}` is absolute: give a path inside the working directory.")
+        raise FileRefused(f"{outside[:-9]} (an absolute path): refused.")
     root = workdir.resolve()
     try:
+        # Where it points, existing or not (symlinks of the parts that exist followed): a
+        # path out of the workdir is refused as such, never reported as merely missing.
+        if not (root / raw).resolve(strict=False).is_relative_to(root):
+            raise FileRefused(outside)
         target = (root / raw).resolve(strict=True)
     except FileNotFoundError:
         raise FileRefused(f"`{raw}` does not exist in the working directory.") from None
     except (OSError, RuntimeError):
         raise FileRefused(f"`{raw}` cannot be resolved.") from None
     if not target.is_relative_to(root):
-        raise FileRefused(f"`{raw}` resolves outside the working directory: refused.")
+        raise FileRefused(outside)
     if not target.is_file():
         raise FileRefused(f"`{raw}` is not a regular file.")
     size = target.stat().st_size

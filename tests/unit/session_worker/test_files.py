@@ -154,6 +154,21 @@ def test_confine_refuses_what_resolves_outside_or_is_no_file(tmp_path: Path, pat
         confine(work, path, 1000)
 
 
+@pytest.mark.parametrize(
+    "path",
+    ["../secret.txt", "../no-such-file", "/etc/passwd", "/no/such", "link-out", "~/x",
+     "src/../../secret.txt"],
+)  # fmt: skip
+def test_an_escape_is_refused_as_outside_even_when_nothing_is_there(
+    tmp_path: Path, path: str
+) -> None:
+    """The reply says the path is outside the working directory and refused, never only that
+    a file is missing (which would tell what exists outside)."""
+    work = make_tree(tmp_path)
+    with pytest.raises(FileRefused, match=r"outside the working directory.*refused"):
+        confine(work, path, 1000)
+
+
 @pytest.mark.parametrize("path", ["src/app.py", "./src/app.py", "link-in", "`src/app.py`"])
 def test_confine_accepts_files_inside(tmp_path: Path, path: str) -> None:
     work = make_tree(tmp_path)
