@@ -8,7 +8,7 @@ from typing import TYPE_CHECKING, Any
 import msgspec
 
 from session_worker.config import WorkerConfig
-from session_worker.controls import Controls
+from session_worker.controls import Controls, help_text
 from session_worker.journal import Journal
 from session_worker.states import PromptRow
 
@@ -217,3 +217,10 @@ def test_timeout_denies(tmp_path: Path) -> None:
     controls.tick()
     assert journal.approvals()[0].state == "timeout"
     assert runner.calls[0][1][1]["behavior"] == "deny"
+
+
+def test_help_lists_every_command_of_the_contract() -> None:
+    text = help_text()
+    for command in ("!stop", "!status", "!new", "!model", "!mode", "!allow", "!always",
+                    "!deny", "!answer", "!file", "!help"):  # fmt: skip
+        assert f"`{command}" in text, command
