@@ -25,6 +25,10 @@ if TYPE_CHECKING:
     from session_worker.testing import FakeGateway
     from tests.support import ProcessGroup
 
+# The real CLI answers an interrupt in well under a second; on a loaded 2-core machine it can
+# take longer than the fake-claude tests' 2 s grace, after which the worker would kill it.
+REAL_GRACE = 15.0
+
 pytestmark = [pytest.mark.slow, pytest.mark.real_claude]
 
 
@@ -43,6 +47,7 @@ def test_real_cli_asks_and_obeys_allow_and_deny(short_tmp: Path, procs: ProcessG
     async def scenario() -> None:
         async with open_anthropic_api(port=0) as api:
             rig.start(
+                interrupt_grace=REAL_GRACE,
                 env=real_claude_env(api.url, str(home)),
                 claude_path=claude,
                 claude_args=REAL_CLAUDE_ARGS,
@@ -131,6 +136,7 @@ def test_real_cli_model_and_mode(short_tmp: Path, procs: ProcessGroup) -> None:
     async def scenario() -> None:
         async with open_anthropic_api(port=0) as api:
             rig.start(
+                interrupt_grace=REAL_GRACE,
                 env=real_claude_env(api.url, str(home)),
                 claude_path=claude,
                 claude_args=REAL_CLAUDE_ARGS,
