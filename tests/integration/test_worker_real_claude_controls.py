@@ -95,7 +95,11 @@ def test_real_cli_question_and_stop(short_tmp: Path, procs: ProcessGroup) -> Non
 
     async def scenario() -> None:
         async with open_anthropic_api(port=0) as api:
-            rig.start(env=real_claude_env(api.url, str(home)), claude_path=claude)
+            rig.start(
+                interrupt_grace=REAL_GRACE,
+                env=real_claude_env(api.url, str(home)),
+                claude_path=claude,
+            )
             with rig.gateway() as gw:
                 await welcomed(gw, timeout=30)
                 gw.prompt("p1", "ASKUSER")
