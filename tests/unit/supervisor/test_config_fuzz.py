@@ -100,3 +100,15 @@ def test_any_bytes_as_the_file_are_refused_or_read(junk: bytes) -> None:
         path = Path(tmp) / "mmclaude.toml"
         path.write_bytes(junk)
         load(base_env(Path(tmp)), path)
+
+
+def test_a_key_with_a_line_break_is_named_on_one_line(tmp_path: Path) -> None:
+    """Found by the fuzz test above: a TOML key holding a newline made a two-line error."""
+    path = tmp_path / "mmclaude.toml"
+    path.write_text('[mattermost]\n"\\n" = ""\n', encoding="utf-8")
+    try:
+        load_settings(base_env(tmp_path), path)
+    except ConfigError as exc:
+        check_error(exc)
+    else:
+        raise AssertionError("an unknown key was accepted")
